@@ -1,0 +1,52 @@
+# hvsim: `make test` and `make demo` set up everything they need on a fresh
+# Debian/Ubuntu machine (virtualenv, Python packages, toolchain packages).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Debian packages the build needs, as "command:package"
+TOOLS := gcc:gcc ld:binutils make:make
+
+.PHONY: all venv deps guests test demo bench clean distclean
+
+all: venv guests
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(MAKE) --no-print-directory apt PKGS=python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# install missing Debian packages (needs root, as on CI machines)
+deps:
+	@missing=""; for t in $(TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  if [ -n "$$missing" ]; then $(MAKE) --no-print-directory apt PKGS="$$missing"; fi
+
+apt:
+	@if [ "$$(id -u)" != 0 ]; then echo "hvsim: please install:$(PKGS) (needs root)"; exit 1; fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PKGS)
+
+guests: deps venv
+	$(MAKE) -C guests -j$(JOBS) PYTHON=$(abspath $(PY))
+
+test: venv deps guests
+	$(PY) -m pytest -q -n $(JOBS)
+
+demo: venv deps guests
+	$(PY) -m hvsim run guests/build/hvm64/example.elf
+
+bench: venv deps guests
+	$(PY) bench/run.py
+
+clean:
+	$(MAKE) -C guests clean
+
+distclean: clean
+	rm -rf $(VENV)

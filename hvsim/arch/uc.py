@@ -1,0 +1,102 @@
+"""Thin, fast access to Unicorn for the arch layer.
+
+* checks that the pinned Unicorn (2.1.4) is the one loaded: our workarounds
+  (hvsim/arch/x86/cpustate.py) depend on its internals;
+* registers hooks as raw ctypes callbacks, bypassing the binding's wrappers
+  (a hypercall through the binding costs ~4 us, through a raw hook ~0.3 us);
+* exposes the C entry points the binding does not wrap (uc_emu_start without
+  the binding's bookkeeping, TLB flush).
+
+A callback must never raise into Unicorn: `RawHooks` catches any exception,
+records it, and stops emulation so the vCPU can report it.
+"""
+
+import ctypes
+
+import unicorn
+from unicorn import UcError
+from unicorn.unicorn_py3.unicorn import uclib, uc_hook_h
+
+PINNED_UNICORN = "2.1.4"
+
+
+class UnicornVersionError(RuntimeError):
+    pass
+
+
+def check_unicorn_version():
+    """hvsim's CPU workarounds are calibrated for one Unicorn release."""
+    if unicorn.__version__ != PINNED_UNICORN:
+        raise UnicornVersionError(
+            "hvsim needs unicorn==%s but %s is installed; run 'make venv' or "
+            "'pip install unicorn==%s'" % (PINNED_UNICORN, unicorn.__version__, PINNED_UNICORN))
+
+
+def uc_handle(uc):
+    return ctypes.cast(uc._uch, ctypes.c_void_p).value
+
+
+# callback signatures (unicorn.h)
+CB_INTR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+CB_CODE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p)
+CB_INSN_INVALID = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_void_p)
+CB_X86_IN = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                             ctypes.c_void_p)
+CB_X86_OUT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                              ctypes.c_uint32, ctypes.c_void_p)
+CB_X86_SYSCALL = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+CB_X86_CPUID = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)  # also RDTSC
+CB_MEM = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
+                          ctypes.c_int64, ctypes.c_void_p)
+CB_MEM_INVALID = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
+                                  ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
+
+
+class RawHooks:
+    """Raw hook registration for one Unicorn instance."""
+
+    def __init__(self, uc):
+        self.uc = uc
+        self._keep = {}
+        self.error = None     # first exception raised by a callback
+
+    def add(self, htype, cfunc, fn, begin=1, end=0, insn=None):
+        fp = cfunc(fn)
+        hh = uc_hook_h()
+        extra = () if insn is None else (ctypes.c_int(insn),)
+        st = uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), htype, fp, None,
+                               ctypes.c_uint64(begin), ctypes.c_uint64(end), *extra)
+        if st:
+            raise UcError(st)
+        self._keep[hh.value] = fp
+        return hh.value
+
+    def remove(self, handle):
+        st = uclib.uc_hook_del(self.uc._uch, uc_hook_h(handle))
+        if st:
+            raise UcError(st)
+        self._keep.pop(handle, None)
+
+    def failed(self, exc):
+        """Called by a callback that caught an exception: record it, stop."""
+        if self.error is None:
+            self.error = exc
+        uclib.uc_emu_stop(self.uc._uch)
+
+
+def emu_start(uc, begin, timeout_us=0, count=0):
+    """uc_emu_start without the binding's bookkeeping; returns a uc_err code."""
+    return uclib.uc_emu_start(uc._uch, ctypes.c_uint64(begin), ctypes.c_uint64(0),
+                              ctypes.c_uint64(timeout_us), ctypes.c_size_t(count))
+
+
+def emu_stop(uc):
+    uclib.uc_emu_stop(uc._uch)
+
+
+UC_CTL_TLB_FLUSH = 11
+
+
+def flush_tlb(uc):
+    """Drop Unicorn's soft TLB after page tables or mappings changed behind it."""
+    uc.ctl(UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)

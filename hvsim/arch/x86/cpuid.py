@@ -1,0 +1,132 @@
+"""The CPUID a PVH guest sees: the emulated CPU's own leaves, filtered the
+way Xen filters an HVM guest's policy, plus Xen's hypervisor leaves
+0x40000000..0x40000005 (public/arch-x86/cpuid.h).
+
+The base model is read once from Unicorn's own CPU (QEMU "Haswell" without
+AVX), so we never advertise an instruction the emulator cannot run.  On top:
+the hypervisor bit is set; features hvsim does not emulate are hidden (local
+APIC / x2APIC / TSC-deadline, MONITOR, VMX, RDRAND/RDSEED which would break
+deterministic runs, 1 GiB pages); OSXSAVE and the initial APIC id are per vCPU.
+"""
+
+import struct
+
+from unicorn import Uc, UC_ARCH_X86, UC_MODE_64
+from unicorn import x86_const as X
+
+from ...abi import cpuid as xc
+
+_BASE_LEAVES = (0, 1, 2, 4, 5, 6, 7, 0xD, 0x80000000, 0x80000001, 0x80000002,
+                0x80000003, 0x80000004, 0x80000005, 0x80000006, 0x80000007, 0x80000008)
+_native = None
+
+
+def _native_model():
+    """Execute CPUID natively once per process for the leaves we expose."""
+    global _native
+    if _native is not None:
+        return _native
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(0, 0x2000)
+    uc.mem_write(0x1000, b"\x0f\xa2")
+    table = {}
+    for leaf in _BASE_LEAVES:
+        for sub in ((0, 1, 2) if leaf in (0xD,) else (0,)):
+            uc.reg_write(X.UC_X86_REG_RAX, leaf)
+            uc.reg_write(X.UC_X86_REG_RCX, sub)
+            uc.emu_start(0x1000, 0x1002)
+            table[(leaf, sub)] = tuple(uc.reg_read(r) & 0xFFFFFFFF for r in
+                                       (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX,
+                                        X.UC_X86_REG_ECX, X.UC_X86_REG_EDX))
+    _native = table
+    return table
+
+
+# leaf 1
+ECX_MONITOR = 1 << 3
+ECX_VMX = 1 << 5
+ECX_X2APIC = 1 << 21
+ECX_TSC_DEADLINE = 1 << 24
+ECX_OSXSAVE = 1 << 27
+ECX_RDRAND = 1 << 30
+ECX_HYPERVISOR = 1 << 31
+EDX_APIC = 1 << 9
+# leaf 7
+EBX7_RDSEED = 1 << 18
+EBX7_SMAP = 1 << 20
+# leaf 0x80000001
+EDX81_PAGE1GB = 1 << 26
+
+CR4_OSXSAVE = 1 << 18
+
+
+class CpuidModel:
+    """CPUID results for one vCPU."""
+
+    def __init__(self, vcpu_id, domid, xen_version, tsc_khz):
+        self.vcpu_id = vcpu_id
+        self.domid = domid
+        self.xen_version = xen_version      # (major, minor)
+        self.tsc_khz = tsc_khz
+        self.table = dict(_native_model())
+        self._filter()
+        self.max_basic = self.table[(0, 0)][0]
+        self.max_ext = self.table[(0x80000000, 0)][0]
+
+    def _filter(self):
+        t = self.table
+        a, b, c, d = t[(1, 0)]
+        c &= ~(ECX_MONITOR | ECX_VMX | ECX_X2APIC | ECX_TSC_DEADLINE | ECX_RDRAND | ECX_OSXSAVE)
+        c |= ECX_HYPERVISOR
+        d &= ~EDX_APIC
+        b = (b & 0x0000FFFF) | ((2 * self.vcpu_id) & 0xFF) << 24
+        t[(1, 0)] = (a, b, c, d)
+        a, b, c, d = t[(7, 0)]
+        t[(7, 0)] = (a, b & ~(EBX7_RDSEED | EBX7_SMAP), c, d)
+        a, b, c, d = t[(0x80000001, 0)]
+        t[(0x80000001, 0)] = (a, b, c, d & ~EDX81_PAGE1GB)
+
+    def _xen_leaf(self, index, sub):
+        if index == 0:
+            return (xc.XEN_CPUID_FIRST_LEAF + xc.XEN_CPUID_MAX_NUM_LEAVES,
+                    xc.XEN_CPUID_SIGNATURE_EBX, xc.XEN_CPUID_SIGNATURE_ECX,
+                    xc.XEN_CPUID_SIGNATURE_EDX)
+        if index == 1:
+            major, minor = self.xen_version
+            return ((major << 16) | minor, 0, 0, 0)
+        if index == 2:
+            return (1, xc.XEN_HYPERCALL_MSR, 0, 0)
+        if index == 3:
+            if sub == 0:
+                return (0, 0, self.tsc_khz, 0)
+            if sub == 2:
+                return (self.tsc_khz, 0, 0, 0)
+            return (0, 0, 0, 0)
+        if index == 4:
+            flags = (xc.XEN_HVM_CPUID_VCPU_ID_PRESENT | xc.XEN_HVM_CPUID_DOMID_PRESENT |
+                     xc.XEN_HVM_CPUID_UPCALL_VECTOR)
+            return (flags, self.vcpu_id, self.domid, 0)
+        return (0, 0, 0, 0)
+
+    def lookup(self, leaf, sub, cr4):
+        if xc.XEN_CPUID_FIRST_LEAF <= leaf <= 0x400000FF:
+            index = leaf - xc.XEN_CPUID_FIRST_LEAF
+            if index <= xc.XEN_CPUID_MAX_NUM_LEAVES:
+                return self._xen_leaf(index, sub)
+            return (0, 0, 0, 0)
+        if leaf >= 0x80000000:
+            if leaf > self.max_ext:
+                return (0, 0, 0, 0)
+        elif leaf > self.max_basic:
+            return (0, 0, 0, 0)
+        key = (leaf, sub if leaf == 0xD else 0)
+        regs = self.table.get(key, (0, 0, 0, 0))
+        if leaf == 1 and cr4 & CR4_OSXSAVE:
+            a, b, c, d = regs
+            regs = (a, b, c | ECX_OSXSAVE, d)
+        return regs
+
+
+def vendor_string(model):
+    _, b, c, d = model.table[(0, 0)]
+    return struct.pack("<III", b, d, c).decode("ascii", "replace")

@@ -1,0 +1,262 @@
+"""Software walk of the guest's own page tables, in every x86 paging mode.
+
+Used wherever the hypervisor touches guest *linear* addresses: hypercall
+buffers (Xen's copy_{to,from}_guest on HVM go through the guest's paging),
+exception frames pushed during IDT delivery, descriptor-table reads, the
+debugger.  The walk follows the SDM (and QEMU's mmu_translate, so that a
+fault we raise matches what the CPU itself would raise): no paging, 32-bit
+with PSE/PSE-36, PAE, and 4-level long mode; present, writable (CR0.WP),
+user, NX (EFER.NXE) and SMEP checks; reserved-bit checks against MAXPHYADDR;
+accessed and dirty bits are set as the hardware sets them.
+
+A fault raises `PageFault(linear, error_code)` with the architectural #PF
+error code; a page-table entry pointing outside guest RAM raises
+`BadPhysical` (the hypervisor turns both into -EFAULT for hypercalls)."""
+
+from .segments import CR0_PE
+
+PHYS_BITS = 40                       # what our CPUID leaf 0x80000008 reports
+
+PG_P = 1 << 0
+PG_RW = 1 << 1
+PG_US = 1 << 2
+PG_A = 1 << 5
+PG_D = 1 << 6
+PG_PS = 1 << 7
+PG_NX = 1 << 63
+
+PFEC_PRESENT = 1 << 0
+PFEC_WRITE = 1 << 1
+PFEC_USER = 1 << 2
+PFEC_RSVD = 1 << 3
+PFEC_INSN = 1 << 4
+
+CR0_WP = 1 << 16
+CR0_PG = 1 << 31
+CR4_PSE = 1 << 4
+CR4_PAE = 1 << 5
+CR4_SMEP = 1 << 20
+CR4_SMAP = 1 << 21
+EFER_LMA = 1 << 10
+EFER_NXE = 1 << 11
+
+ADDR_MASK = ((1 << PHYS_BITS) - 1) & ~0xFFF
+RSVD_HIGH = ((1 << 52) - 1) & ~((1 << PHYS_BITS) - 1)   # bits MAXPHYADDR..51
+
+ACCESS_READ, ACCESS_WRITE, ACCESS_FETCH = 0, 1, 2
+
+
+class PageFault(Exception):
+    def __init__(self, linear, error_code):
+        super().__init__("#PF at %#x (error %#x)" % (linear, error_code))
+        self.linear = linear
+        self.error_code = error_code
+
+
+class BadPhysical(Exception):
+    def __init__(self, gpa):
+        super().__init__("guest physical address %#x is not RAM" % gpa)
+        self.gpa = gpa
+
+
+class Walker:
+    """Translate linear addresses for one vCPU (reads its live CR0/3/4/EFER)."""
+
+    def __init__(self, st, mem):
+        self.st = st          # CpuState
+        self.mem = mem        # guest physical memory (read_u32/u64, write_u32/u64)
+
+    def translate(self, la, access=ACCESS_READ, user=False, set_ad=True):
+        """Linear -> guest physical.  `user`: the access is made at CPL 3."""
+        st = self.st
+        cr0 = st.cr[0]
+        if not cr0 & CR0_PG:
+            return la & 0xFFFFFFFF
+        cr4 = st.cr[4]
+        efer = st.efer
+        if efer & EFER_LMA:
+            return self._walk_long(la, access, user, cr0, cr4, efer, set_ad)
+        la &= 0xFFFFFFFF
+        if cr4 & CR4_PAE:
+            return self._walk_pae(la, access, user, cr0, cr4, efer, set_ad)
+        return self._walk_32(la, access, user, cr0, cr4, set_ad)
+
+    def read(self, la, n, access=ACCESS_READ, user=False):
+        """Read n bytes at a linear address (may cross pages)."""
+        out = bytearray()
+        for pa, chunk in self._pages(la, n, access, user):
+            data = self.mem.read(pa, chunk)
+            if data is None:
+                raise BadPhysical(pa)
+            out += data
+        return bytes(out)
+
+    def write(self, la, data, access=ACCESS_WRITE, user=False):
+        """Write at a linear address; every page is translated (and may fault)
+        before any byte is written."""
+        pos = 0
+        for pa, chunk in list(self._pages(la, len(data), access, user)):
+            if not self.mem.write(pa, data[pos:pos + chunk]):
+                raise BadPhysical(pa)
+            pos += chunk
+
+    def _pages(self, la, n, access, user):
+        wrap = (1 << 64) - 1 if self.st.efer & EFER_LMA else 0xFFFFFFFF
+        while n:
+            chunk = min(n, 0x1000 - (la & 0xFFF))
+            yield self.translate(la, access, user), chunk
+            la = (la + chunk) & wrap
+            n -= chunk
+
+    # -- helpers ---------------------------------------------------------------
+    def _read64(self, pa):
+        v = self.mem.read_u64(pa)
+        if v is None:
+            raise BadPhysical(pa)
+        return v
+
+    def _read32(self, pa):
+        v = self.mem.read_u32(pa)
+        if v is None:
+            raise BadPhysical(pa)
+        return v
+
+    def _fault(self, la, access, user, present, rsvd=False, nx_ok=False):
+        ec = 0
+        if present:
+            ec |= PFEC_PRESENT
+        if access == ACCESS_WRITE:
+            ec |= PFEC_WRITE
+        if user:
+            ec |= PFEC_USER
+        if rsvd:
+            ec |= PFEC_RSVD | PFEC_PRESENT
+        if access == ACCESS_FETCH and nx_ok:
+            ec |= PFEC_INSN
+        return PageFault(la, ec)
+
+    def _check(self, la, access, user, rw, us, nx, cr0, cr4, efer):
+        """Permission check on the combined (AND-ed) rights of all levels."""
+        nx_ok = bool((efer & EFER_NXE) and (cr4 & CR4_PAE)) or bool(cr4 & CR4_SMEP)
+        if user and not us:
+            raise self._fault(la, access, user, True, nx_ok=nx_ok)
+        if access == ACCESS_WRITE and not rw and (user or cr0 & CR0_WP):
+            raise self._fault(la, access, user, True, nx_ok=nx_ok)
+        if access == ACCESS_FETCH:
+            if nx and efer & EFER_NXE:
+                raise self._fault(la, access, user, True, nx_ok=nx_ok)
+            if not user and us and cr4 & CR4_SMEP:
+                raise self._fault(la, access, user, True, nx_ok=nx_ok)
+
+    def _set_ad(self, entries, leaf_pa, leaf, access, wide):
+        """Set accessed bits on every level, dirty on the leaf for writes."""
+        write = self.mem.write_u64 if wide else self.mem.write_u32
+        for pa, e in entries:
+            if not e & PG_A:
+                write(pa, e | PG_A)
+        want = PG_A | (PG_D if access == ACCESS_WRITE else 0)
+        if leaf & want != want:
+            write(leaf_pa, leaf | want)
+
+    # -- 4-level long mode -------------------------------------------------------
+    def _walk_long(self, la, access, user, cr0, cr4, efer, set_ad):
+        nx_ok = bool(efer & EFER_NXE) or bool(cr4 & CR4_SMEP)
+        rsvd = RSVD_HIGH | (0 if efer & EFER_NXE else PG_NX)
+        if (la >> 47) not in (0, 0x1FFFF):
+            raise self._fault(la, access, user, False)   # callers check canonical first
+        table = self.st.cr[3] & ADDR_MASK
+        rw = us = 1
+        nx = 0
+        entries = []
+        for level, shift in ((4, 39), (3, 30), (2, 21), (1, 12)):
+            pa = table + 8 * ((la >> shift) & 0x1FF)
+            e = self._read64(pa)
+            if not e & PG_P:
+                raise self._fault(la, access, user, False, nx_ok=nx_ok)
+            bad = e & rsvd
+            if level in (4, 3) and e & PG_PS:       # no 1 GiB pages in our CPUID
+                bad = True
+            large = level == 2 and e & PG_PS
+            if large:
+                span = 1 << shift
+                bad = bad or e & (span - 1) & ~0x1FFF      # bits 13..shift-1 (PAT at 12)
+            if bad:
+                raise self._fault(la, access, user, True, rsvd=True, nx_ok=nx_ok)
+            rw &= e >> 1
+            us &= e >> 2
+            nx |= e >> 63
+            if large or level == 1:
+                self._check(la, access, user, rw & 1, us & 1, nx & 1, cr0, cr4, efer)
+                if set_ad:
+                    self._set_ad(entries, pa, e, access, True)
+                if large:
+                    base = e & ADDR_MASK & ~(span - 1)
+                    return base | (la & (span - 1))
+                return (e & ADDR_MASK) | (la & 0xFFF)
+            entries.append((pa, e))
+            table = e & ADDR_MASK
+        raise AssertionError("unreachable")
+
+    # -- PAE ----------------------------------------------------------------------
+    def _walk_pae(self, la, access, user, cr0, cr4, efer, set_ad):
+        nx_ok = bool(efer & EFER_NXE) or bool(cr4 & CR4_SMEP)
+        rsvd = RSVD_HIGH | (0 if efer & EFER_NXE else PG_NX)
+        pdpte_pa = (self.st.cr[3] & 0xFFFFFFE0) + 8 * (la >> 30)
+        pdpte = self._read64(pdpte_pa)
+        if not pdpte & PG_P:
+            raise self._fault(la, access, user, False, nx_ok=nx_ok)
+        if pdpte & (RSVD_HIGH | PG_NX | 0x1E6):            # bits 1,2,5..8 reserved
+            raise self._fault(la, access, user, True, rsvd=True, nx_ok=nx_ok)
+        pd = pdpte & ADDR_MASK
+        pde_pa = pd + 8 * ((la >> 21) & 0x1FF)
+        pde = self._read64(pde_pa)
+        if not pde & PG_P:
+            raise self._fault(la, access, user, False, nx_ok=nx_ok)
+        if pde & rsvd or (pde & PG_PS and pde & 0x1FE000):
+            raise self._fault(la, access, user, True, rsvd=True, nx_ok=nx_ok)
+        if pde & PG_PS:
+            self._check(la, access, user, (pde >> 1) & 1, (pde >> 2) & 1, pde >> 63,
+                        cr0, cr4, efer)
+            if set_ad:
+                self._set_ad([], pde_pa, pde, access, True)
+            return (pde & ADDR_MASK & ~0x1FFFFF) | (la & 0x1FFFFF)
+        pte_pa = (pde & ADDR_MASK) + 8 * ((la >> 12) & 0x1FF)
+        pte = self._read64(pte_pa)
+        if not pte & PG_P:
+            raise self._fault(la, access, user, False, nx_ok=nx_ok)
+        if pte & rsvd:
+            raise self._fault(la, access, user, True, rsvd=True, nx_ok=nx_ok)
+        self._check(la, access, user, (pde & pte) >> 1 & 1, (pde & pte) >> 2 & 1,
+                    (pde | pte) >> 63, cr0, cr4, efer)
+        if set_ad:
+            self._set_ad([(pde_pa, pde)], pte_pa, pte, access, True)
+        return (pte & ADDR_MASK) | (la & 0xFFF)
+
+    # -- 32-bit (2-level, PSE, PSE-36) ------------------------------------------------
+    def _walk_32(self, la, access, user, cr0, cr4, set_ad):
+        nx_ok = bool(cr4 & CR4_SMEP)
+        pde_pa = (self.st.cr[3] & 0xFFFFF000) + 4 * (la >> 22)
+        pde = self._read32(pde_pa)
+        if not pde & PG_P:
+            raise self._fault(la, access, user, False, nx_ok=nx_ok)
+        if pde & PG_PS and cr4 & CR4_PSE:
+            if pde & (1 << 21):                              # PSE-36: bit 21 reserved
+                raise self._fault(la, access, user, True, rsvd=True, nx_ok=nx_ok)
+            self._check(la, access, user, (pde >> 1) & 1, (pde >> 2) & 1, 0, cr0, cr4, 0)
+            if set_ad:
+                self._set_ad([], pde_pa, pde, access, False)
+            high = ((pde >> 13) & 0xFF) << 32
+            return high | (pde & 0xFFC00000) | (la & 0x3FFFFF)
+        pte_pa = (pde & 0xFFFFF000) + 4 * ((la >> 12) & 0x3FF)
+        pte = self._read32(pte_pa)
+        if not pte & PG_P:
+            raise self._fault(la, access, user, False, nx_ok=nx_ok)
+        self._check(la, access, user, (pde & pte) >> 1 & 1, (pde & pte) >> 2 & 1, 0,
+                    cr0, cr4, 0)
+        if set_ad:
+            self._set_ad([(pde_pa, pde)], pte_pa, pte, access, False)
+        return (pte & 0xFFFFF000) | (la & 0xFFF)
+
+
+def paging_enabled(st):
+    return bool(st.cr[0] & CR0_PG) and bool(st.cr[0] & CR0_PE)

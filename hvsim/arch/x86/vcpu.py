@@ -1,0 +1,579 @@
+"""One x86 vCPU on one Unicorn instance.
+
+Owns: the PVH entry state, the hooks that make Unicorn behave like a CPU
+under Xen (IDT delivery of every exception, the hypercall traps, CPUID, MSRs,
+port I/O, RDTSC, SYSCALL/SYSENTER), guest linear-memory access for the
+hypervisor, and `run()`, which executes one slice and returns an `Exit`.
+
+Knows nothing of Xen semantics beyond "this is hypercall N with these
+arguments in this ABI": those decisions belong to the `host` (the
+hypervisor's VCpu), which this class calls for hypercalls, console port
+output, the TSC, and pending interrupts.
+
+Hot paths (hypercalls, port I/O, CPUID) use raw ctypes hooks and read and
+write registers straight from QEMU's CPU state (cpustate.py).  Everything
+else runs only when the guest needs it: no per-instruction or per-block hook
+is ever installed in normal runs.
+"""
+
+import ctypes
+
+import capstone
+import unicorn
+from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
+                     UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_64, UC_PROT_ALL, Uc)
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from ...abi import errno
+from ...abi.cstruct import X86_32, X86_64
+from .. import uc as ucx
+from . import hypercall_page, traps
+from .cpuid import CpuidModel
+from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
+                       R_ESP, R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
+from .msr import GPFault, MsrModel
+from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
+from .segments import flat_flags, load_seg_cache
+
+MASK32 = 0xFFFFFFFF
+MASK64 = 0xFFFFFFFFFFFFFFFF
+TCG_BUFFER_SIZE = 128 << 20
+EFLAGS_IF = 1 << 9
+EFLAGS_RESERVED = 1 << 1
+EFER_SCE = 1
+MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK = 0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084
+MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP = 0x174, 0x175, 0x176
+DEBUG_PORT = 0xE9
+
+_REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                 "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+
+
+# ---- exits ------------------------------------------------------------------------------
+class Exit:
+    """What ended a slice.  kind: 'slice' (budget used), 'halted' (hlt),
+    'stopped' (the hypervisor asked: block, yield, shutdown...), 'crashed'."""
+
+    __slots__ = ("kind", "reason", "report")
+
+    def __init__(self, kind, reason=None, report=None):
+        self.kind = kind
+        self.reason = reason
+        self.report = report
+
+    def __repr__(self):
+        return "Exit(%s, %r)" % (self.kind, self.reason)
+
+
+SLICE_END = Exit("slice")
+HALTED = Exit("halted")
+
+
+class GuestCrash(Exception):
+    """Raised inside the arch layer when the guest did something fatal."""
+
+
+class X86Vcpu:
+    def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, msr_sites=()):
+        ucx.check_unicorn_version()
+        self.host = host
+        self.physmap = physmap
+        self.vcpu_id = vcpu_id
+        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        self.st = CpuState(uc)
+        self.walker = Walker(self.st, physmap)
+        self.traps = traps.TrapDelivery(self)
+        self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz)
+        self.msrs = MsrModel(self, vcpu_id)
+        self.hooks = ucx.RawHooks(uc)
+        self.stop_exit = None          # set by a hook to end the slice
+        self.hypercall_page_gpa = None
+        self._rflags = ctypes.c_uint64()
+        self._msr_sites = set()
+        physmap.add_listener(self)
+        self._install_hooks()
+        self.set_msr_sites(msr_sites)
+
+    # ---- memory mappings (physmap listener) -----------------------------------------------
+    def physmap_map(self, gpa, size, addr):
+        self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
+        ucx.flush_tlb(self.uc)
+
+    def physmap_unmap(self, gpa, size):
+        self.uc.mem_unmap(gpa, size)
+        ucx.flush_tlb(self.uc)
+
+    def flush_code(self):
+        """Forget translated code after the hypervisor changed guest code (X7)."""
+        self.uc.ctl_flush_tb()
+
+    # ---- registers ----------------------------------------------------------------------
+    @property
+    def rflags(self):
+        uclib.uc_reg_read(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
+        return self._rflags.value
+
+    @rflags.setter
+    def rflags(self, value):
+        self._rflags.value = value | EFLAGS_RESERVED
+        uclib.uc_reg_write(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
+
+    def linear_rip(self):
+        st = self.st
+        mask = MASK64 if st.code64 else MASK32
+        return (st.segs[R_CS].base + st.rip) & mask
+
+    def mode_name(self):
+        st = self.st
+        if st.code64:
+            return "64-bit"
+        if st.long_mode:
+            return "compat"
+        paging = st.cr[0] >> 31
+        if not paging:
+            return "32-bit"
+        return "32-bit PAE" if st.cr[4] & (1 << 5) else "32-bit paged"
+
+    # ---- PVH entry ------------------------------------------------------------------------
+    def reset_pvh(self, entry, start_info_gpa):
+        """The state Xen's PVH builder gives vCPU0 (docs/misc/pvh.pandoc): 32-bit
+        flat protected mode, CR0 = PE|ET, CR4 = 0, paging off, EBX = start info."""
+        uc, st = self.uc, self.st
+        # Unicorn's 64-bit reset state is not architectural (EFER.LMA set with
+        # paging off): go through PG=1 and back to make QEMU leave long mode.
+        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)
+        uc.msr_write(0xC0000080, 0)
+        uc.reg_write(X.UC_X86_REG_CR4, 0)
+        self._load_flat32()
+        self._set_vcpu_context(entry, {R_EBX: start_info_gpa})
+
+    def _load_flat32(self):
+        st = self.st
+        code = flat_flags(True)
+        data = flat_flags(False)
+        for seg in (R_SS, R_DS, R_ES, R_FS, R_GS):
+            load_seg_cache(st, seg, 0, 0, MASK32, data)
+        load_seg_cache(st, R_CS, 0, 0, MASK32, code)
+        st.tr.selector, st.tr.base, st.tr.limit, st.tr.flags = 0, 0, 0x67, 0x8B00
+        st.ldt.selector, st.ldt.base, st.ldt.limit, st.ldt.flags = 0, 0, 0xFFFF, 0x8200
+        for table in (st.gdt, st.idt):
+            table.base, table.limit = 0, 0
+
+    def _set_vcpu_context(self, rip, regs):
+        st = self.st
+        for i in range(16):
+            st.regs[i] = regs.get(i, 0)
+        st.rip = rip
+        self.rflags = EFLAGS_RESERVED
+        st.dr[6] = 0xFFFF0FF0
+        st.dr[7] = 0x400
+
+    # ---- hooks ------------------------------------------------------------------------------
+    def _install_hooks(self):
+        h = self.hooks
+        h.add(UC_HOOK_INTR, ucx.CB_INTR, self._on_intr)
+        h.add(UC_HOOK_INSN_INVALID, ucx.CB_INSN_INVALID, self._on_invalid)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_IN, self._on_in, insn=X.UC_X86_INS_IN)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_OUT, self._on_out, insn=X.UC_X86_INS_OUT)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_CPUID, self._on_cpuid, insn=X.UC_X86_INS_CPUID)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_CPUID, self._on_rdtsc, insn=X.UC_X86_INS_RDTSC)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_CPUID, self._on_rdtscp, insn=X.UC_X86_INS_RDTSCP)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_SYSCALL, self._on_syscall, insn=X.UC_X86_INS_SYSCALL)
+        h.add(UC_HOOK_INSN, ucx.CB_X86_SYSCALL, self._on_sysenter, insn=X.UC_X86_INS_SYSENTER)
+        h.add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
+              ucx.CB_MEM_INVALID, self._on_unmapped)
+
+    def _stop(self, exit_):
+        if self.stop_exit is None or exit_.kind == "crashed":
+            self.stop_exit = exit_
+        ucx.emu_stop(self.uc)
+
+    def _crash(self, reason):
+        self._stop(Exit("crashed", reason, self.crash_report(reason)))
+
+    def _raise(self, vector, kind, error_code=None, insn_rip=None, next_rip=None):
+        """Deliver an event from a hook; a triple fault crashes the domain."""
+        try:
+            self.traps.raise_event(vector, kind, error_code, insn_rip, next_rip)
+        except traps.TripleFault as tf:
+            self._crash("triple fault: %s" % tf)
+        except traps.UnsupportedDelivery as ud:
+            self._crash("unsupported: %s" % ud)
+
+    # -- hypercalls ----------------------------------------------------------------------
+    def _on_in(self, uch, port, size, ud):
+        try:
+            st = self.st
+            if port == hypercall_page.PORT_64 or port == hypercall_page.PORT_32:
+                trap = hypercall_page.decode_trap(port, st.rip)
+                if trap is not None:
+                    return self._stub_hypercall(*trap)
+            return self.host.port_read(port, size) & ((1 << (8 * size)) - 1)
+        except BaseException as e:   # never raise into Unicorn
+            self.hooks.failed(e)
+            return 0
+
+    def _stub_hypercall(self, nr, is64):
+        regs = self.st.regs
+        if self.st.cpl:
+            result = -errno.EPERM
+        elif is64:
+            result = self.host.hypercall(nr, (regs[R_EDI], regs[R_ESI], regs[R_EDX],
+                                              regs[10], regs[8]), X86_64)
+        else:
+            result = self.host.hypercall(nr, (regs[R_EBX] & MASK32, regs[R_ECX] & MASK32,
+                                              regs[R_EDX] & MASK32, regs[R_ESI] & MASK32,
+                                              regs[R_EDI] & MASK32), X86_32)
+        if self.stop_exit is not None:
+            ucx.emu_stop(self.uc)
+        if is64:
+            regs[R_EDI] = result & MASK64       # the stub moves %rdi into %rax
+        return result & MASK32
+
+    def clobber_hypercall_args(self, nargs, abi):
+        """Debug-build Xen poisons the argument registers a hypercall consumed."""
+        regs = self.st.regs
+        if abi.ulong == 8:
+            for reg in (R_EDI, R_ESI, R_EDX, 10, 8)[:nargs]:
+                regs[reg] = 0xDEADBEEFDEADF00D
+        else:
+            for reg in (R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)[:nargs]:
+                regs[reg] = (regs[reg] & ~MASK32) | 0xDEADF00D
+
+    def _vmcall(self, insn_len):
+        st = self.st
+        regs = st.regs
+        if st.cpl:
+            result = -errno.EPERM
+        elif st.code64:
+            result = self.host.hypercall(regs[R_EAX] & MASK64, (regs[R_EDI], regs[R_ESI],
+                                         regs[R_EDX], regs[10], regs[8]), X86_64)
+        else:
+            result = self.host.hypercall(regs[R_EAX] & MASK32, (
+                regs[R_EBX] & MASK32, regs[R_ECX] & MASK32, regs[R_EDX] & MASK32,
+                regs[R_ESI] & MASK32, regs[R_EDI] & MASK32), X86_32)
+        if st.code64:
+            regs[R_EAX] = result & MASK64
+        else:
+            regs[R_EAX] = (regs[R_EAX] & ~MASK32) | (result & MASK32)
+        st.rip = (st.rip + insn_len) & (MASK64 if st.code64 else MASK32)
+        if self.stop_exit is not None:
+            ucx.emu_stop(self.uc)
+
+    # -- invalid opcodes: vmcall/vmmcall, icebp, #UD ------------------------------------------
+    def _on_invalid(self, uch, ud):
+        try:
+            st = self.st
+            rip = self.linear_rip()
+            try:
+                insn = self.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
+            except (PageFault, BadPhysical):
+                insn = b""
+            if insn in (b"\x0f\x01\xc1", b"\x0f\x01\xd9"):   # vmcall / vmmcall
+                self._vmcall(3)
+            elif insn[:1] == b"\xf1":                          # icebp / int1
+                self._raise(traps.DB, traps.ICEBP, next_rip=st.rip + 1)
+            else:
+                self._raise(traps.UD, traps.FAULT)
+            return True
+        except BaseException as e:
+            self.hooks.failed(e)
+            return True
+
+    # -- CPU exceptions and software interrupts ---------------------------------------------
+    def _on_intr(self, uch, intno, ud):
+        try:
+            self._exception(intno)
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    def _exception(self, intno):
+        st = self.st
+        if self.stop_exit is not None and self.stop_exit.kind == "crashed":
+            ucx.emu_stop(self.uc)
+            return
+        if intno > 255:
+            self._crash("unexpected Unicorn exception %#x" % intno)
+            return
+        if st.exception_is_int:
+            next_rip = st.rip
+            insn_rip = next_rip - self._soft_int_length(intno, next_rip)
+            self._raise(intno, traps.SOFTWARE, insn_rip=insn_rip, next_rip=next_rip)
+            return
+        error = st.error_code if intno in traps.HAS_ERROR_CODE else None
+        if intno == traps.DB:           # single-step and data breakpoints are traps
+            self._raise(intno, traps.TRAP, next_rip=st.rip)
+        else:
+            self._raise(intno, traps.FAULT, error, insn_rip=st.rip)
+
+    def _soft_int_length(self, vector, next_rip):
+        """int3 (cc) and into (ce) are one byte, int N (cd NN) two."""
+        try:
+            b = self.walker.read((self.st.segs[R_CS].base + next_rip - 1) & MASK64, 1)
+        except (PageFault, BadPhysical):
+            return 2
+        if (vector == 3 and b == b"\xcc") or (vector == 4 and b == b"\xce"):
+            return 1
+        return 2
+
+    # -- port I/O, CPUID, TSC -----------------------------------------------------------------
+    def _on_out(self, uch, port, size, value, ud):
+        try:
+            self.host.port_write(port, size, value & ((1 << (8 * size)) - 1))
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    def _on_cpuid(self, uch, ud):
+        try:
+            regs = self.st.regs
+            a, b, c, d = self.cpuid.lookup(regs[R_EAX] & MASK32, regs[R_ECX] & MASK32,
+                                           self.st.cr[4])
+            regs[R_EAX], regs[R_EBX], regs[R_ECX], regs[R_EDX] = a, b, c, d
+        except BaseException as e:
+            self.hooks.failed(e)
+        return 1
+
+    def _on_rdtsc(self, uch, ud):
+        try:
+            tsc = self.host.guest_tsc()
+            regs = self.st.regs
+            regs[R_EAX] = tsc & MASK32
+            regs[R_EDX] = (tsc >> 32) & MASK32
+        except BaseException as e:
+            self.hooks.failed(e)
+        return 1
+
+    def _on_rdtscp(self, uch, ud):
+        self._on_rdtsc(uch, ud)
+        try:
+            self.st.regs[R_ECX] = self.uc.msr_read(0xC0000103) & MASK32
+        except BaseException as e:
+            self.hooks.failed(e)
+        return 1
+
+    # -- SYSCALL / SYSENTER (Unicorn only calls the hook; we do the rest) -----------------
+    # The helper adds the instruction length (2) to RIP after the hook returns.
+    def _on_syscall(self, uch, ud):
+        try:
+            st, uc = self.st, self.uc
+            rip = st.rip
+            if not st.efer & EFER_SCE or not st.code64:
+                # Intel: SYSCALL outside 64-bit mode, or with EFER.SCE clear, is #UD
+                self._raise(traps.UD, traps.FAULT, insn_rip=rip)
+                st.rip = st.rip - 2
+                return
+            star = uc.msr_read(MSR_STAR)
+            rflags = self.rflags
+            st.regs[R_ECX] = rip + 2
+            st.regs[11] = rflags
+            sel = (star >> 32) & 0xFFFC
+            load_seg_cache(st, R_CS, sel, 0, MASK32, flat_flags(True, long=True))
+            load_seg_cache(st, R_SS, sel + 8, 0, MASK32, flat_flags(False))
+            self.rflags = rflags & ~uc.msr_read(MSR_FMASK) & ~(1 << 16)
+            st.rip = uc.msr_read(MSR_LSTAR) - 2
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    def _on_sysenter(self, uch, ud):
+        try:
+            st, uc = self.st, self.uc
+            cs = uc.msr_read(MSR_SYSENTER_CS) & 0xFFFF
+            if not cs & 0xFFFC:
+                self._raise(traps.GP, traps.FAULT, 0, insn_rip=st.rip)
+                st.rip = st.rip - 2
+                return
+            long = st.long_mode
+            load_seg_cache(st, R_CS, cs & 0xFFFC, 0, MASK32, flat_flags(True, long=long))
+            load_seg_cache(st, R_SS, (cs & 0xFFFC) + 8, 0, MASK32, flat_flags(False))
+            self.rflags = self.rflags & ~((1 << 17) | EFLAGS_IF | (1 << 16))
+            esp = uc.msr_read(MSR_SYSENTER_ESP)
+            eip = uc.msr_read(MSR_SYSENTER_EIP)
+            st.regs[R_ESP] = esp if long else esp & MASK32
+            st.rip = (eip if long else eip & MASK32) - 2
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    # -- unbacked guest-physical memory -----------------------------------------------------
+    def _on_unmapped(self, uch, access, address, size, value, ud):
+        try:
+            what = {19: "read", 20: "write", 21: "fetch"}.get(access, "access")
+            self._crash("%s of unbacked guest-physical address %#x (size %d)"
+                        % (what, address, size))
+        except BaseException as e:
+            self.hooks.failed(e)
+        return False
+
+    # ---- MSR exits --------------------------------------------------------------------------
+    def set_msr_sites(self, addrs):
+        self._msr_sites = set(addrs)
+        uc = self.uc
+        uc.ctl_exits_enabled(True)
+        # an exit list is never empty: the sentinel is a non-canonical address
+        uc.ctl_set_exits(sorted(self._msr_sites) or [0xDEAD000000000000])
+        uc.ctl_flush_tb()
+
+    def _msr_exit(self):
+        """The guest stopped at an rdmsr/wrmsr: emulate it.  True if handled."""
+        st = self.st
+        rip = self.linear_rip()
+        if rip not in self._msr_sites:
+            return False
+        try:
+            insn = self.walker.read(rip, 2, ACCESS_READ, st.cpl == 3)
+        except (PageFault, BadPhysical):
+            return False
+        if insn not in (b"\x0f\x30", b"\x0f\x32"):
+            return False
+        regs = st.regs
+        if st.cpl:
+            self._raise(traps.GP, traps.FAULT, 0)
+            return True
+        index = regs[R_ECX] & MASK32
+        try:
+            if insn == b"\x0f\x32":
+                value = self.msrs.read(index)
+                regs[R_EAX] = value & MASK32
+                regs[R_EDX] = (value >> 32) & MASK32
+            else:
+                value = (regs[R_EDX] & MASK32) << 32 | (regs[R_EAX] & MASK32)
+                self.msrs.write(index, value)
+        except GPFault:
+            self._raise(traps.GP, traps.FAULT, 0)
+            return True
+        st.rip = st.rip + 2
+        return True
+
+    def write_hypercall_page_msr(self, value):
+        """Guest wrote MSR 0x40000000: fill the page at the GPA it names."""
+        if value & 0xFFF:                 # only page index 0 exists
+            raise GPFault()
+        gpa = value & ~0xFFF
+        if not self.physmap.write(gpa, hypercall_page.PAGE):
+            raise GPFault()
+        self.hypercall_page_gpa = gpa
+        self.host.hypercall_page_installed(gpa, self.st.code64)
+
+    # ---- guest linear memory for the hypervisor ------------------------------------------------
+    def read_linear(self, la, n, user=False):
+        """Raises PageFault / BadPhysical (the caller makes that -EFAULT)."""
+        return self.walker.read(la, n, ACCESS_READ, user)
+
+    def write_linear(self, la, data, user=False):
+        self.walker.write(la, data, ACCESS_WRITE, user)
+
+    def linear_to_gpa(self, la, write=False):
+        return self.walker.translate(la, ACCESS_WRITE if write else ACCESS_READ, False)
+
+    # ---- running ---------------------------------------------------------------------------------
+    def inject_interrupt(self, vector):
+        """Deliver an external interrupt now if the guest can take one.
+        Returns True if delivered."""
+        if not self.rflags & EFLAGS_IF or self.st.interrupt_shadow:
+            return False
+        self._raise(vector, traps.EXTERNAL, insn_rip=self.st.rip)
+        return True
+
+    def interruptible(self):
+        return bool(self.rflags & EFLAGS_IF) and not self.st.interrupt_shadow
+
+    def run(self, timeout_us=0, count=0):
+        """Run until the slice ends; returns an Exit."""
+        st = self.st
+        self.stop_exit = None
+        remaining = count
+        while True:
+            st.clear_halted()
+            err = ucx.emu_start(self.uc, st.rip, timeout_us, remaining)
+            if self.hooks.error is not None:
+                exc, self.hooks.error = self.hooks.error, None
+                return self._internal_error(exc)
+            if self.stop_exit is not None:
+                return self.stop_exit
+            if err != UC_ERR_OK:
+                return self._emu_error(err)
+            # Unicorn stops at an exit address the way it stops at hlt (both set
+            # CPUState.halted), so look for an MSR site first.  (A hlt directly
+            # followed by rdmsr/wrmsr is taken as the MSR exit: the hlt then
+            # returns at once, which guests tolerate as a spurious wake-up.)
+            if self._msr_exit():
+                if self.stop_exit is not None:
+                    return self.stop_exit
+                if count:
+                    remaining -= min(st.insn_counter, remaining)
+                    if remaining <= 0:
+                        return SLICE_END
+                continue
+            if st.halted:
+                return HALTED
+            return SLICE_END
+
+    def stop(self):
+        """Ask a running slice to end (from the ticker thread or a hook)."""
+        ucx.emu_stop(self.uc)
+
+    def request_stop(self, reason):
+        """Called by the host from inside a hypercall: end the slice after it."""
+        self._stop(Exit("stopped", reason))
+
+    # ---- reports ---------------------------------------------------------------------------------
+    def _emu_error(self, err):
+        reason = "CPU emulation stopped: %s" % unicorn.UcError(err)
+        return Exit("crashed", reason, self.crash_report(reason))
+
+    def _internal_error(self, exc):
+        import traceback
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        reason = "hvsim internal error: %s: %s" % (type(exc).__name__, exc)
+        return Exit("crashed", reason, self.crash_report(reason) + "\n" + tb)
+
+    def registers(self):
+        st = self.st
+        regs = {name: st.regs[i] for i, name in enumerate(_REG_NAMES_64)}
+        regs["rip"] = st.rip
+        regs["rflags"] = self.rflags
+        for i, name in enumerate(SEG_NAMES):
+            regs[name] = st.segs[i].selector
+        regs.update(cr0=st.cr[0], cr2=st.cr[2], cr3=st.cr[3], cr4=st.cr[4], efer=st.efer)
+        return regs
+
+    def disassemble(self, count=6):
+        st = self.st
+        rip = self.linear_rip()
+        mode = capstone.CS_MODE_64 if st.code64 else capstone.CS_MODE_32
+        try:
+            code = self.walker.read(rip, 16 * count, ACCESS_READ)
+        except (PageFault, BadPhysical):
+            try:
+                code = self.walker.read(rip, 16, ACCESS_READ)
+            except (PageFault, BadPhysical):
+                return ["  %#x: <not readable>" % rip]
+        md = capstone.Cs(capstone.CS_ARCH_X86, mode)
+        out = []
+        for insn in md.disasm(code, rip):
+            out.append("  %#x: %-24s %s %s" % (insn.address, insn.bytes.hex(),
+                                                insn.mnemonic, insn.op_str))
+            if len(out) >= count:
+                break
+        return out or ["  %#x: <undecodable> %s" % (rip, code[:16].hex())]
+
+    def crash_report(self, reason):
+        st = self.st
+        r = self.registers()
+        lines = ["vCPU%d crashed: %s" % (self.vcpu_id, reason),
+                 "  mode %s, CPL %d" % (self.mode_name(), st.cpl)]
+        names = list(_REG_NAMES_64) if st.long_mode else list(_REG_NAMES_64[:8])
+        for i in range(0, len(names), 4):
+            lines.append("  " + "  ".join("%-3s=%016x" % (n, r[n]) for n in names[i:i + 4]))
+        lines.append("  rip=%016x rflags=%08x cs=%04x ss=%04x ds=%04x"
+                     % (r["rip"], r["rflags"], r["cs"], r["ss"], r["ds"]))
+        lines.append("  cr0=%08x cr2=%016x cr3=%016x cr4=%08x efer=%x"
+                     % (r["cr0"], r["cr2"], r["cr3"], r["cr4"], r["efer"]))
+        lines.append("  code:")
+        lines.extend(self.disassemble())
+        return "\n".join(lines)
+

@@ -1,0 +1,144 @@
+"""Loading a guest kernel ELF the way Xen's PVH domain builder does.
+
+Reads the ELF headers and Xen ELF notes (public/elfnote.h), requires the
+XEN_ELFNOTE_PHYS32_ENTRY note (the PVH entry point), and describes the
+PT_LOAD segments at their *physical* addresses (p_paddr), which is where a
+PVH kernel is loaded.  Every problem is a HostInputError naming the file,
+the field and the fix; nothing here raises anything else for bad input.
+"""
+
+import os
+import struct
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from ..abi import elfnote
+from ..errors import HostInputError
+
+PT_LOAD = 1
+PT_NOTE = 4
+PF_X = 1
+
+_NUMERIC_NOTES = {elfnote.XEN_ELFNOTE_PHYS32_ENTRY, elfnote.XEN_ELFNOTE_HYPERCALL_PAGE,
+                  elfnote.XEN_ELFNOTE_ENTRY, elfnote.XEN_ELFNOTE_VIRT_BASE,
+                  elfnote.XEN_ELFNOTE_PADDR_OFFSET}
+
+
+class Segment:
+    __slots__ = ("paddr", "vaddr", "data", "memsz", "executable")
+
+    def __init__(self, paddr, vaddr, data, memsz, executable):
+        self.paddr = paddr
+        self.vaddr = vaddr
+        self.data = data
+        self.memsz = memsz
+        self.executable = executable
+
+    @property
+    def end(self):
+        return self.paddr + self.memsz
+
+
+class KernelImage:
+    """A parsed PVH kernel: entry point, segments, Xen notes, symbols."""
+
+    def __init__(self, path, machine, elfclass, entry, segments, notes, symbols):
+        self.path = path
+        self.machine = machine
+        self.elfclass = elfclass
+        self.entry = entry
+        self.segments = segments
+        self.notes = notes
+        self.symbols = symbols
+
+    @property
+    def lowest(self):
+        return min(s.paddr for s in self.segments)
+
+    @property
+    def highest(self):
+        return max(s.end for s in self.segments)
+
+
+def _notes(elf):
+    """Xen notes from PT_NOTE segments (numeric ones decoded as integers)."""
+    notes = {}
+    for seg in elf.iter_segments():
+        if seg["p_type"] != "PT_NOTE":
+            continue
+        for note in seg.iter_notes():
+            if note["n_name"] != "Xen":
+                continue
+            ntype = note["n_type"]
+            if not isinstance(ntype, int):
+                continue
+            desc = note["n_desc"]
+            raw = desc if isinstance(desc, bytes) else desc.encode("latin-1")
+            if ntype in _NUMERIC_NOTES and len(raw) in (4, 8):
+                notes[ntype] = struct.unpack("<I" if len(raw) == 4 else "<Q", raw)[0]
+            else:
+                notes[ntype] = raw
+    return notes
+
+
+def _symbols(elf):
+    symtab = elf.get_section_by_name(".symtab")
+    out = {}
+    if symtab is None:
+        return out
+    for sym in symtab.iter_symbols():
+        if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"):
+            out[sym.name] = sym["st_value"]
+    return out
+
+
+def load_kernel(path):
+    """Parse a PVH kernel ELF; HostInputError for anything unusable."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise HostInputError(path, None, "cannot open: %s" % e.strerror,
+                             "check the path") from None
+    with f:
+        magic = f.read(4)
+        if magic != b"\x7fELF":
+            hint = "a bzImage? give hvsim the uncompressed vmlinux" if magic[:2] == b"MZ" else \
+                "give hvsim the kernel's ELF image"
+            raise HostInputError(path, "ELF header", "not an ELF file (magic %s)" % magic.hex(),
+                                 hint)
+        f.seek(0)
+        try:
+            elf = ELFFile(f)
+            machine = elf["e_machine"]
+            if machine not in ("EM_X86_64", "EM_386"):
+                raise HostInputError(path, "e_machine", "%s is not an x86 kernel" % machine,
+                                     "build the guest for x86 (i386 or x86_64)")
+            notes = _notes(elf)
+            if elfnote.XEN_ELFNOTE_PHYS32_ENTRY not in notes:
+                raise HostInputError(
+                    path, "Xen ELF notes", "no XEN_ELFNOTE_PHYS32_ENTRY (18) note, so there is "
+                    "no PVH entry point", "build the kernel with a PVH entry (Linux: CONFIG_PVH=y)")
+            segments = []
+            for seg in elf.iter_segments():
+                if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
+                    continue
+                data = seg.data()
+                if len(data) != seg["p_filesz"]:
+                    raise HostInputError(path, "program header", "PT_LOAD segment at %#x is "
+                                         "truncated" % seg["p_paddr"], "rebuild the image")
+                if seg["p_filesz"] > seg["p_memsz"]:
+                    raise HostInputError(path, "program header", "p_filesz > p_memsz",
+                                         "rebuild the image")
+                segments.append(Segment(seg["p_paddr"], seg["p_vaddr"], data, seg["p_memsz"],
+                                        bool(seg["p_flags"] & PF_X)))
+            if not segments:
+                raise HostInputError(path, "program headers", "no loadable (PT_LOAD) segment",
+                                     "link the kernel with loadable segments")
+            symbols = _symbols(elf)
+        except ELFError as e:
+            raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
+        except (struct.error, ValueError, IndexError, KeyError) as e:
+            raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None
+    return KernelImage(os.fspath(path), machine, elf.elfclass,
+                       notes[elfnote.XEN_ELFNOTE_PHYS32_ENTRY], segments, notes, symbols)

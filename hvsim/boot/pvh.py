@@ -1,0 +1,173 @@
+"""Building a PVH domain the way Xen's toolstack does (libxl + libxenguest,
+tools/libs/guest/xg_dom_x86.c): guest memory layout, kernel load, the
+hvm_start_info segment, the memory map, HVM parameters, and vCPU0 at the
+PVH entry point.
+
+Layout of a domain with M bytes of memory:
+  [0, min(M, 0xFC000000))     RAM (kernel at its ELF p_paddr, modules and the
+                              start-info segment on the pages after it)
+  [0xFEFF8000, 0xFF000000)    the 8 special pages (xenstore 0xFEFFC, console
+                              0xFEFFF), populated, E820 reserved
+  [4 GiB, ...)                the rest of RAM, if M > 0xFC000000
+The start-info segment holds hvm_start_info | command line | module list |
+module command lines | memory map, as libxenguest lays it out.
+"""
+
+from ..abi import hvm as h
+from ..abi import start_info as si
+from ..abi.cstruct import X86_64
+from ..abi.memory import E820_RAM, E820_RESERVED
+from ..arch.x86.insn_sites import msr_exit_addresses
+from ..arch.x86.vcpu import X86Vcpu
+from ..errors import HostInputError
+from ..hv import time as vtime
+from ..hv.domain import E820Entry
+from ..hv.physmap import PAGE_SIZE
+from ..hv.vcpu import VCpu
+from ..hv.version import version_tuple
+from .elf import load_kernel
+
+LOWMEM_LIMIT = 0xFC000000
+HIGHMEM_BASE = 1 << 32
+SPECIAL_BASE = h.special_pfn(0) << 12
+SPECIAL_SIZE = h.X86_HVM_NR_SPECIAL_PAGES * PAGE_SIZE
+MTRR_DEF_TYPE_WB_ENABLED = 0xC06
+MAX_GUEST_CMDLINE = 1024
+
+
+def _round_up(x, a=PAGE_SIZE):
+    return (x + a - 1) // a * a
+
+
+class Module:
+    """A boot module given to a domain (its ramdisk, ...)."""
+
+    def __init__(self, data, cmdline="", name="module"):
+        self.data = data
+        self.cmdline = cmdline
+        self.name = name
+
+
+class DomainSpec:
+    """Everything needed to build one PVH domain, whatever described it."""
+
+    def __init__(self, domid, kernel, mem, cmdline="", modules=(), vcpus=1, caps=0,
+                 is_console=False, name=None, source=None):
+        self.domid = domid
+        self.kernel = kernel            # path of the kernel ELF
+        self.mem = mem                  # bytes
+        self.cmdline = cmdline
+        self.modules = list(modules)
+        self.vcpus = vcpus
+        self.caps = caps
+        self.is_console = is_console
+        self.name = name
+        self.source = source or kernel  # what to name in error messages
+
+
+def memory_map(mem):
+    lowmem = min(mem, LOWMEM_LIMIT)
+    e820 = [E820Entry(0, lowmem, E820_RAM), E820Entry(SPECIAL_BASE, SPECIAL_SIZE, E820_RESERVED)]
+    if mem > lowmem:
+        e820.append(E820Entry(HIGHMEM_BASE, mem - lowmem, E820_RAM))
+    return e820
+
+
+def _populate(d, mem):
+    lowmem = min(mem, LOWMEM_LIMIT)
+    d.physmap.add_region(0, lowmem, "lowmem")
+    d.physmap.add_region(SPECIAL_BASE, SPECIAL_SIZE, "special pages")
+    if mem > lowmem:
+        d.physmap.add_region(HIGHMEM_BASE, mem - lowmem, "highmem")
+    return lowmem
+
+
+def _load_segments(d, spec, kernel, lowmem):
+    for seg in kernel.segments:
+        if seg.paddr + seg.memsz > lowmem:
+            raise HostInputError(
+                spec.source, "PT_LOAD [%#x, %#x)" % (seg.paddr, seg.paddr + seg.memsz),
+                "segment lies outside the domain's %d MiB of low RAM" % (lowmem >> 20),
+                "give the domain more memory or link the kernel lower")
+        d.physmap.write(seg.paddr, seg.data)
+
+
+def _start_info(d, spec, base, lowmem):
+    """Write modules and the start-info segment from `base`; returns its address."""
+    mods = []
+    addr = base
+    for m in spec.modules:
+        size = len(m.data)
+        if addr + size > lowmem:
+            raise HostInputError(spec.source, "module %s" % m.name,
+                                 "%d bytes do not fit in the domain's RAM" % size,
+                                 "give the domain more memory")
+        d.physmap.write(addr, m.data)
+        mods.append((addr, _round_up(size), m))
+        addr = _round_up(addr + size)
+    start = addr
+    lay = si.hvm_start_info.layout(X86_64)
+    cmdline = spec.cmdline.encode() + b"\0" if spec.cmdline else b""
+    cmdline_addr = start + lay.size
+    modlist_addr = cmdline_addr + _round_up(len(cmdline), 8)
+    mod_lay = si.hvm_modlist_entry.layout(X86_64)
+    mod_cmdlines_addr = modlist_addr + mod_lay.size * len(mods)
+    memmap_addr = mod_cmdlines_addr + MAX_GUEST_CMDLINE * len(mods)
+    mm_lay = si.hvm_memmap_table_entry.layout(X86_64)
+    end = memmap_addr + mm_lay.size * len(d.e820)
+    if end > lowmem:
+        raise HostInputError(spec.source, "start info", "no room for the start info in RAM",
+                             "give the domain more memory")
+    buf = bytearray(lay.size)
+    lay.put(buf, magic=si.XEN_HVM_START_MAGIC_VALUE, version=si.HVM_START_INFO_VERSION,
+            flags=0, nr_modules=len(mods), modlist_paddr=modlist_addr if mods else 0,
+            cmdline_paddr=cmdline_addr if cmdline else 0, rsdp_paddr=0,
+            memmap_paddr=memmap_addr, memmap_entries=len(d.e820))
+    d.physmap.write(start, bytes(buf))
+    if cmdline:
+        d.physmap.write(cmdline_addr, cmdline)
+    for i, (paddr, size, m) in enumerate(mods):
+        ent = bytearray(mod_lay.size)
+        mcmd = 0
+        if m.cmdline:
+            mcmd = mod_cmdlines_addr + i * MAX_GUEST_CMDLINE
+            d.physmap.write(mcmd, m.cmdline.encode()[:MAX_GUEST_CMDLINE - 1] + b"\0")
+        mod_lay.put(ent, paddr=paddr, size=size, cmdline_paddr=mcmd)
+        d.physmap.write(modlist_addr + i * mod_lay.size, bytes(ent))
+    for i, e in enumerate(d.e820):
+        ent = bytearray(mm_lay.size)
+        mm_lay.put(ent, addr=e.addr, size=e.size, type=e.type)
+        d.physmap.write(memmap_addr + i * mm_lay.size, bytes(ent))
+    return start
+
+
+def _create_vcpus(d, spec, kernel, start_info):
+    sites = msr_exit_addresses((s.vaddr, s.paddr, s.data, s.executable)
+                               for s in kernel.segments)
+    for i in range(spec.vcpus):
+        v = VCpu(d, i)
+        v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites)
+        v.arch.msrs.mtrr_def_type = MTRR_DEF_TYPE_WB_ENABLED
+        d.vcpus.append(v)
+        v.refresh_vcpu_info()
+    v0 = d.vcpus[0]
+    v0.arch.reset_pvh(kernel.entry, start_info)
+    v0.online = v0.initialised = True
+    v0.set_runstate(0)
+
+
+def build_domain(hv, spec):
+    """Create, load and prepare one PVH domain (left paused)."""
+    kernel = load_kernel(spec.kernel)
+    d = hv.create_domain(spec.domid, name=spec.name, caps=spec.caps, max_vcpus=spec.vcpus,
+                         max_pages=spec.mem >> 12, is_console=spec.is_console)
+    d.kernel = kernel
+    lowmem = _populate(d, spec.mem)
+    d.e820 = memory_map(spec.mem)
+    _load_segments(d, spec, kernel, lowmem)
+    start_info = _start_info(d, spec, _round_up(kernel.highest), lowmem)
+    d.hvm_params[h.HVM_PARAM_STORE_PFN] = h.special_pfn(h.SPECIALPAGE_XENSTORE)
+    d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = h.special_pfn(h.SPECIALPAGE_CONSOLE)
+    _create_vcpus(d, spec, kernel, start_info)
+    return d
+

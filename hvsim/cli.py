@@ -1,0 +1,114 @@
+"""The `hvsim` command."""
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+
+from . import __version__
+from .errors import ConfigError, HvsimError
+
+# xtf-runner's exit codes and the order in which verdicts get worse
+VERDICTS = ("SUCCESS", "SKIP", "ERROR", "FAILURE", "CRASH")
+EXIT_CODES = {"SUCCESS": 0, "SKIP": 3, "ERROR": 4, "FAILURE": 5, "CRASH": 6}
+EXIT_USAGE = 2
+
+
+def parse_size(text, what="--mem"):
+    """'128M', '1G', '65536K' or plain bytes -> bytes."""
+    t = text.strip().upper().rstrip("B") or "0"
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1], 1)
+    num = t[:-1] if t[-1] in "KMGT" else t
+    try:
+        value = int(num, 0) * mult
+    except ValueError:
+        raise ConfigError("%s %r: not a size (use e.g. 64M, 1G)" % (what, text)) from None
+    if value <= 0 or value % 4096:
+        raise ConfigError("%s %r: must be a positive multiple of 4 KiB" % (what, text))
+    return value
+
+
+def verdict_of(domain, timed_out=False):
+    """xtf-runner's rule: the last console line's 'Test result:'; a crash or a
+    timeout is CRASH whatever was printed."""
+    if timed_out or domain.crash_report is not None:
+        return "CRASH"
+    lines = [l for l in domain.console.transcript if l.strip()]
+    if not lines or "Test result:" not in lines[-1]:
+        return "CRASH"
+    for v in VERDICTS[:4]:
+        if v in lines[-1]:
+            return v
+    return "CRASH"
+
+
+def worst(verdicts):
+    return max(verdicts, key=VERDICTS.index) if verdicts else "CRASH"
+
+
+def cmd_run(args):
+    from .run import run_guests
+    return run_guests(args)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="hvsim",
+        description="hvsim: a hypervisor emulator that behaves like Xen. Boots PVH guest "
+                    "kernels on emulated CPUs and speaks Xen's guest ABI.")
+    p.add_argument("--version", action="version", version="hvsim %s" % __version__)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="boot guest kernels (one domain each) and stream their consoles",
+                       description="Boot each GUEST (a PVH kernel ELF) as its own domain, "
+                                   "stream the consoles, and exit with xtf-runner's code for "
+                                   "the worst verdict: SUCCESS 0, SKIP 3, ERROR 4, FAILURE 5, "
+                                   "CRASH (crash, no result, timeout) 6.")
+    r.add_argument("guests", nargs="+", metavar="GUEST", help="PVH kernel ELF file")
+    r.add_argument("--cmdline", default="", help="kernel command line for every guest")
+    r.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
+    r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
+    r.add_argument("--timeout", type=float, default=60.0,
+                   help="give up after this many host seconds (default 60; 0 = never)")
+    r.add_argument("--deterministic", action="store_true",
+                   help="slice by instruction count and derive time from instructions "
+                        "retired: identical inputs give identical output")
+    pr = r.add_mutually_exclusive_group()
+    pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
+                    help="prefix console lines with (dN) (default with several guests)")
+    pr.add_argument("--no-prefix", dest="prefix", action="store_false")
+    r.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def _internal_error(exc):
+    fd, path = tempfile.mkstemp(prefix="hvsim-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
+    sys.stderr.write("hvsim: internal error: %s: %s (this is a bug in hvsim; the traceback "
+                     "is in %s)\n" % (type(exc).__name__, exc, path))
+    return 70
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except HvsimError as e:
+        sys.stderr.write("hvsim: error: %s\n" % e)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("hvsim: interrupted\n")
+        return 130
+    except Exception as e:          # noqa: BLE001 - last line of defence
+        return _internal_error(e)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

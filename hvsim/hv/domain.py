@@ -1,0 +1,158 @@
+"""Domains (Xen's struct domain, xen/common/domain.c).
+
+A Domain owns its guest-physical memory (physmap), its vCPUs, shared_info,
+HVM parameters, console, and its life cycle: created paused, unpaused, shut
+down (with a SHUTDOWN_* reason) or crashed (with a report).  Subsystem state
+(event channels, grant table) hangs off the domain as attributes named as in
+Xen.
+"""
+
+import struct
+import time
+
+from ..abi import hvm, sched
+from .console import DomainConsole
+from .physmap import PAGE_SHIFT, Physmap
+from .shared_info import SharedInfo
+
+# domain capability bits (public/bootfdt.h, DOMAIN_CAPS_*)
+CAP_CONTROL = 1 << 0
+CAP_HARDWARE = 1 << 1
+CAP_XENSTORE = 1 << 2
+CAP_DEVICE_MODEL = 1 << 3
+CAP_NOT_HYPERCALL_TARGET = 1 << 4
+
+
+class E820Entry:
+    """One entry of the domain's memory map (XENMEM_memory_map, start info)."""
+
+    __slots__ = ("addr", "size", "type")
+
+    def __init__(self, addr, size, type_):
+        self.addr = addr
+        self.size = size
+        self.type = type_
+
+    def pack(self):
+        return struct.pack("<QQI", self.addr, self.size, self.type)
+
+
+class Domain:
+    def __init__(self, hv, domid, name=None, caps=0, max_vcpus=1, max_pages=0,
+                 is_console=True):
+        self.hv = hv
+        self.domid = domid
+        self.name = name or "d%d" % domid
+        self.caps = caps
+        self.max_vcpus = max_vcpus
+        self.max_pages = max_pages
+        self.is_console = is_console
+        self.target = None                     # XEN_DOMCTL_set_target
+        self.handle = bytes(16)                # xen_domain_handle_t (UUID)
+        self.physmap = Physmap()
+        self.vcpus = []
+        self.console = DomainConsole(self, hv.console)
+        self.shared_info = SharedInfo(self)
+        self.hvm_params = [0] * hvm.HVM_NR_PARAMS
+        self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
+        self.e820 = []
+        self.paused = True
+        self.is_shutting_down = False
+        self.shutdown_code = None
+        self.crash_report = None
+        self.end_reason = None                 # human-readable, for the summary
+        self.created_ns = hv.clock.now()
+        self.ended_ns = None
+        self.host_start = time.monotonic()
+        self.host_end = None
+
+    # -- capabilities ----------------------------------------------------------------------
+    @property
+    def is_privileged(self):
+        return bool(self.caps & CAP_CONTROL)
+
+    @property
+    def is_hardware_domain(self):
+        return bool(self.caps & CAP_HARDWARE)
+
+    @property
+    def is_xenstore_domain(self):
+        return bool(self.caps & CAP_XENSTORE)
+
+    @property
+    def is_dm_domain(self):
+        return bool(self.caps & CAP_DEVICE_MODEL)
+
+    @property
+    def tot_pages(self):
+        return self.physmap.ram_pages()
+
+    # -- life cycle --------------------------------------------------------------------------
+    @property
+    def finished(self):
+        return self.is_shutting_down
+
+    def unpause(self):
+        self.paused = False
+        self.hv.scheduler.wake_domain(self)
+
+    def pause(self):
+        self.paused = True
+
+    def shutdown(self, reason):
+        """domain_shutdown(): stop every vCPU; the first reason wins."""
+        if self.is_shutting_down:
+            return
+        self.is_shutting_down = True
+        self.shutdown_code = reason
+        self.end_reason = sched.shutdown_reason_name(reason).lower()
+        self._ended()
+        for v in self.vcpus:
+            v.stop_running("shutdown")
+
+    def crash(self, report):
+        """domain_crash(): shutdown(crash) with a report on the console."""
+        if self.is_shutting_down:
+            return
+        self.crash_report = report
+        self.console.flush()
+        self.hv.report_crash(self, report)
+        self.shutdown(sched.SHUTDOWN_crash)
+        self.end_reason = "crashed"
+
+    def _ended(self):
+        self.console.flush()
+        self.ended_ns = self.hv.clock.now()
+        self.host_end = time.monotonic()
+
+    # -- vCPUs ------------------------------------------------------------------------------
+    def vcpu_by_id(self, vcpu_id):
+        return self.vcpus[vcpu_id] if 0 <= vcpu_id < len(self.vcpus) else None
+
+    def set_callback_via(self, value):
+        """hvm_set_callback_via(): a PVH domain has no virtual PIC/IOAPIC, so only
+        the vector type takes effect (others are silently ignored); the vector
+        is not range-checked.  Online vCPUs with an event pending get it now."""
+        if value >> hvm.HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT != hvm.HVM_PARAM_CALLBACK_TYPE_VECTOR:
+            return
+        self.callback_vector = value & 0xFF
+        for v in self.vcpus:
+            if v.online:
+                v.assert_evtchn_irq()
+
+    # -- memory ----------------------------------------------------------------------------
+    def gfn_is_ram(self, gfn):
+        return self.physmap.is_ram(gfn << PAGE_SHIFT)
+
+    def maximum_gpfn(self):
+        return self.physmap.max_gfn()
+
+    def map_shared_info(self, gfn):
+        """XENMAPSPACE_shared_info: (re)place the shared_info page at gfn."""
+        old = self.physmap.overlay_gfn("shared_info")
+        if old == gfn:
+            return
+        if old is not None:
+            self.physmap.remove_overlay(old)
+        si = self.shared_info
+        self.physmap.overlay(gfn, si.buf, si.addr, "shared_info")

@@ -1,0 +1,60 @@
+"""Hypercall dispatch for HVM/PVH guests (Xen's hvm_hypercall() and the
+hvm32/hvm64 tables generated from xen/include/hypercall-defs.c).
+
+A number outside the table is -ENOSYS, like an unknown hypercall on Xen.
+Handlers take (vcpu, *args) and return an int (>= 0, or -errno); they may
+raise HypercallError(errno), and a bad guest buffer becomes -EFAULT.  As on a
+debug build of Xen, the argument registers a handler consumed are clobbered
+afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
+(for crash reports) and can be traced.
+"""
+
+from ..abi import errno, xen
+from ..abi.errno import HypercallError
+from . import console, hvm, memory, sched, version
+
+CLOBBER64 = 0xDEADBEEFDEADF00D
+CLOBBER32 = 0xDEADF00D
+
+# number -> (handler, nargs) ; nargs as in hypercall-defs.c (hvm64)
+_TABLE = {
+    xen.__HYPERVISOR_memory_op: (memory.do_memory_op, 2),
+    xen.__HYPERVISOR_xen_version: (version.do_xen_version, 2),
+    xen.__HYPERVISOR_console_io: (console.do_console_io, 3),
+    xen.__HYPERVISOR_sched_op: (sched.do_sched_op, 2),
+    xen.__HYPERVISOR_hvm_op: (hvm.do_hvm_op, 2),
+}
+
+NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()
+         if k.startswith("__HYPERVISOR_")}
+
+
+def hypercall_name(nr):
+    return NAMES.get(nr, "hypercall %d" % nr)
+
+
+class HypercallTable:
+    def __init__(self, hv):
+        self.hv = hv
+        self.table = dict(_TABLE)
+        self.tracer = None           # callable(vcpu, nr, args, result) or None
+
+    def register(self, nr, handler, nargs):
+        self.table[nr] = (handler, nargs)
+
+    def dispatch(self, v, nr, args, abi):
+        entry = self.table.get(nr)
+        if entry is None:
+            result = -errno.ENOSYS
+        else:
+            v.hcall_abi = abi
+            try:
+                result = entry[0](v, *args)
+            except HypercallError as e:
+                result = -e.errno
+            if result != -errno.ENOSYS:
+                v.arch.clobber_hypercall_args(entry[1], abi)
+        v.recent_hypercalls.append((nr, args, result))
+        if self.tracer is not None:
+            self.tracer(v, nr, args, result)
+        return result

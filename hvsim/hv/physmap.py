@@ -1,0 +1,223 @@
+"""A domain's guest-physical address space (Xen's p2m, for a PVH domain).
+
+RAM is anonymous host memory (mmap, committed lazily) mapped into every vCPU's
+Unicorn instance with mem_map_ptr, so all vCPUs and the hypervisor share one
+copy.  Single Xen-owned pages (shared_info, later grant frames and foreign
+grant mappings) are overlaid on top of a gfn: the RAM page there is hidden
+until the overlay is removed, as Xen's add_to_physmap / remove_from_physmap
+do.  Listeners (the vCPUs) are told about every (un)mapping so their
+Unicorn views stay identical.
+
+Reads and writes return None/False for addresses that are not backed; the
+callers turn that into -EFAULT (hypercalls) or a domain crash (the CPU).
+"""
+
+import ctypes
+import mmap
+import struct
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
+def host_pages(size):
+    """Zeroed, lazily committed host memory; returns (mmap, address)."""
+    size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    return m, addr
+
+
+class Region:
+    """A contiguous guest-physical range backed by host memory."""
+
+    __slots__ = ("gpa", "size", "buf", "addr", "name", "kind")
+
+    def __init__(self, gpa, size, buf, addr, name, kind):
+        self.gpa = gpa
+        self.size = size
+        self.buf = buf
+        self.addr = addr
+        self.name = name
+        self.kind = kind          # "ram" or "special"
+
+    @property
+    def end(self):
+        return self.gpa + self.size
+
+
+class Physmap:
+    def __init__(self):
+        self.regions = []           # sorted, non-overlapping
+        self.overlays = {}          # gfn -> (buf, addr, name)
+        self.holes = set()          # RAM gfns given back (Xen freed the page)
+        self.listeners = []
+        self._hint = None
+
+    # -- building ---------------------------------------------------------------------
+    def add_region(self, gpa, size, name, kind="ram"):
+        assert gpa % PAGE_SIZE == 0 and size % PAGE_SIZE == 0
+        for r in self.regions:
+            if gpa < r.end and r.gpa < gpa + size:
+                raise ValueError("region %s overlaps %s" % (name, r.name))
+        buf, addr = host_pages(size)
+        region = Region(gpa, size, buf, addr, name, kind)
+        self.regions.append(region)
+        self.regions.sort(key=lambda r: r.gpa)
+        for l in self.listeners:
+            l.physmap_map(gpa, size, addr)
+        return region
+
+    def ram_pages(self):
+        pages = sum(r.size for r in self.regions if r.kind == "ram") >> PAGE_SHIFT
+        return pages - len(self.holes)
+
+    def max_gfn(self):
+        """Highest gfn ever mapped (domain_get_maximum_gpfn)."""
+        top = max((r.end >> PAGE_SHIFT) - 1 for r in self.regions) if self.regions else 0
+        return max([top] + list(self.overlays))
+
+    def add_listener(self, listener):
+        """A listener (vCPU) gets every current and future mapping."""
+        self.listeners.append(listener)
+        for r in self.regions:
+            listener.physmap_map(r.gpa, r.size, r.addr)
+        for gfn in self.holes:
+            listener.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
+        for gfn, (_, addr, _) in self.overlays.items():
+            if gfn not in self.holes and self._backing_region(gfn << PAGE_SHIFT) is not None:
+                listener.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
+            listener.physmap_map(gfn << PAGE_SHIFT, PAGE_SIZE, addr)
+
+    # -- overlays ---------------------------------------------------------------------
+    def overlay(self, gfn, buf, addr, name):
+        """Put a Xen-owned page at gfn.  A RAM page there is freed (it stays a
+        hole after the overlay goes), as guest_remove_page() does in Xen."""
+        gpa = gfn << PAGE_SHIFT
+        if gfn in self.overlays:
+            self.remove_overlay(gfn)
+        elif self._backing_region(gpa) is not None and gfn not in self.holes:
+            self.holes.add(gfn)
+            for l in self.listeners:
+                l.physmap_unmap(gpa, PAGE_SIZE)
+        self.overlays[gfn] = (buf, addr, name)
+        for l in self.listeners:
+            l.physmap_map(gpa, PAGE_SIZE, addr)
+
+    def remove_overlay(self, gfn):
+        """Take the overlay away, leaving nothing mapped at gfn."""
+        self.overlays.pop(gfn)
+        for l in self.listeners:
+            l.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
+
+    def overlay_gfn(self, name):
+        for gfn, (_, _, n) in self.overlays.items():
+            if n == name:
+                return gfn
+        return None
+
+    # -- lookup -----------------------------------------------------------------------
+    def _backing_region(self, gpa):
+        r = self._hint
+        if r is not None and r.gpa <= gpa < r.end:
+            return r
+        for r in self.regions:
+            if r.gpa <= gpa < r.end:
+                self._hint = r
+                return r
+        return None
+
+    def _locate(self, gpa, n):
+        """-> (buffer, offset) for [gpa, gpa+n) within one page or region."""
+        if self.overlays:
+            ov = self.overlays.get(gpa >> PAGE_SHIFT)
+            if ov is not None:
+                off = gpa & (PAGE_SIZE - 1)
+                return (ov[0], off) if off + n <= PAGE_SIZE else (None, 0)
+        r = self._backing_region(gpa)
+        if r is None or gpa + n > r.end:
+            return None, 0
+        if self.overlays or self.holes:
+            if (gpa >> PAGE_SHIFT) != ((gpa + n - 1) >> PAGE_SHIFT):
+                return None, 0      # crosses into a possibly remapped page: slow path
+            if (gpa >> PAGE_SHIFT) in self.holes:
+                return None, 0
+        return r.buf, gpa - r.gpa
+
+    def is_ram(self, gpa):
+        gfn = gpa >> PAGE_SHIFT
+        if gfn in self.overlays:
+            return True
+        return self._backing_region(gpa) is not None and gfn not in self.holes
+
+    # -- access -----------------------------------------------------------------------
+    def read(self, gpa, n):
+        buf, off = self._locate(gpa, n)
+        if buf is not None:
+            return bytes(buf[off:off + n])
+        return self._slow_read(gpa, n)
+
+    def write(self, gpa, data):
+        n = len(data)
+        buf, off = self._locate(gpa, n)
+        if buf is not None:
+            buf[off:off + n] = data
+            return True
+        return self._slow_write(gpa, data)
+
+    def _slow_read(self, gpa, n):
+        out = bytearray()
+        while n:
+            chunk = min(n, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)))
+            buf, off = self._locate(gpa, chunk)
+            if buf is None:
+                return None
+            out += buf[off:off + chunk]
+            gpa += chunk
+            n -= chunk
+        return bytes(out)
+
+    def _slow_write(self, gpa, data):
+        pos = 0
+        spans = []
+        while pos < len(data):
+            chunk = min(len(data) - pos, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)))
+            buf, off = self._locate(gpa, chunk)
+            if buf is None:
+                return False
+            spans.append((buf, off, pos, chunk))
+            gpa += chunk
+            pos += chunk
+        for buf, off, p, chunk in spans:
+            buf[off:off + chunk] = data[p:p + chunk]
+        return True
+
+    def read_u32(self, gpa):
+        buf, off = self._locate(gpa, 4)
+        return _U32.unpack_from(buf, off)[0] if buf is not None else None
+
+    def read_u64(self, gpa):
+        buf, off = self._locate(gpa, 8)
+        return _U64.unpack_from(buf, off)[0] if buf is not None else None
+
+    def write_u32(self, gpa, value):
+        buf, off = self._locate(gpa, 4)
+        if buf is None:
+            return False
+        _U32.pack_into(buf, off, value & 0xFFFFFFFF)
+        return True
+
+    def write_u64(self, gpa, value):
+        buf, off = self._locate(gpa, 8)
+        if buf is None:
+            return False
+        _U64.pack_into(buf, off, value & 0xFFFFFFFFFFFFFFFF)
+        return True
+
+    def view(self, gpa, n):
+        """A writable memoryview of [gpa, gpa+n) if contiguous in one backing."""
+        buf, off = self._locate(gpa, n)
+        return memoryview(buf)[off:off + n] if buf is not None else None

@@ -1,0 +1,55 @@
+"""sched_op (Xen's do_sched_op in xen/common/sched/core.c): yield, block,
+shutdown, shutdown_code, remote_shutdown, poll, watchdog, pin_override."""
+
+from ..abi import errno, sched as so
+from ..abi.errno import HypercallError
+from .guest_access import get_struct
+from .xsm import DM_PRIV
+
+SHUTDOWN_CODE_INVALID = 0xFF
+
+
+def _shutdown(v, arg):
+    lay, buf = get_struct(v, so.sched_shutdown, arg)
+    v.domain.shutdown(lay.get(buf, "reason") & 0xFF)     # (u8), never range-checked
+    return 0
+
+
+def _shutdown_code(v, arg):
+    lay, buf = get_struct(v, so.sched_shutdown, arg)
+    d = v.domain
+    if d.shutdown_code is None:
+        d.shutdown_code = lay.get(buf, "reason") & 0xFF
+    return 0
+
+
+def _remote_shutdown(v, arg):
+    lay, buf = get_struct(v, so.sched_remote_shutdown, arg)
+    domid, reason = lay.get(buf, "domain_id", "reason")
+    d = v.hv.domains.get(domid)                # DOMID_SELF is not resolved: -ESRCH
+    if d is None:
+        return -errno.ESRCH
+    if not v.hv.xsm.allowed(DM_PRIV, v.domain, d):
+        return -errno.EPERM
+    d.shutdown(reason & 0xFF)
+    return 0
+
+
+def do_sched_op(v, cmd, arg, *_):
+    if cmd == so.SCHEDOP_yield:
+        v.arch.request_stop("yield")
+        return 0
+    if cmd == so.SCHEDOP_block:
+        v.block_enable_events()
+        return 0
+    if cmd == so.SCHEDOP_shutdown:
+        return _shutdown(v, arg)
+    if cmd == so.SCHEDOP_shutdown_code:
+        return _shutdown_code(v, arg)
+    if cmd == so.SCHEDOP_remote_shutdown:
+        return _remote_shutdown(v, arg)
+    if cmd == so.SCHEDOP_pin_override:
+        if not v.domain.is_hardware_domain:
+            return -errno.EPERM
+        return 0
+    raise HypercallError(errno.ENOSYS)

@@ -1,0 +1,161 @@
+"""vCPUs, arch-neutral side (Xen's struct vcpu).
+
+A VCpu is what the scheduler runs and what hypercalls act on: its run state
+(online, blocked, halted), the interrupt it should receive (the event
+channel upcall), timers, and its vcpu_info.  It is also the `host` of its
+arch vCPU (hvsim/arch/x86/vcpu.py): the arch side calls back here for
+hypercalls, port I/O, the TSC and pending interrupts, and never decides
+Xen policy itself.
+"""
+
+from collections import deque
+
+from ..abi import sched as so
+from ..abi import vcpu as vcpuop
+from . import time as vtime
+
+DEBUG_PORT = 0xE9
+EFLAGS_IF = 1 << 9
+
+
+class VCpu:
+    def __init__(self, domain, vcpu_id):
+        self.domain = domain
+        self.hv = domain.hv
+        self.vcpu_id = vcpu_id
+        self.arch = None
+        self.online = False               # VCPUOP_up / is_up
+        self.initialised = False
+        self.blocked = False              # SCHEDOP_block / poll
+        self.upcall_vector = 0            # HVMOP_set_evtchn_upcall_vector
+        self.upcall_vector_latched = False  # its LAPIC IRR bit
+        self.vcpu_info = None             # VcpuInfoRef
+        self.hcall_abi = None             # ABI of the hypercall in progress
+        self.recent_hypercalls = deque(maxlen=16)
+        self.tsc_offset = 0
+        self.runstate = vcpuop.RUNSTATE_offline
+        self.runstate_entry = self.hv.clock.now()
+        self.runstate_time = [0, 0, 0, 0]
+        self.insns = 0
+
+    def __repr__(self):
+        return "d%dv%d" % (self.domain.domid, self.vcpu_id)
+
+    # -- arch host interface ------------------------------------------------------------------
+    def hypercall(self, nr, args, abi):
+        return self.hv.hypercalls.dispatch(self, nr, args, abi)
+
+    def port_read(self, port, size):
+        return 0xFFFFFFFF                  # no device behind any port: reads float high
+
+    def port_write(self, port, size, value):
+        if port == DEBUG_PORT:
+            self.domain.console.write(bytes((value & 0xFF,)))
+
+    def guest_tsc(self):
+        return vtime.ns_to_tsc(self.hv.clock.now()) + self.tsc_offset
+
+    def set_guest_tsc(self, value):
+        self.tsc_offset = value - vtime.ns_to_tsc(self.hv.clock.now())
+
+    def hypercall_page_installed(self, gpa, is64):
+        self.domain.shared_info.latch(is64)
+        for v in self.domain.vcpus:
+            if v.arch is not None:
+                v.arch.flush_code()
+
+    # -- run state ---------------------------------------------------------------------------
+    @property
+    def runnable(self):
+        d = self.domain
+        return self.online and not self.blocked and not d.paused and not d.is_shutting_down
+
+    def set_runstate(self, state):
+        now = self.hv.clock.now()
+        self.runstate_time[self.runstate] += now - self.runstate_entry
+        self.runstate = state
+        self.runstate_entry = now
+
+    def stop_running(self, reason):
+        """End the current slice of this vCPU if it is running (from a hypercall)."""
+        if self.arch is not None and self.hv.scheduler.current is self:
+            self.arch.request_stop(reason)
+
+    # -- events ---------------------------------------------------------------------------------
+    def upcall_pending(self):
+        ref = self.vcpu_info
+        return ref is not None and ref.get("evtchn_upcall_pending") != 0
+
+    def events_need_delivery(self):
+        """hvm_local_events_need_delivery(): an upcall is pending and the guest
+        can take it now."""
+        return (self.interrupt_vector() is not None and self.arch is not None
+                and self.arch.interruptible())
+
+    def interrupt_vector(self):
+        """The vector to inject for a pending event-channel upcall, or None.
+        The domain callback vector is re-injected for as long as
+        evtchn_upcall_pending stays set; a per-vCPU upcall vector fires once
+        per 0->1 transition (hvm_vcpu_has_pending_irq / vlapic)."""
+        if self.upcall_vector_latched:
+            return self.upcall_vector
+        if self.domain.callback_vector and self.upcall_pending():
+            return self.domain.callback_vector
+        return None
+
+    def interrupt_delivered(self, vector):
+        if self.upcall_vector_latched and vector == self.upcall_vector:
+            self.upcall_vector_latched = False
+
+    def assert_evtchn_irq(self):
+        """hvm_assert_evtchn_irq(): raise the upcall and wake the vCPU."""
+        if self.upcall_vector:
+            self.upcall_vector_latched = True
+        self.kick()
+
+    def set_upcall_vector(self, vector):
+        self.upcall_vector = vector
+        self.assert_evtchn_irq()          # Xen injects once at registration
+
+    def block_enable_events(self):
+        """SCHEDOP_block: clear evtchn_upcall_mask, then block unless an event
+        can be delivered right now."""
+        ref = self.vcpu_info
+        if ref is not None and ref.layout.fields.get("evtchn_upcall_mask"):
+            ref.put(evtchn_upcall_mask=0)
+        if self.events_need_delivery():
+            return
+        self.blocked = True
+        self.stop_running("block")
+
+    def hlt(self):
+        """The guest executed hlt (Xen's hvm_hlt): with interrupts enabled it
+        blocks like SCHEDOP_block; with them disabled the vCPU goes down, and
+        the last vCPU going down powers the domain off."""
+        if self.arch.rflags & EFLAGS_IF:
+            self.block_enable_events()
+        else:
+            self.down()
+
+    def down(self):
+        """hvm_vcpu_down()."""
+        self.online = False
+        self.set_runstate(vcpuop.RUNSTATE_offline)
+        d = self.domain
+        if not any(v.online for v in d.vcpus):
+            self.hv.log("%r All CPUs offline -- powering off." % self)
+            d.shutdown(so.SHUTDOWN_poweroff)
+
+    def kick(self):
+        """vcpu_kick(): a blocked or halted vCPU becomes runnable."""
+        if self.blocked:
+            self.blocked = False
+            self.hv.scheduler.vcpu_woken(self)
+
+    # -- vcpu_info -------------------------------------------------------------------------------
+    def refresh_vcpu_info(self):
+        """(Re)point at the legacy vcpu_info slot after the shared_info format changed."""
+        ref = self.domain.shared_info.legacy_vcpu_info(self.vcpu_id)
+        self.vcpu_info = ref
+        if ref is not None:
+            self.domain.shared_info.update_vcpu_time(ref)
