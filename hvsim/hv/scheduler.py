@@ -142,6 +142,6 @@ class Scheduler:
         if kind == "halted":
             v.hlt()
         elif kind == "crashed":
-            v.domain.crash(exit_.report or exit_.reason)
+            v.domain.crash(v.crash_report(exit_))
         # 'slice' and 'stopped' (block/yield/shutdown): state was already updated
 

@@ -152,6 +152,17 @@ class VCpu:
             self.blocked = False
             self.hv.scheduler.vcpu_woken(self)
 
+    def crash_report(self, exit_):
+        """The arch report (registers, code) plus the last hypercalls."""
+        from .hypercall import hypercall_name
+        lines = [(exit_.report or exit_.reason).replace("vCPU%d" % self.vcpu_id, "%r" % self, 1)]
+        if self.recent_hypercalls:
+            lines.append("  last hypercalls (oldest first):")
+            for nr, args, result in self.recent_hypercalls:
+                lines.append("    %s(%s) = %d" % (hypercall_name(nr),
+                                                  ", ".join("%#x" % a for a in args), result))
+        return "\n".join(lines)
+
     # -- vcpu_info -------------------------------------------------------------------------------
     def refresh_vcpu_info(self):
         """(Re)point at the legacy vcpu_info slot after the shared_info format changed."""

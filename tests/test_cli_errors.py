@@ -1,0 +1,92 @@
+"""Bad input never gives a traceback: one clear line and the right exit code."""
+
+import subprocess
+import sys
+
+import pytest
+
+from x86util import build_pvh_elf, debugcon
+
+
+def hvsim(*args, timeout=60):
+    r = subprocess.run([sys.executable, "-m", "hvsim", *args], capture_output=True, text=True,
+                       timeout=timeout)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+    return r
+
+
+def test_not_an_elf(tmp_path):
+    f = tmp_path / "kernel.bin"
+    f.write_bytes(b"MZ\x00\x01" + bytes(100))
+    r = hvsim("run", str(f))
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1
+    assert str(f) in err[0] and "not an ELF file" in err[0]
+
+
+def test_truncated_elf(tmp_path):
+    f = tmp_path / "trunc.elf"
+    f.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(20))
+    r = hvsim("run", str(f))
+    assert r.returncode == 2
+    assert "malformed ELF" in r.stderr and str(f) in r.stderr
+
+
+def test_missing_file(tmp_path):
+    r = hvsim("run", str(tmp_path / "nope.elf"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_elf_without_pvh_note(tmp_path):
+    elf = build_pvh_elf(tmp_path, "hlt\n", note=False)
+    r = hvsim("run", elf)
+    assert r.returncode == 2
+    assert "XEN_ELFNOTE_PHYS32_ENTRY" in r.stderr and "CONFIG_PVH" in r.stderr
+
+
+def test_segment_outside_ram(tmp_path):
+    elf = build_pvh_elf(tmp_path, "hlt\n", base=0x10000000)      # 256 MiB
+    r = hvsim("run", "--mem", "64M", elf)
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert "PT_LOAD" in line and "outside the domain's 64 MiB" in line
+
+
+def test_bad_mem_option(tmp_path):
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    r = hvsim("run", "--mem", "lots", elf)
+    assert r.returncode == 2 and "--mem 'lots'" in r.stderr
+
+
+def test_triple_fault_crashes_the_domain(tmp_path):
+    # no IDT at all: #UD -> #GP (IDT limit) -> #DF -> triple fault
+    elf = build_pvh_elf(tmp_path, debugcon("about to fault\n") + "ud2\n")
+    r = hvsim("run", elf)
+    assert r.returncode == 6
+    assert "about to fault" in r.stdout
+    assert "triple fault" in r.stdout
+    assert "rip=" in r.stdout and "ud2" in r.stdout          # registers and disassembly
+
+
+def test_timeout(tmp_path):
+    elf = build_pvh_elf(tmp_path, debugcon("spinning\n") + "1: jmp 1b\n")
+    r = hvsim("run", "--timeout", "1", elf)
+    assert r.returncode == 6
+    assert "spinning" in r.stdout and "timeout after 1s" in r.stdout
+
+
+def test_no_result_line_is_crash(tmp_path):
+    elf = build_pvh_elf(tmp_path, debugcon("no verdict here\n") + "cli\nhlt\n")
+    r = hvsim("run", elf)
+    assert r.returncode == 6
+    assert "All CPUs offline -- powering off" in r.stdout
+
+
+@pytest.mark.parametrize("verdict,code", [("SUCCESS", 0), ("SKIP", 3), ("ERROR", 4),
+                                          ("FAILURE", 5)])
+def test_verdict_exit_codes(tmp_path, verdict, code):
+    elf = build_pvh_elf(tmp_path, debugcon("Test result: %s\n" % verdict) + "cli\nhlt\n")
+    r = hvsim("run", elf)
+    assert r.returncode == code
+    assert r.stdout.splitlines()[0] == "Test result: %s" % verdict
