@@ -44,7 +44,7 @@ class Hypervisor:
 
     def report_crash(self, domain, report):
         for line in report.splitlines():
-            self.log("d%d: %s" % (domain.domid, line))
+            self.log(line)
 
     def run(self, timeout=None):
         for d in self.domains.values():
