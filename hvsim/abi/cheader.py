@@ -6,11 +6,11 @@ once, with per-ABI static asserts that gcc's layout equals ours.
 
 import sys
 
-from . import (console, cpuid, cstruct, elfnote, errno, event_channel,
-               grant_table, hvm, memory, sched, start_info, vcpu, version, xen)
+from . import (bootfdt, console, cpuid, cstruct, elfnote, errno, event_channel,
+               grant_table, hvm, hvm_vcpu, memory, sched, start_info, vcpu, version, xen)
 
-MODULES = (errno, xen, sched, version, console, elfnote, start_info, cpuid,
-           event_channel, grant_table, memory, hvm, vcpu)
+MODULES = (errno, bootfdt, xen, sched, version, console, elfnote, start_info, cpuid,
+           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu)
 
 ABI_GUARDS = (
     (cstruct.X86_64, "defined(__x86_64__)"),

@@ -17,10 +17,12 @@ import unicorn
 from unicorn import UcError
 from unicorn.unicorn_py3.unicorn import uclib, uc_hook_h
 
+from ..errors import HvsimError
+
 PINNED_UNICORN = "2.1.4"
 
 
-class UnicornVersionError(RuntimeError):
+class UnicornVersionError(HvsimError):
     pass
 
 

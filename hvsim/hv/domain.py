@@ -11,16 +11,17 @@ import struct
 import time
 
 from ..abi import hvm, sched
+from ..abi.bootfdt import (DOMAIN_CAPS_CONTROL, DOMAIN_CAPS_DEVICE_MODEL, DOMAIN_CAPS_HARDWARE,
+                           DOMAIN_CAPS_XENSTORE)
 from .console import DomainConsole
+from .evtchn import DomainEvtchn
 from .physmap import PAGE_SHIFT, Physmap
 from .shared_info import SharedInfo
 
-# domain capability bits (public/bootfdt.h, DOMAIN_CAPS_*)
-CAP_CONTROL = 1 << 0
-CAP_HARDWARE = 1 << 1
-CAP_XENSTORE = 1 << 2
-CAP_DEVICE_MODEL = 1 << 3
-CAP_NOT_HYPERCALL_TARGET = 1 << 4
+CAP_CONTROL = DOMAIN_CAPS_CONTROL
+CAP_HARDWARE = DOMAIN_CAPS_HARDWARE
+CAP_XENSTORE = DOMAIN_CAPS_XENSTORE
+CAP_DEVICE_MODEL = DOMAIN_CAPS_DEVICE_MODEL
 
 
 class E820Entry:
@@ -56,6 +57,7 @@ class Domain:
         self.hvm_params = [0] * hvm.HVM_NR_PARAMS
         self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
         self.e820 = []
+        self.evtchn = DomainEvtchn(self)
         self.paused = True
         self.is_shutting_down = False
         self.shutdown_code = None
@@ -104,6 +106,8 @@ class Domain:
         if self.is_shutting_down:
             return
         self.is_shutting_down = True
+        for v in self.vcpus:
+            v.stop_timers()
         self.shutdown_code = reason
         self.end_reason = sched.shutdown_reason_name(reason).lower()
         self._ended()

@@ -11,18 +11,20 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
-from . import console, hvm, memory, sched, version
+from . import console, evtchn, hvm, memory, sched, version
 
 CLOBBER64 = 0xDEADBEEFDEADF00D
 CLOBBER32 = 0xDEADF00D
 
-# number -> (handler, nargs) ; nargs as in hypercall-defs.c (hvm64)
+# number -> (handler, nargs); nargs as in hypercall-defs.c, (hvm64, hvm32) where they differ
 _TABLE = {
     xen.__HYPERVISOR_memory_op: (memory.do_memory_op, 2),
     xen.__HYPERVISOR_xen_version: (version.do_xen_version, 2),
     xen.__HYPERVISOR_console_io: (console.do_console_io, 3),
     xen.__HYPERVISOR_sched_op: (sched.do_sched_op, 2),
     xen.__HYPERVISOR_hvm_op: (hvm.do_hvm_op, 2),
+    xen.__HYPERVISOR_event_channel_op: (evtchn.do_event_channel_op, 2),
+    xen.__HYPERVISOR_set_timer_op: (sched.do_set_timer_op, (1, 2)),
 }
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()
@@ -53,7 +55,10 @@ class HypercallTable:
             except HypercallError as e:
                 result = -e.errno
             if result != -errno.ENOSYS:
-                v.arch.clobber_hypercall_args(entry[1], abi)
+                nargs = entry[1]
+                if type(nargs) is tuple:
+                    nargs = nargs[0] if abi.ulong == 8 else nargs[1]
+                v.arch.clobber_hypercall_args(nargs, abi)
         v.recent_hypercalls.append((nr, args, result))
         if self.tracer is not None:
             self.tracer(v, nr, args, result)

@@ -25,6 +25,14 @@ class Hypervisor:
         self.xsm = XsmPolicy(self)
         self.host_mem = host_mem
         self.cmdline = cmdline
+        self.global_virq_handlers = {}     # virq -> Domain (e.g. DOM_EXC -> xenstore)
+
+    @property
+    def hardware_domain(self):
+        for d in self.domains.values():
+            if d.is_hardware_domain:
+                return d
+        return None
 
     @property
     def max_page(self):

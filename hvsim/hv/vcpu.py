@@ -13,6 +13,7 @@ from collections import deque
 from ..abi import sched as so
 from ..abi import vcpu as vcpuop
 from . import time as vtime
+from .timer import Timer
 
 DEBUG_PORT = 0xE9
 EFLAGS_IF = 1 << 9
@@ -37,6 +38,12 @@ class VCpu:
         self.runstate_entry = self.hv.clock.now()
         self.runstate_time = [0, 0, 0, 0]
         self.insns = 0
+        self.virq_to_evtchn = {}
+        self.singleshot_timer = Timer(self.hv.scheduler, self.send_timer_event, domain)
+        self.periodic_timer = Timer(self.hv.scheduler, self._periodic_fired, domain)
+        self.periodic_period = 0
+        self.poll_timer = Timer(self.hv.scheduler, self._poll_timeout, domain)
+        self.poll_ports = None
 
     def __repr__(self):
         return "d%dv%d" % (self.domain.domid, self.vcpu_id)
@@ -107,6 +114,15 @@ class VCpu:
         if self.upcall_vector_latched and vector == self.upcall_vector:
             self.upcall_vector_latched = False
 
+    def mark_events_pending(self):
+        """vcpu_mark_events_pending(): set evtchn_upcall_pending; on a 0->1
+        transition raise the upcall."""
+        ref = self.vcpu_info
+        if ref is None or ref.get("evtchn_upcall_pending"):
+            return
+        ref.put(evtchn_upcall_pending=1)
+        self.assert_evtchn_irq()
+
     def assert_evtchn_irq(self):
         """hvm_assert_evtchn_irq(): raise the upcall and wake the vCPU."""
         if self.upcall_vector:
@@ -162,6 +178,34 @@ class VCpu:
                 lines.append("    %s(%s) = %d" % (hypercall_name(nr),
                                                   ", ".join("%#x" % a for a in args), result))
         return "\n".join(lines)
+
+    # -- timers ----------------------------------------------------------------------------------
+    def send_timer_event(self):
+        self.domain.evtchn.send_virq(self, 0)          # VIRQ_TIMER
+
+    def set_periodic_timer(self, period_ns):
+        """vcpu_set_periodic_timer(): 0 stops it."""
+        self.periodic_timer.stop()
+        self.periodic_period = period_ns
+        if period_ns:
+            self.periodic_timer.set(self.hv.clock.now() + period_ns)
+
+    def _periodic_fired(self):
+        self.send_timer_event()
+        if self.periodic_period:
+            nxt = self.periodic_timer.deadline + self.periodic_period
+            now = self.hv.clock.now()
+            if nxt <= now:                 # missed periods are not replayed
+                nxt = now + self.periodic_period
+            self.periodic_timer.set(nxt)
+
+    def _poll_timeout(self):
+        self.poll_ports = None
+        self.kick()
+
+    def stop_timers(self):
+        for t in (self.singleshot_timer, self.periodic_timer, self.poll_timer):
+            t.stop()
 
     # -- vcpu_info -------------------------------------------------------------------------------
     def refresh_vcpu_info(self):

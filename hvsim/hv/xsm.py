@@ -15,7 +15,7 @@ explicit is_hardware_domain() checks at the call sites, as in Xen.
 """
 
 from ..abi.console import CONSOLEIO_write
-from .domain import CAP_NOT_HYPERCALL_TARGET
+from ..abi.bootfdt import DOMAIN_CAPS_NOT_HYPERCALL_TARGET
 
 HOOK, TARGET, XS_PRIV, DM_PRIV, PRIV = "HOOK", "TARGET", "XS_PRIV", "DM_PRIV", "PRIV"
 
@@ -34,7 +34,7 @@ class XsmPolicy:
             if target is not None and src.target is target:
                 return True
             return src.is_privileged
-        untargetable = target is not None and target.caps & CAP_NOT_HYPERCALL_TARGET
+        untargetable = target is not None and target.caps & DOMAIN_CAPS_NOT_HYPERCALL_TARGET
         if action == XS_PRIV:
             if src.is_xenstore_domain:
                 return True

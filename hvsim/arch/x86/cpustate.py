@@ -25,10 +25,11 @@ import unicorn
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_64, UC_HOOK_INTR, UcError
 from unicorn import x86_const as X
 
+from ...errors import HvsimError
 from ..uc import uc_handle
 
 
-class CpuStateError(RuntimeError):
+class CpuStateError(HvsimError):
     pass
 
 

@@ -1,0 +1,490 @@
+"""Event channels (Xen's xen/common/event_channel.c, event_2l.c, event_fifo.c).
+
+Each domain has a table of channels indexed by port (port 0 is reserved);
+a channel is unbound (offered to one remote domain), interdomain, bound to a
+VIRQ, or an IPI, and notifies one vCPU.  Sending sets the port pending in the
+domain's event ABI:
+* 2-level: pending/mask bitmaps in shared_info plus a per-vCPU selector word
+  (evtchn_2l_set_pending / unmask, for 64-bit, 32-bit and arm64 layouts);
+* FIFO: an event word array in guest pages and per-vCPU queues (fifo.py),
+  which a domain switches to with EVTCHNOP_init_control.
+Marking events pending on a vCPU raises its upcall (vcpu.assert_evtchn_irq).
+"""
+
+from ..abi import errno, xen
+from ..abi import event_channel as ec
+from ..abi.errno import HypercallError
+from .guest_access import get_struct, put_struct
+from .xsm import HOOK, TARGET
+
+ECS_FREE, ECS_RESERVED, ECS_UNBOUND, ECS_INTERDOMAIN, ECS_PIRQ, ECS_VIRQ, ECS_IPI = range(7)
+STATE_NAMES = ("free", "reserved", "unbound", "interdomain", "pirq", "virq", "ipi")
+
+DEFAULT_MAX_EVTCHN_PORT = 1023          # libxl's default event_channels for a domU
+UNLIMITED_MAX_EVTCHN_PORT = (1 << 32) - 1
+EVTCHNS_PER_BUCKET = 64                 # PAGE_SIZE / next_pow2(sizeof(struct evtchn))
+
+_PER_VCPU_VIRQS = (xen.VIRQ_TIMER, xen.VIRQ_DEBUG, xen.VIRQ_XENOPROF, xen.VIRQ_XENPMU)
+
+
+def virq_is_global(virq):
+    return virq not in _PER_VCPU_VIRQS
+
+
+class Channel:
+    __slots__ = ("port", "state", "notify_vcpu_id", "remote_domid", "remote_dom",
+                 "remote_port", "virq", "priority", "xen_consumer")
+
+    def __init__(self, port, state=ECS_FREE):
+        self.port = port
+        self.state = state
+        self.notify_vcpu_id = 0
+        self.remote_domid = 0           # unbound: who may bind
+        self.remote_dom = None          # interdomain: the peer Domain
+        self.remote_port = 0
+        self.virq = 0
+        self.priority = ec.EVTCHN_FIFO_PRIORITY_DEFAULT
+        self.xen_consumer = None        # a Xen-side handler instead of the guest
+
+
+# ---- the 2-level ABI -------------------------------------------------------------------
+class TwoLevel:
+    """evtchn_pending / evtchn_mask in shared_info, selector in vcpu_info."""
+
+    name = "2-level"
+
+    def __init__(self, d):
+        self.d = d
+
+    def max_channels(self):
+        bits = self.d.shared_info.abi.ulong * 8
+        return bits * bits
+
+    def _bitmaps(self):
+        si = self.d.shared_info
+        lay = si.layout
+        return si.buf, lay.offset("evtchn_pending"), lay.offset("evtchn_mask")
+
+    @staticmethod
+    def _test(buf, base, bit):
+        return (buf[base + (bit >> 3)] >> (bit & 7)) & 1
+
+    @staticmethod
+    def _test_and_set(buf, base, bit):
+        i = base + (bit >> 3)
+        old = (buf[i] >> (bit & 7)) & 1
+        buf[i] |= 1 << (bit & 7)
+        return old
+
+    @staticmethod
+    def _test_and_clear(buf, base, bit):
+        i = base + (bit >> 3)
+        old = (buf[i] >> (bit & 7)) & 1
+        buf[i] &= ~(1 << (bit & 7)) & 0xFF
+        return old
+
+    def _sel_bit(self, v, port):
+        """test_and_set the selector bit for port's word in v's vcpu_info."""
+        ref = v.vcpu_info
+        if ref is None:
+            return 1
+        bits = self.d.shared_info.abi.ulong * 8
+        return self._test_and_set(ref.buf, ref.base + ref.layout.offset("evtchn_pending_sel"),
+                                  port // bits)
+
+    def set_pending(self, v, chn):
+        buf, pend, mask = self._bitmaps()
+        port = chn.port
+        if self._test_and_set(buf, pend, port):
+            return
+        if not self._test(buf, mask, port) and not self._sel_bit(v, port):
+            v.mark_events_pending()
+
+    def clear_pending(self, chn):
+        buf, pend, _ = self._bitmaps()
+        self._test_and_clear(buf, pend, chn.port)
+
+    def unmask(self, v, chn):
+        buf, pend, mask = self._bitmaps()
+        port = chn.port
+        if (self._test_and_clear(buf, mask, port) and self._test(buf, pend, port)
+                and not self._sel_bit(v, port)):
+            v.mark_events_pending()
+
+    def is_pending(self, chn):
+        buf, pend, _ = self._bitmaps()
+        return bool(self._test(buf, pend, chn.port))
+
+    def is_masked(self, chn):
+        buf, _, mask = self._bitmaps()
+        return bool(self._test(buf, mask, chn.port))
+
+    def set_priority(self, chn, priority):
+        return -errno.ENOSYS
+
+    def bind_to_vcpu(self, chn, vcpu_id):
+        chn.notify_vcpu_id = vcpu_id
+
+
+# ---- per-domain state ------------------------------------------------------------------
+class DomainEvtchn:
+    def __init__(self, d, max_port=DEFAULT_MAX_EVTCHN_PORT):
+        self.d = d
+        self.max_port = max_port
+        self.channels = {0: Channel(0, ECS_RESERVED)}
+        self.valid = EVTCHNS_PER_BUCKET        # ports of the buckets allocated so far
+        self.abi = TwoLevel(d)
+
+    # -- ports -------------------------------------------------------------------------
+    def max_evtchns(self):
+        return self.abi.max_channels()
+
+    def port_is_valid(self, port):
+        return 0 <= port < self.valid
+
+    def channel(self, port):
+        """_evtchn_from_port(): the channel, or None for an invalid port."""
+        if not self.port_is_valid(port):
+            return None
+        chn = self.channels.get(port)
+        if chn is None:
+            chn = self.channels[port] = Channel(port)
+        return chn
+
+    def allocate_port(self, port):
+        if port > self.max_port or port >= self.max_evtchns():
+            return -errno.ENOSPC
+        if self.port_is_valid(port):
+            if self.channel(port).state != ECS_FREE:
+                return -errno.EBUSY
+        else:
+            self.valid = (port // EVTCHNS_PER_BUCKET + 1) * EVTCHNS_PER_BUCKET
+        return 0
+
+    def get_free_port(self):
+        limit = min(self.max_port, self.max_evtchns() - 1)
+        for port in range(limit + 1):
+            rc = self.allocate_port(port)
+            if rc == 0:
+                return port
+            if rc != -errno.EBUSY:
+                return rc
+        return -errno.ENOSPC
+
+    def free(self, chn):
+        """evtchn_free()."""
+        self.abi.clear_pending(chn)
+        chn.state = ECS_FREE
+        chn.notify_vcpu_id = 0
+        chn.xen_consumer = None
+        chn.remote_dom = None
+        chn.priority = ec.EVTCHN_FIFO_PRIORITY_DEFAULT
+
+    # -- delivery ------------------------------------------------------------------------
+    def set_pending(self, chn):
+        v = self.d.vcpu_by_id(chn.notify_vcpu_id)
+        if v is not None:
+            self.abi.set_pending(v, chn)
+
+    def send_virq(self, v, virq):
+        """send_guest_vcpu_virq / send_guest_global_virq."""
+        port = v.virq_to_evtchn.get(virq, 0)
+        if port:
+            self.set_pending(self.channel(port))
+
+
+# ---- the hypercall ---------------------------------------------------------------------
+def _domain(v, domid):
+    if domid == xen.DOMID_SELF:
+        return v.domain
+    d = v.hv.domains.get(domid)
+    if d is None:
+        raise HypercallError(errno.ESRCH)
+    return d
+
+
+def alloc_unbound(v, dom, remote_dom):
+    d = _domain(v, dom)
+    ev = d.evtchn
+    port = ev.get_free_port()
+    if port < 0:
+        return port, 0
+    if not v.hv.xsm.allowed(TARGET, v.domain, d):
+        return -errno.EPERM, 0
+    chn = ev.channel(port)
+    chn.state = ECS_UNBOUND
+    chn.remote_domid = v.domain.domid if remote_dom == xen.DOMID_SELF else remote_dom
+    return 0, port
+
+
+def bind_interdomain(v, remote_domid, remote_port):
+    ld = v.domain
+    rd = _domain(v, remote_domid)
+    lport = ld.evtchn.get_free_port()
+    if lport < 0:
+        return lport, 0
+    rchn = rd.evtchn.channel(remote_port)
+    if rchn is None or rchn.state != ECS_UNBOUND or rchn.remote_domid != ld.domid:
+        return -errno.EINVAL, 0
+    if not v.hv.xsm.allowed(HOOK, ld, rd):
+        return -errno.EPERM, 0
+    lchn = ld.evtchn.channel(lport)
+    lchn.state = rchn.state = ECS_INTERDOMAIN
+    lchn.remote_dom, lchn.remote_port = rd, remote_port
+    rchn.remote_dom, rchn.remote_port = ld, lport
+    ld.evtchn.set_pending(lchn)      # notifications lost on the unbound port
+    return 0, lport
+
+
+def global_virq_handler(hv, virq):
+    """get_global_virq_handler(): the owner set at boot, else the hardware domain."""
+    owner = hv.global_virq_handlers.get(virq)
+    if owner is not None:
+        return owner
+    return hv.hardware_domain
+
+
+def bind_virq(v, virq, vcpu_id):
+    d = v.domain
+    if virq >= xen.NR_VIRQS:
+        return -errno.EINVAL, 0
+    if virq_is_global(virq) and vcpu_id != 0:
+        return -errno.EINVAL, 0
+    if virq_is_global(virq) and global_virq_handler(v.hv, virq) is not d:
+        return -errno.EBUSY, 0
+    target = d.vcpu_by_id(vcpu_id)
+    if target is None:
+        return -errno.ENOENT, 0
+    if target.virq_to_evtchn.get(virq):
+        return -errno.EEXIST, 0
+    port = d.evtchn.get_free_port()
+    if port < 0:
+        return port, 0
+    chn = d.evtchn.channel(port)
+    chn.state = ECS_VIRQ
+    chn.notify_vcpu_id = vcpu_id
+    chn.virq = virq
+    target.virq_to_evtchn[virq] = port
+    return 0, port
+
+
+def bind_ipi(v, vcpu_id):
+    d = v.domain
+    if d.vcpu_by_id(vcpu_id) is None:
+        return -errno.ENOENT, 0
+    port = d.evtchn.get_free_port()
+    if port < 0:
+        return port, 0
+    chn = d.evtchn.channel(port)
+    chn.state = ECS_IPI
+    chn.notify_vcpu_id = vcpu_id
+    return 0, port
+
+
+def close(d, port, guest=True):
+    """evtchn_close()."""
+    ev = d.evtchn
+    chn = ev.channel(port)
+    if chn is None:
+        return -errno.EINVAL
+    if chn.xen_consumer is not None and guest:
+        return -errno.EINVAL
+    if chn.state in (ECS_FREE, ECS_RESERVED):
+        return -errno.EINVAL
+    if chn.state == ECS_VIRQ:
+        owner = d.vcpus[0 if virq_is_global(chn.virq) else chn.notify_vcpu_id]
+        owner.virq_to_evtchn.pop(chn.virq, None)
+    elif chn.state == ECS_INTERDOMAIN:
+        rd, rport = chn.remote_dom, chn.remote_port
+        rchn = rd.evtchn.channel(rport)
+        ev.free(chn)
+        rchn.state = ECS_UNBOUND
+        rchn.remote_domid = d.domid
+        rchn.remote_dom = None
+        return 0
+    ev.free(chn)
+    return 0
+
+
+def send(d, port):
+    ev = d.evtchn
+    chn = ev.channel(port)
+    if chn is None or chn.xen_consumer is not None:
+        return -errno.EINVAL
+    if chn.state == ECS_INTERDOMAIN:
+        rd = chn.remote_dom
+        rchn = rd.evtchn.channel(chn.remote_port)
+        if rchn.xen_consumer is not None:
+            rchn.xen_consumer(rd.vcpu_by_id(rchn.notify_vcpu_id), rchn.port)
+            return 0
+        rd.evtchn.set_pending(rchn)
+        return 0
+    if chn.state == ECS_IPI:
+        ev.set_pending(chn)
+        return 0
+    if chn.state == ECS_UNBOUND:
+        return 0                        # silently dropped
+    return -errno.EINVAL
+
+
+def status(v, dom, port, lay, buf):
+    d = _domain(v, dom)
+    chn = d.evtchn.channel(port)
+    if chn is None:
+        return -errno.EINVAL
+    if not v.hv.xsm.allowed(TARGET, v.domain, d):
+        return -errno.EPERM
+    st = chn.state
+    if st in (ECS_FREE, ECS_RESERVED):
+        lay.put(buf, status=ec.EVTCHNSTAT_closed)
+    elif st == ECS_UNBOUND:
+        lay.put(buf, status=ec.EVTCHNSTAT_unbound, **{"u.unbound.dom": chn.remote_domid})
+    elif st == ECS_INTERDOMAIN:
+        lay.put(buf, status=ec.EVTCHNSTAT_interdomain,
+                **{"u.interdomain.dom": chn.remote_dom.domid,
+                   "u.interdomain.port": chn.remote_port})
+    elif st == ECS_VIRQ:
+        lay.put(buf, status=ec.EVTCHNSTAT_virq, **{"u.virq": chn.virq})
+    elif st == ECS_IPI:
+        lay.put(buf, status=ec.EVTCHNSTAT_ipi)
+    lay.put(buf, vcpu=chn.notify_vcpu_id)
+    return 0
+
+
+def bind_vcpu(v, port, vcpu_id):
+    d = v.domain
+    ev = d.evtchn
+    target = d.vcpu_by_id(vcpu_id)
+    if target is None:
+        return -errno.ENOENT
+    chn = ev.channel(port)
+    if chn is None:
+        return -errno.EINVAL
+    if chn.xen_consumer is not None:
+        return -errno.EINVAL
+    if chn.state == ECS_VIRQ:
+        if not virq_is_global(chn.virq):
+            return -errno.EINVAL
+    elif chn.state not in (ECS_UNBOUND, ECS_INTERDOMAIN, ECS_PIRQ):
+        return -errno.EINVAL
+    ev.abi.bind_to_vcpu(chn, vcpu_id)
+    return 0
+
+
+def unmask(d, port):
+    ev = d.evtchn
+    chn = ev.channel(port)
+    if chn is None:
+        return -errno.EINVAL
+    v = d.vcpu_by_id(chn.notify_vcpu_id)
+    ev.abi.unmask(v, chn)
+    return 0
+
+
+def reset(v, dom):
+    d = _domain(v, dom)
+    if not v.hv.xsm.allowed(TARGET, v.domain, d):
+        return -errno.EPERM
+    ev = d.evtchn
+    for port in sorted(ev.channels):
+        chn = ev.channels[port]
+        if chn.state not in (ECS_FREE, ECS_RESERVED) and chn.xen_consumer is None:
+            close(d, port, guest=False)
+    if ev.abi.name != "2-level":
+        ev.abi.teardown()
+        ev.abi = TwoLevel(d)
+    return 0
+
+
+# op -> (struct, handler(v, lay, buf) -> rc, copy back on success)
+def _op_alloc_unbound(v, lay, buf):
+    rc, port = alloc_unbound(v, *lay.get(buf, "dom", "remote_dom"))
+    lay.put(buf, port=port)
+    return rc
+
+
+def _op_bind_interdomain(v, lay, buf):
+    rc, port = bind_interdomain(v, *lay.get(buf, "remote_dom", "remote_port"))
+    lay.put(buf, local_port=port)
+    return rc
+
+
+def _op_bind_virq(v, lay, buf):
+    rc, port = bind_virq(v, *lay.get(buf, "virq", "vcpu"))
+    lay.put(buf, port=port)
+    return rc
+
+
+def _op_bind_ipi(v, lay, buf):
+    rc, port = bind_ipi(v, lay.get(buf, "vcpu"))
+    lay.put(buf, port=port)
+    return rc
+
+
+def _op_close(v, lay, buf):
+    return close(v.domain, lay.get(buf, "port"))
+
+
+def _op_send(v, lay, buf):
+    return send(v.domain, lay.get(buf, "port"))
+
+
+def _op_status(v, lay, buf):
+    return status(v, *lay.get(buf, "dom", "port"), lay, buf)
+
+
+def _op_bind_vcpu(v, lay, buf):
+    return bind_vcpu(v, *lay.get(buf, "port", "vcpu"))
+
+
+def _op_unmask(v, lay, buf):
+    return unmask(v.domain, lay.get(buf, "port"))
+
+
+def _op_reset(v, lay, buf):
+    return reset(v, lay.get(buf, "dom"))
+
+
+def _op_bind_pirq(v, lay, buf):
+    return -errno.EINVAL                 # a PVH domU has no physical IRQs
+
+
+def _op_fifo(v, lay, buf, op):
+    from . import evtchn_fifo
+    return evtchn_fifo.do_op(v, op, lay, buf)
+
+
+_OPS = {
+    ec.EVTCHNOP_alloc_unbound: (ec.evtchn_alloc_unbound, _op_alloc_unbound, True),
+    ec.EVTCHNOP_bind_interdomain: (ec.evtchn_bind_interdomain, _op_bind_interdomain, True),
+    ec.EVTCHNOP_bind_virq: (ec.evtchn_bind_virq, _op_bind_virq, True),
+    ec.EVTCHNOP_bind_pirq: (ec.evtchn_bind_pirq, _op_bind_pirq, True),
+    ec.EVTCHNOP_bind_ipi: (ec.evtchn_bind_ipi, _op_bind_ipi, True),
+    ec.EVTCHNOP_close: (ec.evtchn_close, _op_close, False),
+    ec.EVTCHNOP_send: (ec.evtchn_send, _op_send, False),
+    ec.EVTCHNOP_status: (ec.evtchn_status, _op_status, True),
+    ec.EVTCHNOP_bind_vcpu: (ec.evtchn_bind_vcpu, _op_bind_vcpu, False),
+    ec.EVTCHNOP_unmask: (ec.evtchn_unmask, _op_unmask, False),
+    ec.EVTCHNOP_reset: (ec.evtchn_reset, _op_reset, False),
+}
+_FIFO_OPS = {
+    ec.EVTCHNOP_init_control: ec.evtchn_init_control,
+    ec.EVTCHNOP_expand_array: ec.evtchn_expand_array,
+    ec.EVTCHNOP_set_priority: ec.evtchn_set_priority,
+}
+
+
+def do_event_channel_op(v, cmd, arg, *_):
+    entry = _OPS.get(cmd)
+    if entry is not None:
+        struct, handler, copy_back = entry
+    elif cmd in _FIFO_OPS:
+        struct, copy_back = _FIFO_OPS[cmd], cmd == ec.EVTCHNOP_init_control
+        handler = lambda v_, lay_, buf_: _op_fifo(v_, lay_, buf_, cmd)   # noqa: E731
+    else:
+        raise HypercallError(errno.ENOSYS)
+    lay, buf = get_struct(v, struct, arg)
+    rc = handler(v, lay, buf)
+    if rc == 0 and copy_back:
+        put_struct(v, lay, arg, buf)
+    return rc
