@@ -182,9 +182,14 @@ class DomainEvtchn:
 
     # -- delivery ------------------------------------------------------------------------
     def set_pending(self, chn):
-        v = self.d.vcpu_by_id(chn.notify_vcpu_id)
+        """evtchn_port_set_pending(), then wake any vCPU polling the port."""
+        d = self.d
+        v = d.vcpu_by_id(chn.notify_vcpu_id)
         if v is not None:
             self.abi.set_pending(v, chn)
+        for p in d.vcpus:
+            if p.polling:
+                p.check_poller(chn.port)
 
     def send_virq(self, v, virq):
         """send_guest_vcpu_virq / send_guest_global_virq."""

@@ -3,8 +3,10 @@ shutdown, shutdown_code, remote_shutdown, poll, watchdog, pin_override."""
 
 from ..abi import errno, sched as so
 from ..abi.errno import HypercallError
-from .guest_access import get_struct
+from .guest_access import copy_from_guest, get_struct
 from .xsm import DM_PRIV
+
+MAX_POLL_PORTS = 128
 
 SHUTDOWN_CODE_INVALID = 0xFF
 
@@ -57,6 +59,28 @@ def do_set_timer_op(v, timeout, hi=0, *_):
     return 0
 
 
+def _poll(v, arg):
+    """do_poll(): block until one of the ports is pending, or the timeout
+    (absolute system time, 0 = none) passes."""
+    lay, buf = get_struct(v, so.sched_poll, arg)
+    ports_ptr, nr_ports, timeout = lay.get(buf, "ports", "nr_ports", "timeout")
+    if nr_ports > MAX_POLL_PORTS:
+        return -errno.EINVAL
+    raw = copy_from_guest(v, ports_ptr, 4 * nr_ports)
+    d = v.domain
+    if v.events_need_delivery():
+        return 0
+    ports = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(nr_ports)]
+    for port in ports:
+        chn = d.evtchn.channel(port)
+        if chn is None:
+            return -errno.EINVAL
+        if d.evtchn.abi.is_pending(chn):
+            return 0
+    v.poll(ports[0] if nr_ports == 1 else 0, timeout)
+    return 0
+
+
 def do_sched_op(v, cmd, arg, *_):
     if cmd == so.SCHEDOP_yield:
         v.arch.request_stop("yield")
@@ -70,6 +94,8 @@ def do_sched_op(v, cmd, arg, *_):
         return _shutdown_code(v, arg)
     if cmd == so.SCHEDOP_remote_shutdown:
         return _remote_shutdown(v, arg)
+    if cmd == so.SCHEDOP_poll:
+        return _poll(v, arg)
     if cmd == so.SCHEDOP_pin_override:
         if not v.domain.is_hardware_domain:
             return -errno.EPERM

@@ -3,8 +3,8 @@ one virtual clock (Xen's scheduler, reduced to what an emulator needs).
 
 Each vCPU runs a slice in Unicorn until it blocks, halts, yields, ends its
 domain, or uses its budget: host time in fast mode (a ticker thread stops
-the running vCPU every SLICE_MS), an instruction count in deterministic
-mode.  A vCPU that is blocked or halted costs nothing; when no vCPU can run
+the running vCPU every TICK_MS), an instruction count in deterministic
+mode (cut short to stop at the next timer deadline).  A vCPU that is blocked or halted costs nothing; when no vCPU can run
 the clock jumps to the next timer deadline, and when there is none the run
 ends, reporting the domains that can never make progress.  Pending
 event-channel upcalls are injected at slice start, when the guest can take
@@ -14,8 +14,11 @@ an interrupt.
 import threading
 import time
 
-SLICE_MS = 10
+from . import time as vtime
+
+TICK_MS = 1                            # fast mode: preemption and timer granularity
 DETERMINISTIC_SLICE = 200_000          # instructions per slice
+MIN_DETERMINISTIC_SLICE = 1_000
 
 
 class RunResult:
@@ -24,7 +27,8 @@ class RunResult:
 
 
 class _Ticker(threading.Thread):
-    """Stops the running vCPU every SLICE_MS of host time (fast mode)."""
+    """Stops the running vCPU every TICK_MS of host time (fast mode), so that
+    timers fire and other vCPUs get their turn."""
 
     def __init__(self, scheduler):
         super().__init__(name="hvsim-ticker", daemon=True)
@@ -32,7 +36,7 @@ class _Ticker(threading.Thread):
         self.done = threading.Event()
 
     def run(self):
-        while not self.done.wait(SLICE_MS / 1000.0):
+        while not self.done.wait(TICK_MS / 1000.0):
             cur = self.scheduler.current
             if cur is not None and cur.arch is not None:
                 cur.arch.stop()
@@ -125,9 +129,14 @@ class Scheduler:
         self.current = v
         clock = hv.clock
         if clock.deterministic:
+            budget = DETERMINISTIC_SLICE
+            nxt = self._next_deadline()
+            if nxt is not None:
+                left = (nxt - clock.now()) // vtime.NS_PER_INSN
+                budget = max(MIN_DETERMINISTIC_SLICE, min(budget, left))
             clock.slice_started(arch)
-            exit_ = arch.run(count=DETERMINISTIC_SLICE)
-            done = min(arch.st.insn_counter, DETERMINISTIC_SLICE)
+            exit_ = arch.run(count=budget)
+            done = arch.slice_insns
             clock.slice_ended(done)
             v.insns += done
         else:

@@ -44,7 +44,7 @@ class VirtualClock:
         if self.deterministic:
             ns = self._retired_ns + self._skipped
             if self._running is not None:
-                ns += self._running.st.insn_counter * NS_PER_INSN
+                ns += self._running.slice_insns * NS_PER_INSN
             return ns
         return time.monotonic_ns() - self._host_t0 + self._skipped
 

@@ -43,7 +43,8 @@ class VCpu:
         self.periodic_timer = Timer(self.hv.scheduler, self._periodic_fired, domain)
         self.periodic_period = 0
         self.poll_timer = Timer(self.hv.scheduler, self._poll_timeout, domain)
-        self.poll_ports = None
+        self.polling = False
+        self.poll_evtchn = 0
 
     def __repr__(self):
         return "d%dv%d" % (self.domain.domid, self.vcpu_id)
@@ -164,6 +165,7 @@ class VCpu:
 
     def kick(self):
         """vcpu_kick(): a blocked or halted vCPU becomes runnable."""
+        self.polling = False
         if self.blocked:
             self.blocked = False
             self.hv.scheduler.vcpu_woken(self)
@@ -199,9 +201,30 @@ class VCpu:
                 nxt = now + self.periodic_period
             self.periodic_timer.set(nxt)
 
-    def _poll_timeout(self):
-        self.poll_ports = None
+    def poll(self, port, timeout):
+        """Block in SCHEDOP_poll: woken by `port` (any port if 0) becoming
+        pending, by an upcall, or at `timeout` (absolute, 0 = never)."""
+        self.poll_evtchn = port
+        self.polling = True
+        if timeout:
+            self.poll_timer.set(timeout)
+        self.blocked = True
+        self.stop_running("poll")
+
+    def check_poller(self, port):
+        """evtchn_check_pollers() for this vCPU."""
+        if self.polling and self.poll_evtchn in (0, port):
+            self._end_poll()
+
+    def _end_poll(self):
+        self.polling = False
+        self.poll_evtchn = 0
+        self.poll_timer.stop()
         self.kick()
+
+    def _poll_timeout(self):
+        if self.polling:
+            self._end_poll()
 
     def stop_timers(self):
         for t in (self.singleshot_timer, self.periodic_timer, self.poll_timer):

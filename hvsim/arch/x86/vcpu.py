@@ -92,6 +92,8 @@ class X86Vcpu:
         self.stop_exit = None          # set by a hook to end the slice
         self.hypercall_page_gpa = None
         self._rflags = ctypes.c_uint64()
+        self._slice_base = 0
+        self._slice_request = 0
         self._msr_sites = set()
         physmap.add_listener(self)
         self._install_hooks()
@@ -481,13 +483,21 @@ class X86Vcpu:
     def interruptible(self):
         return bool(self.rflags & EFLAGS_IF) and not self.st.interrupt_shadow
 
+    @property
+    def slice_insns(self):
+        """Instructions retired so far in the current/last counted slice."""
+        return self._slice_base + min(self.st.insn_counter, self._slice_request)
+
     def run(self, timeout_us=0, count=0):
-        """Run until the slice ends; returns an Exit."""
+        """Run until the slice ends; returns an Exit.  With `count`, at most
+        that many instructions (deterministic mode)."""
         st = self.st
         self.stop_exit = None
         remaining = count
+        self._slice_base = 0
         while True:
             st.clear_halted()
+            self._slice_request = remaining
             err = ucx.emu_start(self.uc, st.rip, timeout_us, remaining)
             if self.hooks.error is not None:
                 exc, self.hooks.error = self.hooks.error, None
@@ -504,7 +514,10 @@ class X86Vcpu:
                 if self.stop_exit is not None:
                     return self.stop_exit
                 if count:
-                    remaining -= min(st.insn_counter, remaining)
+                    done = min(st.insn_counter, remaining)
+                    self._slice_base += done
+                    remaining -= done
+                    st.clear_insn_counter()
                     if remaining <= 0:
                         return SLICE_END
                 continue
