@@ -7,6 +7,7 @@ PVH kernel is loaded.  Every problem is a HostInputError naming the file,
 the field and the fix; nothing here raises anything else for bad input.
 """
 
+import io
 import os
 import struct
 
@@ -93,52 +94,62 @@ def _symbols(elf):
     return out
 
 
-def load_kernel(path):
-    """Parse a PVH kernel ELF; HostInputError for anything unusable."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise HostInputError(path, None, "cannot open: %s" % e.strerror,
-                             "check the path") from None
-    with f:
-        magic = f.read(4)
-        if magic != b"\x7fELF":
-            hint = "a bzImage? give hvsim the uncompressed vmlinux" if magic[:2] == b"MZ" else \
-                "give hvsim the kernel's ELF image"
-            raise HostInputError(path, "ELF header", "not an ELF file (magic %s)" % magic.hex(),
-                                 hint)
-        f.seek(0)
+def load_kernel(path, data=None):
+    """Parse a PVH kernel ELF (from `path`, or from `data` named `path` in
+    messages, e.g. a Multiboot2 module); HostInputError for anything unusable."""
+    if data is None:
         try:
-            elf = ELFFile(f)
-            machine = elf["e_machine"]
-            if machine not in ("EM_X86_64", "EM_386"):
-                raise HostInputError(path, "e_machine", "%s is not an x86 kernel" % machine,
-                                     "build the guest for x86 (i386 or x86_64)")
-            notes = _notes(elf)
-            if elfnote.XEN_ELFNOTE_PHYS32_ENTRY not in notes:
-                raise HostInputError(
-                    path, "Xen ELF notes", "no XEN_ELFNOTE_PHYS32_ENTRY (18) note, so there is "
-                    "no PVH entry point", "build the kernel with a PVH entry (Linux: CONFIG_PVH=y)")
-            segments = []
-            for seg in elf.iter_segments():
-                if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
-                    continue
-                data = seg.data()
-                if len(data) != seg["p_filesz"]:
-                    raise HostInputError(path, "program header", "PT_LOAD segment at %#x is "
-                                         "truncated" % seg["p_paddr"], "rebuild the image")
-                if seg["p_filesz"] > seg["p_memsz"]:
-                    raise HostInputError(path, "program header", "p_filesz > p_memsz",
-                                         "rebuild the image")
-                segments.append(Segment(seg["p_paddr"], seg["p_vaddr"], data, seg["p_memsz"],
-                                        bool(seg["p_flags"] & PF_X)))
-            if not segments:
-                raise HostInputError(path, "program headers", "no loadable (PT_LOAD) segment",
-                                     "link the kernel with loadable segments")
-            symbols = _symbols(elf)
-        except ELFError as e:
-            raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
-        except (struct.error, ValueError, IndexError, KeyError) as e:
-            raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None
-    return KernelImage(os.fspath(path), machine, elf.elfclass,
-                       notes[elfnote.XEN_ELFNOTE_PHYS32_ENTRY], segments, notes, symbols)
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise HostInputError(path, None, "cannot open: %s" % e.strerror,
+                                 "check the path") from None
+    return _parse(os.fspath(path), data)
+
+
+def _parse(path, data):
+    magic = data[:4]
+    if magic != b"\x7fELF":
+        hint = "a bzImage? give hvsim the uncompressed vmlinux" if magic[:2] == b"MZ" else \
+            "give hvsim the kernel's ELF image"
+        raise HostInputError(path, "ELF header", "not an ELF file (magic %s)" % magic.hex(), hint)
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine = elf["e_machine"]
+        if machine not in ("EM_X86_64", "EM_386"):
+            raise HostInputError(path, "e_machine", "%s is not an x86 kernel" % machine,
+                                 "build the guest for x86 (i386 or x86_64)")
+        notes = _notes(elf)
+        if elfnote.XEN_ELFNOTE_PHYS32_ENTRY not in notes:
+            raise HostInputError(
+                path, "Xen ELF notes", "no XEN_ELFNOTE_PHYS32_ENTRY (18) note, so there is "
+                "no PVH entry point", "build the kernel with a PVH entry (Linux: CONFIG_PVH=y)")
+        segments = _segments(path, elf)
+        symbols = _symbols(elf)
+        elfclass = elf.elfclass
+    except ELFError as e:
+        raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
+    except (struct.error, ValueError, IndexError, KeyError) as e:
+        raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None
+    return KernelImage(path, machine, elfclass, notes[elfnote.XEN_ELFNOTE_PHYS32_ENTRY],
+                       segments, notes, symbols)
+
+
+def _segments(path, elf):
+    segments = []
+    for seg in elf.iter_segments():
+        if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
+            continue
+        data = seg.data()
+        if len(data) != seg["p_filesz"]:
+            raise HostInputError(path, "program header", "PT_LOAD segment at %#x is "
+                                 "truncated" % seg["p_paddr"], "rebuild the image")
+        if seg["p_filesz"] > seg["p_memsz"]:
+            raise HostInputError(path, "program header", "p_filesz > p_memsz",
+                                 "rebuild the image")
+        segments.append(Segment(seg["p_paddr"], seg["p_vaddr"], data, seg["p_memsz"],
+                                bool(seg["p_flags"] & PF_X)))
+    if not segments:
+        raise HostInputError(path, "program headers", "no loadable (PT_LOAD) segment",
+                             "link the kernel with loadable segments")
+    return segments

@@ -49,12 +49,14 @@ class Module:
 
 
 class DomainSpec:
-    """Everything needed to build one PVH domain, whatever described it."""
+    """Everything needed to build one PVH domain, whatever described it
+    (the `hvsim run` command line, or a hyperlaunch boot plan)."""
 
     def __init__(self, domid, kernel, mem, cmdline="", modules=(), vcpus=1, caps=0,
-                 is_console=False, name=None, source=None):
+                 is_console=False, name=None, source=None, kernel_data=None):
         self.domid = domid
-        self.kernel = kernel            # path of the kernel ELF
+        self.kernel = kernel            # path (or name) of the kernel ELF
+        self.kernel_data = kernel_data  # its bytes, when not read from a file
         self.mem = mem                  # bytes
         self.cmdline = cmdline
         self.modules = list(modules)
@@ -158,7 +160,7 @@ def _create_vcpus(d, spec, kernel, start_info):
 
 def build_domain(hv, spec):
     """Create, load and prepare one PVH domain (left paused)."""
-    kernel = load_kernel(spec.kernel)
+    kernel = load_kernel(spec.kernel, spec.kernel_data)
     d = hv.create_domain(spec.domid, name=spec.name, caps=spec.caps, max_vcpus=spec.vcpus,
                          max_pages=spec.mem >> 12, is_console=spec.is_console)
     d.kernel = kernel
