@@ -3,6 +3,7 @@
  * workloads selected at build time (-DWORKLOAD=...):
  *   COMPUTE    ALU + load + store loop, ITERATIONS times (7 instructions each)
  *   HYPERCALL  xen_version(XENVER_version) through the hypercall page
+ *   EVTCHN     EVTCHNOP_send on an unbound port (a hypercall with a struct argument)
  * The label `workload_done` marks the end of the measured part.
  */
 #define MSR_EFER 0xc0000080
@@ -62,6 +63,14 @@ start64:
 1:  xor %edi, %edi                  /* XENVER_version */
     xor %esi, %esi
     call hypercall_page + 17 * 32
+    dec %r12
+    jnz 1b
+#elif WORKLOAD == 3
+    mov $ITERATIONS, %r12
+    movl $1, -8(%rsp)               /* EVTCHNOP_send(port 1): an unbound port */
+1:  mov $4, %edi
+    lea -8(%rsp), %rsi
+    call hypercall_page + 32 * 32
     dec %r12
     jnz 1b
 #endif

@@ -89,7 +89,7 @@ def test_walker_matches_qemu(setup, span):
         la = rng.randrange(0, span) & ~7
         want = qemu_translate(cpu, la)
         try:
-            got = cpu.walker.translate(la, ACCESS_READ, False, set_ad=False)
+            got = cpu.walker.walk(la, ACCESS_READ, False, set_ad=False)
         except PageFault:
             got = None
             faults += 1
@@ -150,7 +150,7 @@ def test_page_fault_error_codes_match_cpu(user, write, pte):
     pm.write(0x13000 + 8 * 5, struct.pack("<Q", (0x300000 | pte) if pte else 0))
     want_ec, want_cr2 = _cpu_page_fault(cpu, pm, user, write)
     with pytest.raises(PageFault) as exc:
-        cpu.walker.translate(0x5000, ACCESS_WRITE if write else ACCESS_READ, user, set_ad=False)
+        cpu.walker.walk(0x5000, ACCESS_WRITE if write else ACCESS_READ, user, set_ad=False)
     assert (exc.value.error_code, exc.value.linear) == (want_ec, want_cr2)
 
 
@@ -159,7 +159,7 @@ def test_accessed_and_dirty_bits_are_set():
     cpu.reset_pvh(0x1000, 0)
     setup_long(cpu, pm, random.Random(3))
     pm.write(0x13000 + 8 * 5, struct.pack("<Q", 0x300000 | P | RW))
-    cpu.walker.translate(0x5000, ACCESS_WRITE, False)
+    cpu.walker.walk(0x5000, ACCESS_WRITE, False)
     pte = struct.unpack("<Q", pm.read(0x13000 + 40, 8))[0]
     assert pte & 0x60 == 0x60
     pml4e = struct.unpack("<Q", pm.read(0x10000, 8))[0]
@@ -174,6 +174,23 @@ def test_unbacked_page_table_is_bad_physical():
     cpu.uc.reg_write(X.UC_X86_REG_CR3, 0x7F000000)     # beyond RAM
     cpu.uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
     with pytest.raises(paging.BadPhysical):
-        cpu.walker.translate(0x1000)
+        cpu.walker.walk(0x1000)
 
 
+
+
+def test_fast_translate_falls_back_to_exact_fault_and_keeps_cr2():
+    cpu, pm, _ = make_cpu()
+    cpu.reset_pvh(0x1000, 0)
+    _identity_long(cpu, pm)
+    cpu.st.cr[2] = 0x1234
+    assert cpu.walker.translate(0x5000, ACCESS_WRITE) == 0x5000
+    pm.write(0x13000 + 8 * 5, struct.pack("<Q", 0x300000 | P))       # read-only
+    cpu.uc.ctl_flush_tb()
+    from hvsim.arch.uc import flush_tlb
+    flush_tlb(cpu.uc)
+    assert cpu.walker.translate(0x5000, ACCESS_READ) == 0x300000
+    with pytest.raises(PageFault) as exc:
+        cpu.walker.translate(0x5000, ACCESS_WRITE)
+    assert exc.value.error_code == 0x3
+    assert cpu.st.cr[2] == 0x1234

@@ -84,7 +84,7 @@ class X86Vcpu:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         self.st = CpuState(uc)
-        self.walker = Walker(self.st, physmap)
+        self.walker = Walker(self.st, physmap, uc)
         self.traps = traps.TrapDelivery(self)
         self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz)
         self.msrs = MsrModel(self, vcpu_id)
