@@ -53,7 +53,7 @@ class DomainSpec:
     (the `hvsim run` command line, or a hyperlaunch boot plan)."""
 
     def __init__(self, domid, kernel, mem, cmdline="", modules=(), vcpus=1, caps=0,
-                 is_console=False, name=None, source=None, kernel_data=None):
+                 is_console=False, name=None, source=None, kernel_data=None, backend_domid=0):
         self.domid = domid
         self.kernel = kernel            # path (or name) of the kernel ELF
         self.kernel_data = kernel_data  # its bytes, when not read from a file
@@ -65,6 +65,7 @@ class DomainSpec:
         self.is_console = is_console
         self.name = name
         self.source = source or kernel  # what to name in error messages
+        self.backend_domid = backend_domid  # xenstored/xenconsoled's domain
 
 
 def memory_map(mem):
@@ -168,8 +169,22 @@ def build_domain(hv, spec):
     d.e820 = memory_map(spec.mem)
     _load_segments(d, spec, kernel, lowmem)
     start_info = _start_info(d, spec, _round_up(kernel.highest), lowmem)
+    _create_vcpus(d, spec, kernel, start_info)
+    _toolstack_channels(d, spec)
+    return d
+
+
+def _toolstack_channels(d, spec):
+    """What libxl sets up before the guest runs: the xenstore and console pages
+    (special pfns) and an unbound event channel for each, offered to the
+    backend domain (port 1 = xenstore, port 2 = console in a fresh domain)."""
+    from ..hv.evtchn import ECS_UNBOUND
     d.hvm_params[h.HVM_PARAM_STORE_PFN] = h.special_pfn(h.SPECIALPAGE_XENSTORE)
     d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = h.special_pfn(h.SPECIALPAGE_CONSOLE)
-    _create_vcpus(d, spec, kernel, start_info)
-    return d
+    for param in (h.HVM_PARAM_STORE_EVTCHN, h.HVM_PARAM_CONSOLE_EVTCHN):
+        port = d.evtchn.get_free_port()
+        chn = d.evtchn.channel(port)
+        chn.state = ECS_UNBOUND
+        chn.remote_domid = spec.backend_domid
+        d.hvm_params[param] = port
 
