@@ -24,16 +24,28 @@ DEFAULT_MAX_EVTCHN_PORT = 1023          # libxl's default event_channels for a d
 UNLIMITED_MAX_EVTCHN_PORT = (1 << 32) - 1
 EVTCHNS_PER_BUCKET = 64                 # PAGE_SIZE / next_pow2(sizeof(struct evtchn))
 
+VIRQ_VCPU, VIRQ_DOMAIN, VIRQ_GLOBAL = "vcpu", "domain", "global"
 _PER_VCPU_VIRQS = (xen.VIRQ_TIMER, xen.VIRQ_DEBUG, xen.VIRQ_XENOPROF, xen.VIRQ_XENPMU)
+NR_DOMU_PIRQS = 24 + 32              # nr_static_irqs (host GSIs) + extra_domU_irqs
+
+
+def get_virq_type(virq):
+    """get_virq_type(): per-vCPU, per-domain (ARGO) or global (the rest, incl. ARCH)."""
+    if virq in _PER_VCPU_VIRQS:
+        return VIRQ_VCPU
+    if virq == xen.VIRQ_ARGO:
+        return VIRQ_DOMAIN
+    return VIRQ_GLOBAL
 
 
 def virq_is_global(virq):
-    return virq not in _PER_VCPU_VIRQS
+    return get_virq_type(virq) != VIRQ_VCPU
 
 
 class Channel:
     __slots__ = ("port", "state", "notify_vcpu_id", "remote_domid", "remote_dom",
-                 "remote_port", "virq", "priority", "xen_consumer")
+                 "remote_port", "virq", "pirq", "priority", "xen_consumer", "pending",
+                 "lastq")
 
     def __init__(self, port, state=ECS_FREE):
         self.port = port
@@ -43,8 +55,16 @@ class Channel:
         self.remote_dom = None          # interdomain: the peer Domain
         self.remote_port = 0
         self.virq = 0
+        self.pirq = 0
         self.priority = ec.EVTCHN_FIFO_PRIORITY_DEFAULT
         self.xen_consumer = None        # a Xen-side handler instead of the guest
+        self.pending = False            # FIFO: pending with no event word yet
+        self.lastq = None               # FIFO: (vcpu_id, priority) it was last linked on
+
+    @property
+    def usable(self):
+        """evtchn_usable(): bound to the guest (not free, reserved or Xen's)."""
+        return self.xen_consumer is None and self.state > ECS_RESERVED
 
 
 # ---- the 2-level ABI -------------------------------------------------------------------
@@ -93,12 +113,14 @@ class TwoLevel:
                                   port // bits)
 
     def set_pending(self, v, chn):
+        """Returns True when the port became pending (pollers are checked)."""
         buf, pend, mask = self._bitmaps()
         port = chn.port
         if self._test_and_set(buf, pend, port):
-            return
+            return False
         if not self._test(buf, mask, port) and not self._sel_bit(v, port):
             v.mark_events_pending()
+        return True
 
     def clear_pending(self, chn):
         buf, pend, _ = self._bitmaps()
@@ -112,18 +134,28 @@ class TwoLevel:
             v.mark_events_pending()
 
     def is_pending(self, chn):
+        if chn.port >= self.max_channels():
+            return False
         buf, pend, _ = self._bitmaps()
         return bool(self._test(buf, pend, chn.port))
 
     def is_masked(self, chn):
+        if chn.port >= self.max_channels():
+            return True
         buf, _, mask = self._bitmaps()
         return bool(self._test(buf, mask, chn.port))
+
+    def is_busy(self, chn):
+        return False
+
+    def port_init(self, chn):
+        pass
 
     def set_priority(self, chn, priority):
         return -errno.ENOSYS
 
-    def bind_to_vcpu(self, chn, vcpu_id):
-        chn.notify_vcpu_id = vcpu_id
+    def teardown(self):
+        pass
 
 
 # ---- per-domain state ------------------------------------------------------------------
@@ -134,6 +166,7 @@ class DomainEvtchn:
         self.channels = {0: Channel(0, ECS_RESERVED)}
         self.valid = EVTCHNS_PER_BUCKET        # ports of the buckets allocated so far
         self.abi = TwoLevel(d)
+        self.pirq_to_port = {}
 
     # -- ports -------------------------------------------------------------------------
     def max_evtchns(self):
@@ -155,7 +188,8 @@ class DomainEvtchn:
         if port > self.max_port or port >= self.max_evtchns():
             return -errno.ENOSPC
         if self.port_is_valid(port):
-            if self.channel(port).state != ECS_FREE:
+            chn = self.channel(port)
+            if chn.state != ECS_FREE or self.abi.is_busy(chn):
                 return -errno.EBUSY
         else:
             self.valid = (port // EVTCHNS_PER_BUCKET + 1) * EVTCHNS_PER_BUCKET
@@ -181,21 +215,32 @@ class DomainEvtchn:
         chn.priority = ec.EVTCHN_FIFO_PRIORITY_DEFAULT
 
     # -- delivery ------------------------------------------------------------------------
-    def set_pending(self, chn):
-        """evtchn_port_set_pending(), then wake any vCPU polling the port."""
+    def set_pending(self, chn, vcpu_id=None):
+        """evtchn_port_set_pending() on the channel's notify vCPU (or vcpu_id);
+        a port that becomes newly pending wakes the vCPUs polling it."""
+        if not chn.usable:
+            return
         d = self.d
-        v = d.vcpu_by_id(chn.notify_vcpu_id)
-        if v is not None:
-            self.abi.set_pending(v, chn)
-        for p in d.vcpus:
-            if p.polling:
-                p.check_poller(chn.port)
+        v = d.vcpu_by_id(chn.notify_vcpu_id if vcpu_id is None else vcpu_id)
+        if v is None:
+            return
+        if self.abi.set_pending(v, chn):
+            for p in d.vcpus:
+                if p.polling:
+                    p.check_poller(chn.port)
 
-    def send_virq(self, v, virq):
-        """send_guest_vcpu_virq / send_guest_global_virq."""
+    def send_vcpu_virq(self, v, virq):
+        """send_guest_vcpu_virq(): a per-vCPU VIRQ goes to that vCPU; unbound is lost."""
         port = v.virq_to_evtchn.get(virq, 0)
         if port:
-            self.set_pending(self.channel(port))
+            self.set_pending(self.channel(port), v.vcpu_id)
+
+    def send_global_virq(self, virq):
+        """send_guest_global_virq(): vCPU0's binding, to its notify vCPU."""
+        if self.d.vcpus:
+            port = self.d.vcpus[0].virq_to_evtchn.get(virq, 0)
+            if port:
+                self.set_pending(self.channel(port))
 
 
 # ---- the hypercall ---------------------------------------------------------------------
@@ -219,6 +264,7 @@ def alloc_unbound(v, dom, remote_dom):
     chn = ev.channel(port)
     chn.state = ECS_UNBOUND
     chn.remote_domid = v.domain.domid if remote_dom == xen.DOMID_SELF else remote_dom
+    ev.abi.port_init(chn)
     return 0, port
 
 
@@ -237,6 +283,7 @@ def bind_interdomain(v, remote_domid, remote_port):
     lchn.state = rchn.state = ECS_INTERDOMAIN
     lchn.remote_dom, lchn.remote_port = rd, remote_port
     rchn.remote_dom, rchn.remote_port = ld, lport
+    ld.evtchn.abi.port_init(lchn)
     ld.evtchn.set_pending(lchn)      # notifications lost on the unbound port
     return 0, lport
 
@@ -253,13 +300,14 @@ def bind_virq(v, virq, vcpu_id):
     d = v.domain
     if virq >= xen.NR_VIRQS:
         return -errno.EINVAL, 0
-    if virq_is_global(virq) and vcpu_id != 0:
+    vtype = get_virq_type(virq)
+    if vtype != VIRQ_VCPU and vcpu_id != 0:
         return -errno.EINVAL, 0
-    if virq_is_global(virq) and global_virq_handler(v.hv, virq) is not d:
-        return -errno.EBUSY, 0
     target = d.vcpu_by_id(vcpu_id)
     if target is None:
         return -errno.ENOENT, 0
+    if vtype == VIRQ_GLOBAL and global_virq_handler(v.hv, virq) is not d:
+        return -errno.EBUSY, 0
     if target.virq_to_evtchn.get(virq):
         return -errno.EEXIST, 0
     port = d.evtchn.get_free_port()
@@ -269,6 +317,7 @@ def bind_virq(v, virq, vcpu_id):
     chn.state = ECS_VIRQ
     chn.notify_vcpu_id = vcpu_id
     chn.virq = virq
+    d.evtchn.abi.port_init(chn)
     target.virq_to_evtchn[virq] = port
     return 0, port
 
@@ -283,6 +332,26 @@ def bind_ipi(v, vcpu_id):
     chn = d.evtchn.channel(port)
     chn.state = ECS_IPI
     chn.notify_vcpu_id = vcpu_id
+    d.evtchn.abi.port_init(chn)
+    return 0, port
+
+
+def bind_pirq(v, pirq):
+    """A PVH domU has no physical IRQs routed to it, yet Xen (no permission
+    check for HVM) binds any pirq below nr_pirqs: the port simply never fires."""
+    d = v.domain
+    if pirq >= NR_DOMU_PIRQS:
+        return -errno.EINVAL, 0
+    if pirq in d.evtchn.pirq_to_port:
+        return -errno.EEXIST, 0
+    port = d.evtchn.get_free_port()
+    if port < 0:
+        return port, 0
+    chn = d.evtchn.channel(port)
+    chn.state = ECS_PIRQ
+    chn.pirq = pirq
+    d.evtchn.abi.port_init(chn)
+    d.evtchn.pirq_to_port[pirq] = port
     return 0, port
 
 
@@ -299,6 +368,8 @@ def close(d, port, guest=True):
     if chn.state == ECS_VIRQ:
         owner = d.vcpus[0 if virq_is_global(chn.virq) else chn.notify_vcpu_id]
         owner.virq_to_evtchn.pop(chn.virq, None)
+    elif chn.state == ECS_PIRQ:
+        ev.pirq_to_port.pop(chn.pirq, None)
     elif chn.state == ECS_INTERDOMAIN:
         rd, rport = chn.remote_dom, chn.remote_port
         rchn = rd.evtchn.channel(rport)
@@ -348,6 +419,8 @@ def status(v, dom, port, lay, buf):
         lay.put(buf, status=ec.EVTCHNSTAT_interdomain,
                 **{"u.interdomain.dom": chn.remote_dom.domid,
                    "u.interdomain.port": chn.remote_port})
+    elif st == ECS_PIRQ:
+        lay.put(buf, status=ec.EVTCHNSTAT_pirq, **{"u.pirq": chn.pirq})
     elif st == ECS_VIRQ:
         lay.put(buf, status=ec.EVTCHNSTAT_virq, **{"u.virq": chn.virq})
     elif st == ECS_IPI:
@@ -372,7 +445,7 @@ def bind_vcpu(v, port, vcpu_id):
             return -errno.EINVAL
     elif chn.state not in (ECS_UNBOUND, ECS_INTERDOMAIN, ECS_PIRQ):
         return -errno.EINVAL
-    ev.abi.bind_to_vcpu(chn, vcpu_id)
+    chn.notify_vcpu_id = vcpu_id        # pending state stays where it is
     return 0
 
 
@@ -381,24 +454,41 @@ def unmask(d, port):
     chn = ev.channel(port)
     if chn is None:
         return -errno.EINVAL
-    v = d.vcpu_by_id(chn.notify_vcpu_id)
-    ev.abi.unmask(v, chn)
+    if chn.usable:
+        ev.abi.unmask(d.vcpu_by_id(chn.notify_vcpu_id), chn)
     return 0
 
 
 def reset(v, dom):
+    """evtchn_reset(): close every port; a domain left with no active port
+    goes back to the 2-level ABI."""
     d = _domain(v, dom)
     if not v.hv.xsm.allowed(TARGET, v.domain, d):
         return -errno.EPERM
+    if d is not v.domain and not d.paused:
+        return -errno.EINVAL
     ev = d.evtchn
     for port in sorted(ev.channels):
-        chn = ev.channels[port]
-        if chn.state not in (ECS_FREE, ECS_RESERVED) and chn.xen_consumer is None:
-            close(d, port, guest=False)
+        if port and ev.channels[port].state != ECS_FREE:
+            close(d, port, guest=True)
+    if any(c.state > ECS_RESERVED for c in ev.channels.values()):
+        return -errno.EAGAIN
     if ev.abi.name != "2-level":
         ev.abi.teardown()
         ev.abi = TwoLevel(d)
     return 0
+
+
+def set_priority(v, port, priority):
+    ev = v.domain.evtchn
+    chn = ev.channel(port)
+    if chn is None:
+        return -errno.EINVAL
+    if ev.abi.name == "2-level":
+        return -errno.ENOSYS
+    if not chn.usable:
+        return -errno.EACCES
+    return ev.abi.set_priority(chn, priority)
 
 
 # op -> (struct, handler(v, lay, buf) -> rc, copy back on success)
@@ -451,12 +541,23 @@ def _op_reset(v, lay, buf):
 
 
 def _op_bind_pirq(v, lay, buf):
-    return -errno.EINVAL                 # a PVH domU has no physical IRQs
+    rc, port = bind_pirq(v, lay.get(buf, "pirq"))
+    lay.put(buf, port=port)
+    return rc
 
 
-def _op_fifo(v, lay, buf, op):
-    from . import evtchn_fifo
-    return evtchn_fifo.do_op(v, op, lay, buf)
+def _op_set_priority(v, lay, buf):
+    return set_priority(v, *lay.get(buf, "port", "priority"))
+
+
+def _op_init_control(v, lay, buf):
+    from .evtchn_fifo import init_control
+    return init_control(v, lay, buf)
+
+
+def _op_expand_array(v, lay, buf):
+    from .evtchn_fifo import expand_array
+    return expand_array(v, lay.get(buf, "array_gfn"))
 
 
 _OPS = {
@@ -471,23 +572,17 @@ _OPS = {
     ec.EVTCHNOP_bind_vcpu: (ec.evtchn_bind_vcpu, _op_bind_vcpu, False),
     ec.EVTCHNOP_unmask: (ec.evtchn_unmask, _op_unmask, False),
     ec.EVTCHNOP_reset: (ec.evtchn_reset, _op_reset, False),
-}
-_FIFO_OPS = {
-    ec.EVTCHNOP_init_control: ec.evtchn_init_control,
-    ec.EVTCHNOP_expand_array: ec.evtchn_expand_array,
-    ec.EVTCHNOP_set_priority: ec.evtchn_set_priority,
+    ec.EVTCHNOP_init_control: (ec.evtchn_init_control, _op_init_control, True),
+    ec.EVTCHNOP_expand_array: (ec.evtchn_expand_array, _op_expand_array, False),
+    ec.EVTCHNOP_set_priority: (ec.evtchn_set_priority, _op_set_priority, False),
 }
 
 
 def do_event_channel_op(v, cmd, arg, *_):
     entry = _OPS.get(cmd)
-    if entry is not None:
-        struct, handler, copy_back = entry
-    elif cmd in _FIFO_OPS:
-        struct, copy_back = _FIFO_OPS[cmd], cmd == ec.EVTCHNOP_init_control
-        handler = lambda v_, lay_, buf_: _op_fifo(v_, lay_, buf_, cmd)   # noqa: E731
-    else:
+    if entry is None:
         raise HypercallError(errno.ENOSYS)
+    struct, handler, copy_back = entry
     lay, buf = get_struct(v, struct, arg)
     rc = handler(v, lay, buf)
     if rc == 0 and copy_back:

@@ -53,7 +53,11 @@ class SharedInfo:
     def latch(self, is64):
         """hvm_latch_shinfo_size(): pick the 64/32-bit format, refresh wallclock."""
         if self.abi.name.startswith("x86"):
-            self.abi = X86_64 if is64 else X86_32
+            new = X86_64 if is64 else X86_32
+            if new is not self.abi:
+                self.abi = new
+                for v in self.domain.vcpus:
+                    v.refresh_vcpu_info()
         self.update_wallclock()
 
     def legacy_vcpu_info(self, vcpu_id):
@@ -74,16 +78,16 @@ class SharedInfo:
         self.wc_version += 1
         lay.put(self.buf, wc_version=self.wc_version)
 
-    @staticmethod
-    def update_vcpu_time(ref):
+    def update_vcpu_time(self, ref):
         """update_vcpu_system_time(): pvclock parameters for one vCPU.
 
-        TSC and system time are in exact linear relation (hv/time.py), so the
-        sample point is the origin and only the version moves."""
+        The guest TSC is an exact linear function of system time (hv/time.py),
+        so one sample (domain creation: system time T0, guest TSC 0) stays
+        right forever; only the version seqlock moves.  flags is 0, as on a
+        host not booted with clocksource=tsc."""
         version = (ref.get("time.version") + 1) | 1
         ref.put(**{"time.version": version})
-        ref.put(**{"time.tsc_timestamp": 0, "time.system_time": 0,
+        ref.put(**{"time.tsc_timestamp": 0, "time.system_time": self.domain.created_ns,
                    "time.tsc_to_system_mul": vtime.TSC_TO_SYSTEM_MUL,
-                   "time.tsc_shift": vtime.TSC_SHIFT,
-                   "time.flags": xen.XEN_PVCLOCK_TSC_STABLE_BIT})
+                   "time.tsc_shift": vtime.TSC_SHIFT, "time.flags": 0})
         ref.put(**{"time.version": version + 1})

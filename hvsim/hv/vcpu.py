@@ -33,7 +33,9 @@ class VCpu:
         self.vcpu_info = None             # VcpuInfoRef
         self.hcall_abi = None             # ABI of the hypercall in progress
         self.recent_hypercalls = deque(maxlen=16)
-        self.tsc_offset = 0
+        self.tsc_offset = -vtime.ns_to_tsc(domain.created_ns)   # the TSC starts at 0
+        self.vcpu_info_registered = False
+        self.nmi_pending = False
         self.runstate = vcpuop.RUNSTATE_offline
         self.runstate_entry = self.hv.clock.now()
         self.runstate_time = [0, 0, 0, 0]
@@ -79,10 +81,35 @@ class VCpu:
         return self.online and not self.blocked and not d.paused and not d.is_shutting_down
 
     def set_runstate(self, state):
+        if state == self.runstate:
+            return
         now = self.hv.clock.now()
         self.runstate_time[self.runstate] += now - self.runstate_entry
         self.runstate = state
         self.runstate_entry = now
+
+    def runstate_times(self):
+        """vcpu_runstate_get(): the current state's time extrapolated to now."""
+        times = list(self.runstate_time)
+        times[self.runstate] += self.hv.clock.now() - self.runstate_entry
+        return times
+
+    def bring_up(self):
+        """VCPUOP_up."""
+        if not self.online:
+            self.online = True
+            self.set_runstate(vcpuop.RUNSTATE_runnable)
+
+    def take_down(self):
+        """VCPUOP_down on a vCPU with others still up."""
+        if self.online:
+            self.online = False
+            self.set_runstate(vcpuop.RUNSTATE_offline)
+            self.stop_running("down")
+
+    def send_nmi(self):
+        self.nmi_pending = True
+        self.kick()
 
     def stop_running(self, reason):
         """End the current slice of this vCPU if it is running (from a hypercall)."""
@@ -156,8 +183,7 @@ class VCpu:
 
     def down(self):
         """hvm_vcpu_down()."""
-        self.online = False
-        self.set_runstate(vcpuop.RUNSTATE_offline)
+        self.take_down()
         d = self.domain
         if not any(v.online for v in d.vcpus):
             self.hv.log("%r All CPUs offline -- powering off." % self)
@@ -183,7 +209,7 @@ class VCpu:
 
     # -- timers ----------------------------------------------------------------------------------
     def send_timer_event(self):
-        self.domain.evtchn.send_virq(self, 0)          # VIRQ_TIMER
+        self.domain.evtchn.send_vcpu_virq(self, 0)     # VIRQ_TIMER
 
     def set_periodic_timer(self, period_ns):
         """vcpu_set_periodic_timer(): 0 stops it."""
@@ -230,9 +256,28 @@ class VCpu:
         for t in (self.singleshot_timer, self.periodic_timer, self.poll_timer):
             t.stop()
 
+    def move_vcpu_info(self, ref):
+        """VCPUOP_register_vcpu_info: carry the old contents over (or start
+        masked), mark every selector bit and raise the upcall."""
+        old = self.vcpu_info
+        size = ref.layout.size
+        if old is not None:
+            ref.buf[ref.base:ref.base + size] = old.buf[old.base:old.base + size]
+        else:
+            ref.buf[ref.base:ref.base + size] = bytes(size)
+            if ref.layout.fields.get("evtchn_upcall_mask"):
+                ref.put(evtchn_upcall_mask=1)
+        self.vcpu_info = ref
+        self.vcpu_info_registered = True
+        ref.put(evtchn_pending_sel=(1 << (8 * ref.layout.fields["evtchn_pending_sel"].size)) - 1)
+        self.mark_events_pending()
+        self.domain.shared_info.update_vcpu_time(ref)
+
     # -- vcpu_info -------------------------------------------------------------------------------
     def refresh_vcpu_info(self):
         """(Re)point at the legacy vcpu_info slot after the shared_info format changed."""
+        if self.vcpu_info_registered:
+            return
         ref = self.domain.shared_info.legacy_vcpu_info(self.vcpu_id)
         self.vcpu_info = ref
         if ref is not None:

@@ -51,6 +51,12 @@ _REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 
 
+def attr_to_flags(attr):
+    """Xen's segment attribute word (type S DPL P in bits 0-7, AVL L DB G in
+    bits 8-11) to QEMU's descriptor flags word."""
+    return ((attr & 0xFF) << 8) | ((attr & 0xF00) << 12)
+
+
 # ---- exits ------------------------------------------------------------------------------
 class Exit:
     """What ended a slice.  kind: 'slice' (budget used), 'halted' (hlt),
@@ -153,6 +159,29 @@ class X86Vcpu:
         uc.reg_write(X.UC_X86_REG_CR4, 0)
         self._load_flat32()
         self._set_vcpu_context(entry, {R_EBX: start_info_gpa})
+
+    def reset_hvm_context(self, rip, regs, rflags, cr0, cr3, cr4, efer, segments):
+        """VCPUOP_initialise: load a vcpu_hvm_context (already validated by the
+        hypervisor).  `regs` maps QEMU register numbers to values; `segments`
+        maps R_CS/R_DS/R_SS/R_ES to (base, limit, attr) in Xen's segment-attribute
+        format, plus "tr"."""
+        uc, st = self.uc, self.st
+        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)       # leave Unicorn's odd reset state
+        uc.msr_write(0xC0000080, 0)
+        uc.reg_write(X.UC_X86_REG_CR4, cr4)
+        uc.reg_write(X.UC_X86_REG_CR3, cr3)
+        uc.msr_write(0xC0000080, efer & ~(1 << 10))       # QEMU derives LMA from CR0.PG
+        uc.reg_write(X.UC_X86_REG_CR0, cr0)
+        for seg, (base, limit, attr) in segments.items():
+            flags = attr_to_flags(attr)
+            if seg == "tr":
+                st.tr.selector, st.tr.base, st.tr.limit, st.tr.flags = 0, base, limit, flags
+            else:
+                load_seg_cache(st, seg, 0, base, limit, flags)
+        self._set_vcpu_context(rip, regs)
+        self.rflags = rflags
 
     def _load_flat32(self):
         st = self.st
