@@ -6,11 +6,11 @@ once, with per-ABI static asserts that gcc's layout equals ours.
 
 import sys
 
-from . import (bootfdt, console, cpuid, cstruct, elfnote, errno, event_channel,
-               grant_table, hvm, hvm_vcpu, memory, sched, start_info, vcpu, version, xen)
+from . import (bootfdt, console, cpuid, cstruct, domctl, elfnote, errno, event_channel,
+               grant_table, hvm, hvm_vcpu, memory, sched, start_info, sysctl, vcpu, version, xen)
 
 MODULES = (errno, bootfdt, xen, sched, version, console, elfnote, start_info, cpuid,
-           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu)
+           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu, domctl, sysctl)
 
 ABI_GUARDS = (
     (cstruct.X86_64, "defined(__x86_64__)"),
@@ -44,6 +44,8 @@ def _roots(mod):
 def _ctype(t):
     if isinstance(t, cstruct.Struct):
         return t.cname
+    if isinstance(t, cstruct.Handle64):
+        return "uint64_t"
     if isinstance(t, cstruct.Handle):
         return t.target + " *"
     return t.cname
@@ -51,8 +53,10 @@ def _ctype(t):
 
 def _member_decl(name, t, abi):
     if isinstance(t, cstruct.Array):
-        return "%s %s[%d];" % (_ctype(t.elem), name, t.count(abi))
-    return "%s %s;" % (_ctype(t), name)
+        attr = getattr(t.elem, "c_attr", None)
+        return "%s %s[%d]%s;" % (_ctype(t.elem), name, t.count(abi), " " + attr if attr else "")
+    attr = getattr(t, "c_attr", None)
+    return "%s %s%s;" % (_ctype(t), name, " " + attr if attr else "")
 
 
 def _deps(t, abi):

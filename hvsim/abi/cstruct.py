@@ -36,14 +36,16 @@ ALL_ABIS = (X86_64, X86_32, ARM64)
 
 
 class Scalar:
-    """A C scalar type.  size/align may depend on the ABI (callables)."""
+    """A C scalar type.  size/align may depend on the ABI (callables).
+    `c_attr` is a GCC attribute the C header must add (uint64_aligned_t)."""
 
-    def __init__(self, cname, size, code, signed=False, align=None):
+    def __init__(self, cname, size, code, signed=False, align=None, c_attr=None):
         self.cname = cname
         self._size = size
         self._code = code
         self._align = align
         self.signed = signed
+        self.c_attr = c_attr
 
     def size(self, abi):
         return self._size(abi) if callable(self._size) else self._size
@@ -73,6 +75,8 @@ s32 = Scalar("int32_t", 4, "i", signed=True)
 u64 = Scalar("uint64_t", 8, "Q")
 s64 = Scalar("int64_t", 8, "q", signed=True)
 # unsigned long in the guest: 8 bytes on x86_64/arm64, 4 on i386
+# uint64_aligned_t: 8-byte aligned even on i386 (domctl/sysctl, __XEN_TOOLS__)
+u64_aligned = Scalar("uint64_t", 8, "Q", align=8, c_attr="__attribute__((aligned(8)))")
 xen_ulong = Scalar("xen_ulong_t", lambda a: a.ulong, _ulong_code,
                    align=lambda a: a.ulong)
 xen_pfn = Scalar("xen_pfn_t", lambda a: a.ulong, _ulong_code,
@@ -96,6 +100,19 @@ class Handle(Scalar):
 
 def handle(target="void"):
     return Handle(target)
+
+
+class Handle64(Scalar):
+    """XEN_GUEST_HANDLE_64(type): always 8 bytes, 8-aligned (domctl/sysctl)."""
+
+    def __init__(self, target):
+        super().__init__("XEN_GUEST_HANDLE_64(%s)" % target, 8, "Q", align=8,
+                         c_attr="__attribute__((aligned(8)))")
+        self.target = target
+
+
+def handle64(target="void"):
+    return Handle64(target)
 
 
 class Array:

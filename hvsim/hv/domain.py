@@ -10,13 +10,15 @@ Xen.
 import struct
 import time
 
-from ..abi import hvm, sched
+from ..abi import errno, hvm, sched
 from ..abi.bootfdt import (DOMAIN_CAPS_CONTROL, DOMAIN_CAPS_DEVICE_MODEL, DOMAIN_CAPS_HARDWARE,
                            DOMAIN_CAPS_XENSTORE)
 from .console import DomainConsole
 from .evtchn import DomainEvtchn
 from .physmap import PAGE_SHIFT, Physmap
 from .shared_info import SharedInfo
+
+DOMDYING_alive, DOMDYING_dying, DOMDYING_dead = 0, 1, 2
 
 CAP_CONTROL = DOMAIN_CAPS_CONTROL
 CAP_HARDWARE = DOMAIN_CAPS_HARDWARE
@@ -58,7 +60,9 @@ class Domain:
         self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
         self.e820 = []
         self.evtchn = DomainEvtchn(self)
-        self.paused = True
+        self.controller_pause_count = 1        # created paused by the toolstack/boot
+        self.is_dying = DOMDYING_alive
+        self.unique_id = hv.next_unique_id()
         self.is_shutting_down = False
         self.shutdown_code = None
         self.crash_report = None
@@ -91,16 +95,44 @@ class Domain:
 
     # -- life cycle --------------------------------------------------------------------------
     @property
+    def paused(self):
+        return self.controller_pause_count > 0
+
+    @property
     def finished(self):
-        return self.is_shutting_down
+        return self.is_shutting_down or self.is_dying != DOMDYING_alive
 
     def unpause(self):
-        self.paused = False
-        self.hv.scheduler.wake_domain(self)
+        """domain_unpause_by_systemcontroller(); -EINVAL if not paused."""
+        if self.controller_pause_count == 0:
+            return -errno.EINVAL
+        self.controller_pause_count -= 1
+        return 0
 
     def pause(self):
-        self.paused = True
+        """domain_pause_by_systemcontroller(); the count is capped at 255."""
+        if self.controller_pause_count + 1 > 255:
+            return -errno.EOVERFLOW
+        self.controller_pause_count += 1
+        for v in self.vcpus:
+            v.stop_running("paused")
+        return 0
 
+    def kill(self):
+        """domain_kill() to DEAD: close its event channels, stop it for good,
+        tell the VIRQ_DOM_EXC handler, and leave the domain list."""
+        if self.is_dying == DOMDYING_dead:
+            return 0
+        self.is_dying = DOMDYING_dead
+        for v in self.vcpus:
+            v.stop_timers()
+            v.stop_running("destroyed")
+        self.evtchn.destroy()
+        if self.end_reason is None:
+            self.end_reason = "destroyed"
+            self._ended()
+        self.hv.domain_destroyed(self)
+        return 0
     def shutdown(self, reason):
         """domain_shutdown(): stop every vCPU; the first reason wins."""
         if self.is_shutting_down:
@@ -108,11 +140,13 @@ class Domain:
         self.is_shutting_down = True
         for v in self.vcpus:
             v.stop_timers()
-        self.shutdown_code = reason
-        self.end_reason = sched.shutdown_reason_name(reason).lower()
+        if self.shutdown_code is None:
+            self.shutdown_code = reason
+        self.end_reason = sched.shutdown_reason_name(self.shutdown_code).lower()
         self._ended()
         for v in self.vcpus:
             v.stop_running("shutdown")
+        self.hv.domain_state_changed(self, notify=True)
 
     def crash(self, report):
         """domain_crash(): shutdown(crash) with a report on the console."""

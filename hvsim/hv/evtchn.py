@@ -214,6 +214,12 @@ class DomainEvtchn:
         chn.remote_dom = None
         chn.priority = ec.EVTCHN_FIFO_PRIORITY_DEFAULT
 
+    def destroy(self):
+        """evtchn_destroy(): close every port (peers go back to unbound)."""
+        for port in sorted(self.channels):
+            if self.channels[port].state > ECS_RESERVED:
+                close(self.d, port, guest=False)
+
     # -- delivery ------------------------------------------------------------------------
     def set_pending(self, chn, vcpu_id=None):
         """evtchn_port_set_pending() on the channel's notify vCPU (or vcpu_id);
@@ -310,6 +316,8 @@ def bind_virq(v, virq, vcpu_id):
         return -errno.EBUSY, 0
     if target.virq_to_evtchn.get(virq):
         return -errno.EEXIST, 0
+    if virq == xen.VIRQ_DOM_EXC:             # domain_init_states(): report every domain
+        v.hv.dom_state_changed = set(v.hv.domains)
     port = d.evtchn.get_free_port()
     if port < 0:
         return port, 0
@@ -368,6 +376,8 @@ def close(d, port, guest=True):
     if chn.state == ECS_VIRQ:
         owner = d.vcpus[0 if virq_is_global(chn.virq) else chn.notify_vcpu_id]
         owner.virq_to_evtchn.pop(chn.virq, None)
+        if chn.virq == xen.VIRQ_DOM_EXC:
+            d.hv.dom_state_changed = None      # domain_deinit_states()
     elif chn.state == ECS_PIRQ:
         ev.pirq_to_port.pop(chn.pirq, None)
     elif chn.state == ECS_INTERDOMAIN:

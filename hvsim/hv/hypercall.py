@@ -11,7 +11,7 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
-from . import console, evtchn, hvm, memory, sched, vcpu_op, version
+from . import console, domctl, evtchn, hvm, memory, sched, sysctl, vcpu_op, version
 
 CLOBBER64 = 0xDEADBEEFDEADF00D
 CLOBBER32 = 0xDEADF00D
@@ -26,6 +26,8 @@ _TABLE = {
     xen.__HYPERVISOR_event_channel_op: (evtchn.do_event_channel_op, 2),
     xen.__HYPERVISOR_set_timer_op: (sched.do_set_timer_op, (1, 2)),
     xen.__HYPERVISOR_vcpu_op: (vcpu_op.do_vcpu_op, 3),
+    xen.__HYPERVISOR_domctl: (domctl.do_domctl, 1),
+    xen.__HYPERVISOR_sysctl: (sysctl.do_sysctl, 1),
 }
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()

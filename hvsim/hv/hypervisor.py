@@ -4,6 +4,7 @@ hypercall table, the XSM policy and the host console.
 This is the object the boot code builds domains into and the CLI runs.
 """
 
+from ..abi.xen import VIRQ_DOM_EXC
 from .console import ConsoleSink
 from .domain import Domain
 from .hypercall import HypercallTable
@@ -12,6 +13,7 @@ from .time import VirtualClock
 from .xsm import XsmPolicy
 
 DEFAULT_HOST_MEM = 16 << 30            # the emulated machine's RAM (XENMEM_maximum_ram_page)
+HOST_PCPUS = 4                         # the emulated machine's physical CPUs (affinity masks)
 
 
 class Hypervisor:
@@ -26,6 +28,10 @@ class Hypervisor:
         self.host_mem = host_mem
         self.cmdline = cmdline
         self.global_virq_handlers = {}     # virq -> Domain (e.g. DOM_EXC -> xenstore)
+        self.all_domains = []              # every domain ever created, for the summary
+        self.dom_state_changed = None      # domids to report (get_domain_state), or None
+        self._unique = 0x5A17
+        self.pcpus = HOST_PCPUS
 
     @property
     def hardware_domain(self):
@@ -44,7 +50,32 @@ class Hypervisor:
             raise ValueError("domain %d exists" % domid)
         d = Domain(self, domid, **kwargs)
         self.domains[domid] = d
+        self.all_domains.append(d)
+        self.domain_state_changed(d, notify=False)
         return d
+
+    def next_unique_id(self):
+        """A per-domain 64-bit id that is never reused (get_unique_id())."""
+        x = self._unique
+        x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 7
+        x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
+        self._unique = x
+        return x
+
+    def domain_state_changed(self, d, notify):
+        """domain_changed_state(), and VIRQ_DOM_EXC to its handler when a
+        domain finished shutting down or died (not on creation)."""
+        if self.dom_state_changed is not None:
+            self.dom_state_changed.add(d.domid)
+        if notify:
+            handler = self.global_virq_handlers.get(VIRQ_DOM_EXC) or self.hardware_domain
+            if handler is not None and not handler.finished:
+                handler.evtchn.send_global_virq(VIRQ_DOM_EXC)
+
+    def domain_destroyed(self, d):
+        self.domains.pop(d.domid, None)
+        self.domain_state_changed(d, notify=True)
 
     def log(self, text):
         """A line on Xen's own console."""

@@ -35,6 +35,7 @@ class VCpu:
         self.recent_hypercalls = deque(maxlen=16)
         self.tsc_offset = -vtime.ns_to_tsc(domain.created_ns)   # the TSC starts at 0
         self.vcpu_info_registered = False
+        self.hard_affinity = self.soft_affinity = (1 << self.hv.pcpus) - 1
         self.nmi_pending = False
         self.runstate = vcpuop.RUNSTATE_offline
         self.runstate_entry = self.hv.clock.now()
