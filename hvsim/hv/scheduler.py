@@ -14,6 +14,8 @@ an interrupt.
 import threading
 import time
 
+from ..abi.vcpu import (RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable,
+                        RUNSTATE_running)
 from . import time as vtime
 
 TICK_MS = 1                            # fast mode: preemption and timer granularity
@@ -46,6 +48,7 @@ class Scheduler:
     def __init__(self, hv):
         self.hv = hv
         self.current = None
+        self.last = None                 # the vCPU that ran last (context switches)
         self._rr = 0
         self.timers = []                 # Timer objects (hv/timer.py), any order
         self.on_slice = None             # debug hook: callable(vcpu, exit)
@@ -120,12 +123,31 @@ class Scheduler:
             if ticker is not None:
                 ticker.done.set()
 
-    def _run_slice(self, v):
-        hv = self.hv
+    def _switch_to(self, v):
+        last = self.last
+        if last is not v:
+            if last is not None:
+                last.switched_out()
+            v.switched_in()
+            self.last = v
+
+    def _inject(self, v):
+        """Pending NMI first (not blocked by IF), then the event-channel upcall."""
         arch = v.arch
+        if v.nmi_pending:
+            v.nmi_pending = False
+            arch.inject_nmi()
+            return
         vector = v.interrupt_vector()
         if vector is not None and arch.inject_interrupt(vector):
             v.interrupt_delivered(vector)
+
+    def _run_slice(self, v):
+        hv = self.hv
+        arch = v.arch
+        self._switch_to(v)
+        v.set_runstate(RUNSTATE_running)
+        self._inject(v)
         self.current = v
         clock = hv.clock
         if clock.deterministic:
@@ -143,6 +165,8 @@ class Scheduler:
             exit_ = arch.run()
         self.current = None
         self._handle_exit(v, exit_)
+        v.set_runstate(RUNSTATE_blocked if v.blocked else
+                       RUNSTATE_runnable if v.online else RUNSTATE_offline)
         if self.on_slice is not None:
             self.on_slice(v, exit_)
 

@@ -45,6 +45,7 @@ class VCpu:
         self.singleshot_timer = Timer(self.hv.scheduler, self.send_timer_event, domain)
         self.periodic_timer = Timer(self.hv.scheduler, self._periodic_fired, domain)
         self.periodic_period = 0
+        self.periodic_last_event = 0
         self.poll_timer = Timer(self.hv.scheduler, self._poll_timeout, domain)
         self.polling = False
         self.poll_evtchn = 0
@@ -213,20 +214,36 @@ class VCpu:
         self.domain.evtchn.send_vcpu_virq(self, 0)     # VIRQ_TIMER
 
     def set_periodic_timer(self, period_ns):
-        """vcpu_set_periodic_timer(): 0 stops it."""
+        """vcpu_set_periodic_timer(): 0 stops it; otherwise it usually fires at
+        once (the last event was at time 0)."""
         self.periodic_timer.stop()
         self.periodic_period = period_ns
         if period_ns:
-            self.periodic_timer.set(self.hv.clock.now() + period_ns)
+            self._periodic_work()
+
+    def _periodic_work(self):
+        """vcpu_periodic_timer_work(): one event if a period has passed (missed
+        ticks collapse into one), then re-arm one period from now."""
+        now = self.hv.clock.now()
+        nxt = self.periodic_last_event + self.periodic_period
+        if now >= nxt:
+            self.send_timer_event()
+            self.periodic_last_event = now
+            nxt = now + self.periodic_period
+        self.periodic_timer.set(nxt)
 
     def _periodic_fired(self):
-        self.send_timer_event()
         if self.periodic_period:
-            nxt = self.periodic_timer.deadline + self.periodic_period
-            now = self.hv.clock.now()
-            if nxt <= now:                 # missed periods are not replayed
-                nxt = now + self.periodic_period
-            self.periodic_timer.set(nxt)
+            self._periodic_work()
+
+    def switched_in(self):
+        """Scheduled after another vCPU: Xen's periodic timer only runs while
+        its vCPU is scheduled, so catch up now."""
+        if self.periodic_period:
+            self._periodic_work()
+
+    def switched_out(self):
+        self.periodic_timer.stop()
 
     def poll(self, port, timeout):
         """Block in SCHEDOP_poll: woken by `port` (any port if 0) becoming

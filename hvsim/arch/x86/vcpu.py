@@ -509,6 +509,11 @@ class X86Vcpu:
         self._raise(vector, traps.EXTERNAL, insn_rip=self.st.rip)
         return True
 
+    def inject_nmi(self):
+        """Deliver an NMI (vector 2): not blocked by IF.  (The NMI-blocked
+        window until the handler's iret is not modelled.)"""
+        self._raise(traps.NMI, traps.EXTERNAL, insn_rip=self.st.rip)
+
     def interruptible(self):
         return bool(self.rflags & EFLAGS_IF) and not self.st.interrupt_shadow
 
