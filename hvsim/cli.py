@@ -80,6 +80,9 @@ def build_parser():
     pr.add_argument("--no-prefix", dest="prefix", action="store_false")
     r.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
     r.set_defaults(func=cmd_run)
+
+    from .testing import runner          # imports this module's verdict rules
+    runner.add_parser(sub)
     return p
 
 
@@ -106,6 +109,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("hvsim: interrupted\n")
         return 130
+    except BrokenPipeError:              # e.g. `hvsim run ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 141
     except Exception as e:          # noqa: BLE001 - last line of defence
         return _internal_error(e)
 
