@@ -79,6 +79,13 @@ def build_parser():
                     help="prefix console lines with (dN) (default with several guests)")
     pr.add_argument("--no-prefix", dest="prefix", action="store_false")
     r.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    r.add_argument("--trace", metavar="FILE",
+                   help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
+    r.add_argument("--trace-streams", metavar="LIST", default="hypercalls,exceptions,upcalls,evtchn",
+                   help="comma-separated: hypercalls, exceptions, upcalls, evtchn, insn "
+                        "(default: all but insn)")
+    r.add_argument("--trace-insn", metavar="START:END",
+                   help="trace every instruction executed in this address range")
     r.set_defaults(func=cmd_run)
 
     from .testing import runner          # imports this module's verdict rules

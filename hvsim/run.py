@@ -29,9 +29,14 @@ def run_guests(args):
         spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline, vcpus=args.vcpus,
                           name=os.path.basename(g))
         domains.append(build_domain(hv, spec))
+    tracer = _start_trace(hv, args)
     for d in domains:
         d.unpause()
-    result = hv.run(timeout=args.timeout or None)
+    try:
+        result = hv.run(timeout=args.timeout or None)
+    finally:
+        if tracer is not None:
+            tracer.close()
     timed_out = result.reason in ("timeout", "interrupted")
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
@@ -44,6 +49,33 @@ def run_guests(args):
     if len(domains) > 1:
         print_summary(hv, domains, verdicts)
     return EXIT_CODES[worst(verdicts)]
+
+
+def _start_trace(hv, args):
+    from .debug.trace import STREAMS, Tracer, parse_range
+    if not args.trace:
+        return None
+    streams = [s.strip() for s in args.trace_streams.split(",") if s.strip()]
+    bad = [s for s in streams if s not in STREAMS]
+    if bad:
+        raise ConfigError("--trace-streams: unknown stream %s (choose from %s)"
+                          % (", ".join(bad), ", ".join(STREAMS)))
+    insn_range = None
+    if args.trace_insn:
+        insn_range = parse_range(args.trace_insn)
+        if insn_range is None:
+            raise ConfigError("--trace-insn %r: use START:END, e.g. 0x100000:0x100400"
+                              % args.trace_insn)
+        if "insn" not in streams:
+            streams.append("insn")
+    try:
+        out = open(args.trace, "w")
+    except OSError as e:
+        raise ConfigError("--trace %s: %s" % (args.trace, e.strerror)) from None
+    fmt = "jsonl" if args.trace.endswith((".jsonl", ".json")) else "text"
+    tracer = Tracer(hv, out, streams, fmt, insn_range)
+    tracer.attach()
+    return tracer
 
 
 def print_summary(hv, domains, verdicts):

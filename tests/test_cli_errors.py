@@ -90,3 +90,23 @@ def test_verdict_exit_codes(tmp_path, verdict, code):
     r = hvsim("run", elf)
     assert r.returncode == code
     assert r.stdout.splitlines()[0] == "Test result: %s" % verdict
+
+
+def test_deterministic_runs_are_byte_identical(tmp_path):
+    body = debugcon("tick\n") + """
+    mov $0x40000000, %eax
+    cpuid
+    rdtsc
+    mov %eax, %ebx
+    rdtsc
+    sub %ebx, %eax
+""" + debugcon("Test result: SUCCESS\n") + "cli\nhlt\n"
+    elf = build_pvh_elf(tmp_path, body)
+    runs = []
+    for i in range(2):
+        trace = tmp_path / ("trace%d.jsonl" % i)
+        r = hvsim("run", "--deterministic", "--trace", str(trace), elf)
+        assert r.returncode == 0
+        runs.append((r.stdout, trace.read_bytes()))
+    assert runs[0] == runs[1]
+    assert b'"ev": "exception"' not in runs[0][1]

@@ -150,6 +150,7 @@ def _create_vcpus(d, spec, kernel, start_info):
     for i in range(spec.vcpus):
         v = VCpu(d, i)
         v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites)
+        v.arch.on_exception = v.traced_exception
         v.arch.msrs.mtrr_def_type = MTRR_DEF_TYPE_WB_ENABLED
         d.vcpus.append(v)
         v.refresh_vcpu_info()

@@ -230,6 +230,8 @@ class DomainEvtchn:
         v = d.vcpu_by_id(chn.notify_vcpu_id if vcpu_id is None else vcpu_id)
         if v is None:
             return
+        if d.hv.tracer is not None:
+            d.hv.tracer.evtchn_pending(d, chn.port, v)
         if self.abi.set_pending(v, chn):
             for p in d.vcpus:
                 if p.polling:

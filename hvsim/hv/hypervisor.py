@@ -32,6 +32,7 @@ class Hypervisor:
         self.dom_state_changed = None      # domids to report (get_domain_state), or None
         self._unique = 0x5A17
         self.pcpus = HOST_PCPUS
+        self.tracer = None                 # hvsim.debug.trace.Tracer, when tracing
 
     @property
     def hardware_domain(self):

@@ -141,6 +141,8 @@ class Scheduler:
         vector = v.interrupt_vector()
         if vector is not None and arch.inject_interrupt(vector):
             v.interrupt_delivered(vector)
+            if self.hv.tracer is not None:
+                self.hv.tracer.upcall(v, vector)
 
     def _run_slice(self, v):
         hv = self.hv

@@ -70,6 +70,11 @@ class VCpu:
     def set_guest_tsc(self, value):
         self.tsc_offset = value - vtime.ns_to_tsc(self.hv.clock.now())
 
+    def traced_exception(self, vector, kind, error_code, rip):
+        tracer = self.hv.tracer
+        if tracer is not None:
+            tracer.exception(self, vector, kind, error_code, rip)
+
     def hypercall_page_installed(self, gpa, is64):
         self.domain.shared_info.latch(is64)
         for v in self.domain.vcpus:

@@ -96,6 +96,7 @@ class X86Vcpu:
         self.msrs = MsrModel(self, vcpu_id)
         self.hooks = ucx.RawHooks(uc)
         self.stop_exit = None          # set by a hook to end the slice
+        self.on_exception = None       # tracing: callable(vector, kind, error, rip)
         self.hypercall_page_gpa = None
         self._rflags = ctypes.c_uint64()
         self._slice_base = 0
@@ -229,6 +230,9 @@ class X86Vcpu:
 
     def _raise(self, vector, kind, error_code=None, insn_rip=None, next_rip=None):
         """Deliver an event from a hook; a triple fault crashes the domain."""
+        if self.on_exception is not None:
+            rip = self.st.rip if insn_rip is None else insn_rip
+            self.on_exception(vector, kind, error_code, rip)
         try:
             self.traps.raise_event(vector, kind, error_code, insn_rip, next_rip)
         except traps.TripleFault as tf:
@@ -499,6 +503,23 @@ class X86Vcpu:
 
     def linear_to_gpa(self, la, write=False):
         return self.walker.translate(la, ACCESS_WRITE if write else ACCESS_READ, False)
+
+    def trace_instructions(self, start, end, fn):
+        """Call fn(address, code, code64) for every instruction executed in
+        [start, end] (a code hook on that range only)."""
+        from unicorn import UC_HOOK_CODE
+
+        def hook(uch, address, size, ud):
+            try:
+                code = self.walker.read(address, size)
+            except (PageFault, BadPhysical):
+                code = b""
+            try:
+                fn(address, code, self.st.code64)
+            except BaseException as e:
+                self.hooks.failed(e)
+        self.hooks.add(UC_HOOK_CODE, ucx.CB_CODE, hook, start, end)
+        self.uc.ctl_flush_tb()
 
     # ---- running ---------------------------------------------------------------------------------
     def inject_interrupt(self, vector):

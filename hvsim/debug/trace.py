@@ -1,0 +1,138 @@
+"""Event traces: `hvsim run --trace FILE`.
+
+One line per event, stamped with virtual time (ns since boot, from the
+hypervisor's clock, so deterministic runs give identical traces), in one of
+two formats: readable text ("   1.234567 d1v0 sched_op(SCHEDOP_yield) = 0")
+or JSON lines (one object per line).  Streams:
+
+  hypercalls   every hypercall, decoded like strace: sub-op names and results
+  exceptions   exceptions and interrupts delivered through the guest IDT
+  upcalls      event-channel upcalls injected into vCPUs
+  evtchn       ports set pending (which domain, port, vCPU)
+  insn         every instruction executed inside an address range (only that
+               range pays for the hook; the rest runs at full speed)
+"""
+
+import json
+
+from ..abi import errno as xerrno
+from ..abi import (domctl, event_channel, hvm, memory, sched, sysctl, vcpu, version, xen)
+from ..arch.x86.traps import vector_name
+from ..hv.hypercall import hypercall_name
+
+STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn", "insn")
+DEFAULT_STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn")
+
+
+def _names(module, prefix):
+    return {v: k for k, v in vars(module).items() if k.startswith(prefix) and isinstance(v, int)}
+
+
+# hypercall -> (sub-op names, is the first argument the sub-op)
+_SUBOPS = {
+    xen.__HYPERVISOR_sched_op: _names(sched, "SCHEDOP_"),
+    xen.__HYPERVISOR_xen_version: _names(version, "XENVER_"),
+    xen.__HYPERVISOR_event_channel_op: _names(event_channel, "EVTCHNOP_"),
+    xen.__HYPERVISOR_hvm_op: _names(hvm, "HVMOP_"),
+    xen.__HYPERVISOR_memory_op: _names(memory, "XENMEM_"),
+    xen.__HYPERVISOR_vcpu_op: _names(vcpu, "VCPUOP_"),
+    xen.__HYPERVISOR_console_io: {0: "CONSOLEIO_write", 1: "CONSOLEIO_read"},
+}
+_STRUCT_CMD = {xen.__HYPERVISOR_domctl: _names(domctl, "XEN_DOMCTL_"),
+               xen.__HYPERVISOR_sysctl: _names(sysctl, "XEN_SYSCTL_")}
+
+
+def decode_hypercall(nr, args, result):
+    """'sched_op(SCHEDOP_shutdown, 0x12f00) = 0' (errno names for errors)."""
+    name = hypercall_name(nr)
+    shown = list(args[:3])
+    parts = []
+    subops = _SUBOPS.get(nr)
+    if subops is not None:
+        sub = shown.pop(0)
+        if nr == xen.__HYPERVISOR_memory_op:
+            sub &= memory.MEMOP_CMD_MASK
+        parts.append(subops.get(sub, str(sub)))
+    parts.extend("%#x" % a for a in shown)
+    if result < 0:
+        res = "-%s" % xerrno.name(-result)
+    else:
+        res = "%d" % result if result < 0x10000 else "%#x" % result
+    return "%s(%s) = %s" % (name, ", ".join(parts), res)
+
+
+class Tracer:
+    def __init__(self, hv, stream, streams=DEFAULT_STREAMS, fmt="text", insn_range=None):
+        self.hv = hv
+        self.out = stream
+        self.streams = frozenset(streams)
+        self.json = fmt == "jsonl"
+        self.insn_range = insn_range
+        self._cs = None
+
+    # -- wiring ------------------------------------------------------------------------
+    def attach(self):
+        hv = self.hv
+        if "hypercalls" in self.streams:
+            hv.hypercalls.tracer = self.hypercall
+        hv.tracer = self
+        if "insn" in self.streams and self.insn_range:
+            for d in hv.domains.values():
+                for v in d.vcpus:
+                    v.arch.trace_instructions(self.insn_range[0], self.insn_range[1],
+                                              self._insn_hook(v))
+
+    # -- output --------------------------------------------------------------------------
+    def _emit(self, v, kind, text, **fields):
+        t = self.hv.clock.now()
+        if self.json:
+            rec = {"t": t, "dom": v.domain.domid if v is not None else None,
+                   "vcpu": v.vcpu_id if v is not None else None, "ev": kind, "text": text}
+            rec.update(fields)
+            self.out.write(json.dumps(rec, sort_keys=True) + "\n")
+        else:
+            who = "d%dv%d" % (v.domain.domid, v.vcpu_id) if v is not None else "xen"
+            self.out.write("%15.9f %-6s %-10s %s\n" % (t / 1e9, who, kind, text))
+
+    # -- streams ---------------------------------------------------------------------------
+    def hypercall(self, v, nr, args, result):
+        self._emit(v, "hypercall", decode_hypercall(nr, args, result), nr=nr,
+                   args=[a for a in args], ret=result)
+
+    def exception(self, v, vector, kind, error_code, rip):
+        if "exceptions" not in self.streams:
+            return
+        ec = "" if error_code is None else "[%#x]" % error_code
+        self._emit(v, "exception", "%s%s %s at %#x" % (vector_name(vector), ec, kind, rip),
+                   vector=vector, kind=kind, error_code=error_code, rip=rip)
+
+    def upcall(self, v, vector):
+        if "upcalls" in self.streams:
+            self._emit(v, "upcall", "vector %#x" % vector, vector=vector)
+
+    def evtchn_pending(self, d, port, v):
+        if "evtchn" in self.streams:
+            self._emit(v, "evtchn", "port %d of d%d pending" % (port, d.domid), port=port)
+
+    def _insn_hook(self, v):
+        import capstone
+        def hook(address, code, code64):
+            md = capstone.Cs(capstone.CS_ARCH_X86,
+                             capstone.CS_MODE_64 if code64 else capstone.CS_MODE_32)
+            text = next(("%s %s" % (i.mnemonic, i.op_str) for i in md.disasm(code, address)),
+                        code.hex())
+            self._emit(v, "insn", "%#x: %s" % (address, text), rip=address)
+        return hook
+
+    def close(self):
+        self.out.flush()
+
+
+def parse_range(text):
+    """'0x100000:0x100400' -> (start, end)."""
+    try:
+        a, b = text.split(":", 1)
+        start, end = int(a, 0), int(b, 0)
+    except ValueError:
+        return None
+    return (start, end) if start <= end else None
