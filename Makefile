@@ -8,9 +8,9 @@ STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the build needs, as "command:package"
-TOOLS := gcc:gcc ld:binutils make:make
+TOOLS := gcc:gcc ld:binutils make:make dtc:device-tree-compiler
 
-.PHONY: all venv deps guests test demo bench clean distclean
+.PHONY: all venv deps guests firmware test demo bench clean distclean
 
 all: venv guests
 
@@ -36,10 +36,13 @@ apt:
 guests: deps venv
 	$(MAKE) -C guests -j$(JOBS) PYTHON=$(abspath $(PY))
 
-test: venv deps guests
+firmware: deps
+	$(MAKE) -C firmware
+
+test: venv deps guests firmware
 	$(PY) -m pytest -q -n $(JOBS)
 
-demo: venv deps guests
+demo: venv deps guests firmware
 	$(PY) -m hvsim run guests/build/hvm64/example.elf
 
 bench: venv deps guests
@@ -47,6 +50,7 @@ bench: venv deps guests
 
 clean:
 	$(MAKE) -C guests clean
+	$(MAKE) -C firmware clean
 
 distclean: clean
 	rm -rf $(VENV)

@@ -52,6 +52,32 @@ def cmd_run(args):
     return run_guests(args)
 
 
+def cmd_boot(args):
+    from .run import boot_scenario
+    return boot_scenario(args)
+
+
+def _common_run_options(p):
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="give up after this many host seconds (default 60; 0 = never)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="slice by instruction count and derive time from instructions "
+                        "retired: identical inputs give identical output")
+    pr = p.add_mutually_exclusive_group()
+    pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
+                    help="prefix console lines with (dN) (default with several domains)")
+    pr.add_argument("--no-prefix", dest="prefix", action="store_false")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
+    p.add_argument("--trace-streams", metavar="LIST",
+                   default="hypercalls,exceptions,upcalls,evtchn",
+                   help="comma-separated: hypercalls, exceptions, upcalls, evtchn, insn "
+                        "(default: all but insn)")
+    p.add_argument("--trace-insn", metavar="START:END",
+                   help="trace every instruction executed in this address range")
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="hvsim",
@@ -69,27 +95,32 @@ def build_parser():
     r.add_argument("--cmdline", default="", help="kernel command line for every guest")
     r.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
     r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
-    r.add_argument("--timeout", type=float, default=60.0,
-                   help="give up after this many host seconds (default 60; 0 = never)")
-    r.add_argument("--deterministic", action="store_true",
-                   help="slice by instruction count and derive time from instructions "
-                        "retired: identical inputs give identical output")
-    pr = r.add_mutually_exclusive_group()
-    pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
-                    help="prefix console lines with (dN) (default with several guests)")
-    pr.add_argument("--no-prefix", dest="prefix", action="store_false")
-    r.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
-    r.add_argument("--trace", metavar="FILE",
-                   help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
-    r.add_argument("--trace-streams", metavar="LIST", default="hypercalls,exceptions,upcalls,evtchn",
-                   help="comma-separated: hypercalls, exceptions, upcalls, evtchn, insn "
-                        "(default: all but insn)")
-    r.add_argument("--trace-insn", metavar="START:END",
-                   help="trace every instruction executed in this address range")
+    _common_run_options(r)
     r.set_defaults(func=cmd_run)
 
+    b = sub.add_parser("boot", help="boot a whole host from a boot config (Multiboot2 + LCM)",
+                       description="Run a host boot like hyperlaunch: read SCENARIO (a GRUB-style "
+                                   "boot config, or a directory holding boot.cfg), write the "
+                                   "Multiboot2 information as GRUB would, read the Launch Control "
+                                   "Module (module 0), build every domain it describes paused, "
+                                   "then start them and run until all have ended.  Exit code: "
+                                   "the worst verdict, as for `hvsim run`.")
+    b.add_argument("scenario", metavar="SCENARIO", help="boot config file or scenario directory")
+    b.add_argument("--entry", help="menu entry to boot (index, title or --id; default: "
+                                   "the config's default)")
+    b.add_argument("--order", choices=("lcm", "domid"), default="lcm",
+                   help="unpause order (default: LCM order)")
+    b.add_argument("--host-mem", default="4G", help="the emulated host's RAM (default 4G)")
+    b.add_argument("--keep-host", action="store_true",
+                   help="do not take the host down when the hardware domain shuts down "
+                        "(Xen does)")
+    _common_run_options(b)
+    b.set_defaults(func=cmd_boot)
+
+    from . import lcmcheck
     from .testing import runner          # imports this module's verdict rules
     runner.add_parser(sub)
+    lcmcheck.add_parser(sub)
     return p
 
 

@@ -1,4 +1,5 @@
-"""`hvsim run`: boot guest kernels as domains, stream consoles, give a verdict."""
+"""`hvsim run` (guest kernels as domains) and `hvsim boot` (a whole host boot
+from a boot config + LCM): build, run, stream consoles, give a verdict."""
 
 import os
 import sys
@@ -29,9 +30,42 @@ def run_guests(args):
         spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline, vcpus=args.vcpus,
                           name=os.path.basename(g))
         domains.append(build_domain(hv, spec))
+    return _run_and_report(hv, args, domains)
+
+
+def boot_scenario(args):
+    """`hvsim boot SCENARIO`: firmware -> MBI -> LCM -> domains -> run."""
+    from .boot import launch, lcm
+    check_unicorn_version()
+    cfg = args.scenario
+    if os.path.isdir(cfg):
+        cfg = os.path.join(cfg, "boot.cfg")
+    if not os.path.exists(cfg):
+        raise ConfigError("%s: no such boot config (give a boot.cfg or a scenario directory)"
+                          % args.scenario)
+    host_mem = parse_size(args.host_mem, "--host-mem")
+    plan, _ = lcm.boot_plan(cfg, args.entry, host_mem)
+    for w in plan.warnings:
+        sys.stderr.write("hvsim: warning: %s\n" % w)
+    prefix = args.prefix if args.prefix is not None else True
+    sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
+    hv = Hypervisor(deterministic=args.deterministic, console=sink, host_mem=host_mem,
+                    cmdline=plan.hypervisor_cmdline)
+    hv.hwdom_shutdown_halts_host = not args.keep_host
+    hv.log("%s boot from %s: %d domain%s" % (plan.kind, cfg, len(plan.domains),
+                                            "s" if len(plan.domains) != 1 else ""))
+    domains = launch.build_plan(hv, plan)
+    return _run_and_report(hv, args, domains, start=lambda: launch.start(domains, args.order),
+                           summary=True)
+
+
+def _run_and_report(hv, args, domains, start=None, summary=None):
     tracer = _start_trace(hv, args)
-    for d in domains:
-        d.unpause()
+    if start is None:
+        for d in domains:
+            d.unpause()
+    else:
+        start()
     try:
         result = hv.run(timeout=args.timeout or None)
     finally:
@@ -43,10 +77,11 @@ def run_guests(args):
     elif result.reason == "stalled":
         for d in domains:
             if not d.finished:
-                hv.log("d%d can never run again: every vCPU is blocked with no event or "
-                       "timer pending" % d.domid)
+                why = "paused" if d.paused else "every vCPU is blocked with no event or " \
+                    "timer pending"
+                hv.log("d%d can never run again: %s" % (d.domid, why))
     verdicts = [verdict_of(d, timed_out or not d.finished) for d in domains]
-    if len(domains) > 1:
+    if summary or len(domains) > 1:
         print_summary(hv, domains, verdicts)
     return EXIT_CODES[worst(verdicts)]
 
@@ -79,10 +114,15 @@ def _start_trace(hv, args):
 
 
 def print_summary(hv, domains, verdicts):
+    """One line per domain: how it ended, its verdict, virtual and host time."""
+    from .boot.plan import capability_names
     out = sys.stdout
-    out.write("\n%-6s %-28s %-10s %-10s %s\n" % ("domain", "name", "verdict", "ended", "host s"))
-    for d, v in zip(domains, verdicts):
-        took = (d.host_end or 0) - d.host_start if d.host_end else 0
-        out.write("%-6s %-28s %-10s %-10s %.2f\n" % ("d%d" % d.domid, d.name[:28], v,
-                                                    d.end_reason or "running", took))
+    out.write("\n%-6s %-20s %-22s %-11s %-9s %10s %8s\n" % (
+        "domain", "name", "capabilities", "ended", "verdict", "guest ms", "host s"))
+    for d, verdict in zip(domains, verdicts):
+        end_ns = d.ended_ns if d.ended_ns is not None else hv.clock.now()
+        host = (d.host_end or 0) - d.host_start if d.host_end else 0
+        out.write("%-6s %-20s %-22s %-11s %-9s %10.3f %8.2f\n" % (
+            "d%d" % d.domid, d.name[:20], capability_names(d.caps)[:22],
+            d.end_reason or "running", verdict, (end_ns - d.created_ns) / 1e6, host))
     out.flush()

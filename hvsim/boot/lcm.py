@@ -24,37 +24,25 @@ builders raise the first.  The FDT is read by a small reader of our own
 through as assorted exceptions, and an LCM is untrusted input.
 """
 
-import struct
 
-from ..abi import bootfdt
+from ..abi import bootfdt, hvm
 from ..abi.cstruct import X86_64
 from ..abi.event_channel import evtchn_2l_nr_channels
 from ..abi.xen import DOMID_FIRST_RESERVED
 from ..errors import HostInputError
 from ..hv.evtchn import DEFAULT_MAX_EVTCHN_PORT
+from .fdt import _BE32, FDT_MAGIC, FdtNode, display as _display, is_fdt, read_fdt  # noqa: F401
 from .firmware import DEFAULT_HOST_MEM, boot_config
 from .multiboot2 import cmdline_cook, parse_mbi
 from .plan import (CAPABILITY_NAMES, KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH, BootPlan,
                    DomainPlan, ModuleRef, StaticEvtchn)
 
-# libfdt (xen/include/xen/libfdt/fdt.h)
-FDT_MAGIC = 0xD00DFEED
-FDT_BEGIN_NODE = 0x1
-FDT_END_NODE = 0x2
-FDT_PROP = 0x3
-FDT_NOP = 0x4
-FDT_END = 0x9
-FDT_FIRST_SUPPORTED_VERSION = 16
-FDT_LAST_SUPPORTED_VERSION = 17
-FDT_MAX_DEPTH = 64
-
-# the hyperlaunch binding (generation C, not yet in Xen's public headers)
-HYPERLAUNCH_MODULE_IDX = 0
-MAX_NR_BOOTMODS = 63
-BUILD_MODE_PARAVIRT = 1 << 0
-BUILD_MODE_ENABLE_DM = 1 << 1
+HYPERLAUNCH_MODULE_IDX = bootfdt.HYPERLAUNCH_MODULE_IDX
+MAX_NR_BOOTMODS = bootfdt.MAX_NR_BOOTMODS
+BUILD_MODE_PARAVIRT = bootfdt.BUILD_MODE_PARAVIRT
+BUILD_MODE_ENABLE_DM = bootfdt.BUILD_MODE_ENABLE_DM
 BUILD_MODE_MASK = BUILD_MODE_PARAVIRT | BUILD_MODE_ENABLE_DM
-HVM_MAX_VCPUS = 128                 # public/hvm/hvm_info_table.h
+HVM_MAX_VCPUS = hvm.HVM_MAX_VCPUS
 DEFAULT_ADDRESS_CELLS = 2           # libfdt fdt_address_cells() without the property
 DEFAULT_SIZE_CELLS = 1              # libfdt fdt_size_cells() without the property
 DEFAULT_DOMAIN_MEM = 128 << 20      # as `hvsim run --mem`
@@ -71,8 +59,6 @@ CLASSIC_DOM0_CAPS = (bootfdt.DOMAIN_CAPS_CONTROL | bootfdt.DOMAIN_CAPS_HARDWARE 
                      bootfdt.DOMAIN_CAPS_XENSTORE)
 EVTCHN_MAX_PORT = evtchn_2l_nr_channels(X86_64) - 1
 
-_BE32 = struct.Struct(">I")
-_HEADER = struct.Struct(">10I")
 
 
 def fmt_size(n):
@@ -82,187 +68,6 @@ def fmt_size(n):
             v = n / (1 << shift)
             return ("%d %s" if v == int(v) else "%.1f %s") % (v, unit)
     return "%d bytes" % n
-
-
-def _display(raw):
-    """Bytes from a device tree as one line of text: non-printable bytes escaped."""
-    return "".join(chr(b) if 0x20 <= b < 0x7F else "\\x%02x" % b for b in raw)
-
-
-# ---------------------------------------------------------------------------
-# reading an FDT
-
-
-class FdtNode:
-    """A device-tree node: name, raw property values, children in order."""
-
-    __slots__ = ("name", "parent", "props", "children", "offset")
-
-    def __init__(self, name, parent, offset):
-        self.name = name
-        self.parent = parent
-        self.props = {}             # name -> bytes, in order
-        self.children = []
-        self.offset = offset
-
-    @property
-    def path(self):
-        if self.parent is None:
-            return "/"
-        parent = self.parent.path
-        return (parent if parent != "/" else "") + "/" + self.name
-
-    def prop(self, name):
-        return self.props.get(name)
-
-    @property
-    def compatible(self):
-        raw = self.props.get("compatible", b"")
-        return [_display(s) for s in raw.split(b"\0") if s]
-
-    def is_compatible(self, compat):
-        return compat in self.compatible
-
-    def child(self, name):
-        for c in self.children:
-            if c.name == name:
-                return c
-        return None
-
-    def walk(self):
-        stack = [self]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(reversed(node.children))
-
-    def __repr__(self):
-        return "FdtNode(%s)" % self.path
-
-
-def is_fdt(data):
-    return data is not None and len(data) >= 4 and _BE32.unpack_from(data)[0] == FDT_MAGIC
-
-
-class _FdtReader:
-    def __init__(self, data, source):
-        self.data = bytes(data)
-        self.source = source
-
-    def error(self, where, problem):
-        return HostInputError(self.source, where, problem,
-                              "this is not a valid device tree blob: recompile the .dts with dtc")
-
-    def read(self):
-        start, end, strings, strings_end = self._header()
-        root = self._structure(start, end, strings, strings_end)
-        return root
-
-    def _header(self):
-        n = len(self.data)
-        if n < _HEADER.size:
-            raise self.error("FDT header", "only %d bytes, the header alone takes %d"
-                             % (n, _HEADER.size))
-        (magic, totalsize, off_struct, off_strings, off_rsvmap, version, last_comp,
-         _cpuid, size_strings, size_struct) = _HEADER.unpack_from(self.data)
-        if magic != FDT_MAGIC:
-            raise self.error("FDT header", "magic %#x is not %#x" % (magic, FDT_MAGIC))
-        if version < FDT_FIRST_SUPPORTED_VERSION or last_comp > FDT_LAST_SUPPORTED_VERSION:
-            raise self.error("FDT header", "version %d (last compatible %d) is not supported "
-                             "(%d..%d)" % (version, last_comp, FDT_FIRST_SUPPORTED_VERSION,
-                                           FDT_LAST_SUPPORTED_VERSION))
-        if not _HEADER.size <= totalsize <= n:
-            raise self.error("FDT header", "totalsize %d but the blob has %d bytes"
-                             % (totalsize, n))
-        if version < 17:
-            size_struct = totalsize - off_struct
-        for name, off, size in (("structure", off_struct, size_struct),
-                                ("strings", off_strings, size_strings),
-                                ("memory reservation", off_rsvmap, 16)):
-            if off < _HEADER.size or off + size > totalsize or size < 0:
-                raise self.error("FDT header", "the %s block [%#x, %#x) lies outside the "
-                                 "blob's %d bytes" % (name, off, off + size, totalsize))
-        if off_struct % 4:
-            raise self.error("FDT header", "the structure block at %#x is not 4-byte "
-                             "aligned" % off_struct)
-        return off_struct, off_struct + size_struct, off_strings, off_strings + size_strings
-
-    def _u32(self, pos, end, what):
-        if pos + 4 > end:
-            raise self.error("FDT offset %#x" % pos, "the structure block ends inside %s"
-                             % what)
-        return _BE32.unpack_from(self.data, pos)[0]
-
-    def _cstr(self, pos, end, what):
-        nul = self.data.find(b"\0", pos, end)
-        if nul < 0:
-            raise self.error("FDT offset %#x" % pos, "%s is not NUL-terminated" % what)
-        return _display(self.data[pos:nul]), nul
-
-    def _structure(self, pos, end, strings, strings_end):
-        root, stack = None, []
-        while True:
-            tok = self._u32(pos, end, "a token (no FDT_END)")
-            here, pos = pos, pos + 4
-            if tok == FDT_BEGIN_NODE:
-                name, nul = self._cstr(pos, end, "a node name")
-                pos = (nul + 4) & ~3
-                node = self._begin_node(here, name, root, stack)
-                root = root or node
-            elif tok == FDT_END_NODE:
-                if not stack:
-                    raise self.error("FDT offset %#x" % here, "FDT_END_NODE without a node")
-                stack.pop()
-            elif tok == FDT_PROP:
-                pos = self._prop(here, pos, end, strings, strings_end, stack)
-            elif tok == FDT_END:
-                if stack or root is None:
-                    raise self.error("FDT offset %#x" % here, "FDT_END inside %s" %
-                                     (stack[-1].path if stack else "no root node"))
-                return root
-            elif tok != FDT_NOP:
-                raise self.error("FDT offset %#x" % here, "unknown token %#x" % tok)
-
-    def _begin_node(self, here, name, root, stack):
-        if root is not None and not stack:
-            raise self.error("FDT offset %#x" % here, "a second root node")
-        if len(stack) >= FDT_MAX_DEPTH:
-            raise self.error("FDT offset %#x" % here, "nodes nested deeper than %d"
-                             % FDT_MAX_DEPTH)
-        parent = stack[-1] if stack else None
-        node = FdtNode(name, parent, here)
-        if parent is not None:
-            if parent.child(name) is not None:
-                raise self.error("FDT offset %#x" % here, "%s has two children named %r"
-                                 % (parent.path, name))
-            parent.children.append(node)
-        stack.append(node)
-        return node
-
-    def _prop(self, here, pos, end, strings, strings_end, stack):
-        length = self._u32(pos, end, "a property header")
-        nameoff = self._u32(pos + 4, end, "a property header")
-        value_at = pos + 8
-        if not stack:
-            raise self.error("FDT offset %#x" % here, "a property outside any node")
-        if value_at + length > end:
-            raise self.error("FDT offset %#x" % here, "a %d-byte property value runs past "
-                             "the structure block" % length)
-        if strings + nameoff >= strings_end:
-            raise self.error("FDT offset %#x" % here, "property name offset %#x is outside "
-                             "the strings block" % nameoff)
-        name, _ = self._cstr(strings + nameoff, strings_end, "a property name")
-        node = stack[-1]
-        if name in node.props:
-            raise self.error("FDT offset %#x" % here, "%s has two %r properties"
-                             % (node.path, name))
-        node.props[name] = self.data[value_at:value_at + length]
-        return (value_at + length + 3) & ~3
-
-
-def read_fdt(data, source):
-    """Parse an FDT blob into its root FdtNode (HostInputError if malformed)."""
-    return _FdtReader(data, source).read()
 
 
 # ---------------------------------------------------------------------------

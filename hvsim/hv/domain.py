@@ -146,6 +146,8 @@ class Domain:
         self._ended()
         for v in self.vcpus:
             v.stop_running("shutdown")
+        if self.is_hardware_domain:
+            self.hv.hwdom_shutdown(self, self.shutdown_code)
         self.hv.domain_state_changed(self, notify=True)
 
     def crash(self, report):

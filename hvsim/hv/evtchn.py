@@ -15,7 +15,7 @@ from ..abi import errno, xen
 from ..abi import event_channel as ec
 from ..abi.errno import HypercallError
 from .guest_access import get_struct, put_struct
-from .xsm import HOOK, TARGET
+from .xsm import TARGET
 
 ECS_FREE, ECS_RESERVED, ECS_UNBOUND, ECS_INTERDOMAIN, ECS_PIRQ, ECS_VIRQ, ECS_IPI = range(7)
 STATE_NAMES = ("free", "reserved", "unbound", "interdomain", "pirq", "virq", "ipi")
@@ -276,24 +276,47 @@ def alloc_unbound(v, dom, remote_dom):
     return 0, port
 
 
-def bind_interdomain(v, remote_domid, remote_port):
-    ld = v.domain
-    rd = _domain(v, remote_domid)
-    lport = ld.evtchn.get_free_port()
-    if lport < 0:
-        return lport, 0
+def alloc_unbound_at(d, port, remote_domid):
+    """Boot-time allocation of a given port (static event channels)."""
+    rc = d.evtchn.allocate_port(port)
+    if rc:
+        return rc
+    chn = d.evtchn.channel(port)
+    chn.state = ECS_UNBOUND
+    chn.remote_domid = remote_domid
+    d.evtchn.abi.port_init(chn)
+    return 0
+
+
+def bind_interdomain_at(ld, lport, rd, rport):
+    """evtchn_bind_interdomain() with a given local port (static channels)."""
+    rc = ld.evtchn.allocate_port(lport)
+    if rc:
+        return rc
+    return _bind_interdomain(ld, lport, rd, rport)
+
+
+def _bind_interdomain(ld, lport, rd, remote_port):
     rchn = rd.evtchn.channel(remote_port)
     if rchn is None or rchn.state != ECS_UNBOUND or rchn.remote_domid != ld.domid:
-        return -errno.EINVAL, 0
-    if not v.hv.xsm.allowed(HOOK, ld, rd):
-        return -errno.EPERM, 0
+        return -errno.EINVAL
     lchn = ld.evtchn.channel(lport)
     lchn.state = rchn.state = ECS_INTERDOMAIN
     lchn.remote_dom, lchn.remote_port = rd, remote_port
     rchn.remote_dom, rchn.remote_port = ld, lport
     ld.evtchn.abi.port_init(lchn)
     ld.evtchn.set_pending(lchn)      # notifications lost on the unbound port
-    return 0, lport
+    return 0
+
+
+def bind_interdomain(v, remote_domid, remote_port):
+    ld = v.domain
+    rd = _domain(v, remote_domid)
+    lport = ld.evtchn.get_free_port()
+    if lport < 0:
+        return lport, 0
+    rc = _bind_interdomain(ld, lport, rd, remote_port)   # (xsm_evtchn_interdomain: HOOK)
+    return rc, (lport if rc == 0 else 0)
 
 
 def global_virq_handler(hv, virq):

@@ -33,6 +33,8 @@ class Hypervisor:
         self._unique = 0x5A17
         self.pcpus = HOST_PCPUS
         self.tracer = None                 # hvsim.debug.trace.Tracer, when tracing
+        self.hwdom_shutdown_halts_host = True
+        self.host_down = False
 
     @property
     def hardware_domain(self):
@@ -73,6 +75,21 @@ class Hypervisor:
             handler = self.global_virq_handlers.get(VIRQ_DOM_EXC) or self.hardware_domain
             if handler is not None and not handler.finished:
                 handler.evtchn.send_global_virq(VIRQ_DOM_EXC)
+
+    def hwdom_shutdown(self, d, reason):
+        """hwdom_shutdown(): the hardware domain going down takes the host."""
+        if not self.hwdom_shutdown_halts_host or self.host_down:
+            return
+        what = {0: "halted: halting machine", 1: "shutdown: rebooting machine",
+                3: "crashed: rebooting machine", 4: "shutdown: watchdog rebooting machine"}
+        self.log("Hardware Dom%d %s" % (d.domid, what.get(
+            reason, "shutdown (reason %d): rebooting machine" % reason)))
+        self.host_down = True
+        for other in self.domains.values():
+            if other is not d and not other.finished:
+                other.end_reason = "host down"
+                other.shutdown(reason if reason in (0, 1) else 1)
+                other.end_reason = "host down"
 
     def domain_destroyed(self, d):
         self.domains.pop(d.domid, None)
