@@ -25,8 +25,9 @@ WRITE_CHUNK = 127
 class ConsoleSink:
     """Where console lines go: a stream, plus an optional listener."""
 
-    def __init__(self, stream=None, prefix_domains=True):
-        self.stream = stream if stream is not None else sys.stdout
+    def __init__(self, stream="stdout", prefix_domains=True):
+        """stream: a file, "stdout" (the default), or None for no output."""
+        self.stream = sys.stdout if stream == "stdout" else stream
         self.prefix_domains = prefix_domains
         self.listeners = []
 
