@@ -38,11 +38,11 @@ class FakeHost:
         pass
 
 
-def make_cpu(mem=16 << 20, msr_sites=()):
+def make_cpu(mem=16 << 20, exit_sites=()):
     pm = Physmap()
     pm.add_region(0, mem, "ram")
     host = FakeHost()
-    cpu = X86Vcpu(host, pm, 0, 1, (4, 23), vtime.TSC_KHZ, msr_sites)
+    cpu = X86Vcpu(host, pm, 0, 1, (4, 23), vtime.TSC_KHZ, exit_sites)
     return cpu, pm, host
 
 

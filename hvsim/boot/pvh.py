@@ -17,7 +17,7 @@ from ..abi import hvm as h
 from ..abi import start_info as si
 from ..abi.cstruct import X86_64
 from ..abi.memory import E820_RAM, E820_RESERVED
-from ..arch.x86.insn_sites import msr_exit_addresses
+from ..arch.x86.insn_sites import exit_addresses
 from ..arch.x86.vcpu import X86Vcpu
 from ..errors import HostInputError
 from ..hv import time as vtime
@@ -31,8 +31,9 @@ LOWMEM_LIMIT = 0xFC000000
 HIGHMEM_BASE = 1 << 32
 SPECIAL_BASE = h.special_pfn(0) << 12
 SPECIAL_SIZE = h.X86_HVM_NR_SPECIAL_PAGES * PAGE_SIZE
-MTRR_DEF_TYPE_WB_ENABLED = 0xC06
+MTRR_DEF_TYPE_WB_ENABLED = 0x806       # MTRR_TYPE_WRBACK | MTRR_DEF_TYPE_ENABLE (1 << 11)
 MAX_GUEST_CMDLINE = 1024
+LIBXL_MAXMEM_CONSTANT = 1 << 20          # libxl's slack above the memory target
 
 
 def _round_up(x, a=PAGE_SIZE):
@@ -53,7 +54,8 @@ class DomainSpec:
     (the `hvsim run` command line, or a hyperlaunch boot plan)."""
 
     def __init__(self, domid, kernel, mem, cmdline="", modules=(), vcpus=1, caps=0,
-                 is_console=False, name=None, source=None, kernel_data=None, backend_domid=0):
+                 is_console=False, name=None, source=None, kernel_data=None, backend_domid=0,
+                 max_mem=None):
         self.domid = domid
         self.kernel = kernel            # path (or name) of the kernel ELF
         self.kernel_data = kernel_data  # its bytes, when not read from a file
@@ -66,6 +68,7 @@ class DomainSpec:
         self.name = name
         self.source = source or kernel  # what to name in error messages
         self.backend_domid = backend_domid  # xenstored/xenconsoled's domain
+        self.max_mem = max_mem          # max_pages in bytes (default: mem + libxl's slack)
 
 
 def memory_map(mem):
@@ -145,11 +148,12 @@ def _start_info(d, spec, base, lowmem):
 
 
 def _create_vcpus(d, spec, kernel, start_info):
-    sites = msr_exit_addresses((s.vaddr, s.paddr, s.data, s.executable)
+    sites = exit_addresses((s.vaddr, s.paddr, s.data, s.executable)
                                for s in kernel.segments)
     for i in range(spec.vcpus):
         v = VCpu(d, i)
-        v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites)
+        v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites,
+                         (vtime.TSC_TO_SYSTEM_MUL, vtime.TSC_SHIFT))
         v.arch.on_exception = v.traced_exception
         v.arch.msrs.mtrr_def_type = MTRR_DEF_TYPE_WB_ENABLED
         d.vcpus.append(v)
@@ -164,7 +168,8 @@ def build_domain(hv, spec):
     """Create, load and prepare one PVH domain (left paused)."""
     kernel = load_kernel(spec.kernel, spec.kernel_data)
     d = hv.create_domain(spec.domid, name=spec.name, caps=spec.caps, max_vcpus=spec.vcpus,
-                         max_pages=spec.mem >> 12, is_console=spec.is_console)
+                         max_pages=(spec.max_mem or spec.mem + LIBXL_MAXMEM_CONSTANT) >> 12,
+                         is_console=spec.is_console)
     d.kernel = kernel
     lowmem = _populate(d, spec.mem)
     d.e820 = memory_map(spec.mem)

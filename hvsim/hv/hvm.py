@@ -125,6 +125,14 @@ def do_hvm_op(v, op, arg, *_):
         return _get_time(v, arg)
     if op == h.HVMOP_set_evtchn_upcall_vector:
         return _set_evtchn_upcall_vector(v, arg)
+    if op == h.HVMOP_flush_tlbs:
+        if arg:
+            return -errno.EINVAL
+        for u in v.domain.vcpus:
+            u.arch.flush_tlb()
+        return 0
+    if op == h.HVMOP_guest_request_vm_event:
+        return -errno.EINVAL if arg else 0     # no monitor attached: nothing to notify
     if op == h.HVMOP_pagetable_dying:
         return -errno.EINVAL
     if op == h.HVMOP_altp2m:

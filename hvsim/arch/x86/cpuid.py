@@ -63,11 +63,12 @@ CR4_OSXSAVE = 1 << 18
 class CpuidModel:
     """CPUID results for one vCPU."""
 
-    def __init__(self, vcpu_id, domid, xen_version, tsc_khz):
+    def __init__(self, vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns=(0, 0)):
         self.vcpu_id = vcpu_id
         self.domid = domid
         self.xen_version = xen_version      # (major, minor)
         self.tsc_khz = tsc_khz
+        self.tsc_to_ns_mul, self.tsc_to_ns_shift = tsc_to_ns
         self.table = dict(_native_model())
         self._filter()
         self.max_basic = self.table[(0, 0)][0]
@@ -96,15 +97,20 @@ class CpuidModel:
             return ((major << 16) | minor, 0, 0, 0)
         if index == 2:
             return (1, xc.XEN_HYPERCALL_MSR, 0, 0)
-        if index == 3:
+        if index == 3:                  # TSC: native (not emulated), host TSC reliable
             if sub == 0:
-                return (0, 0, self.tsc_khz, 0)
+                return (xc.XEN_CPUID_HOST_TSC_RELIABLE | xc.XEN_CPUID_RDTSCP_INSTR_AVAIL, 0,
+                        self.tsc_khz, 1)                  # tsc_mode 0, incarnation 1
+            if sub == 1:
+                return (0, 0, self.tsc_to_ns_mul, self.tsc_to_ns_shift & 0xFFFFFFFF)
             if sub == 2:
                 return (self.tsc_khz, 0, 0, 0)
             return (0, 0, 0, 0)
         if index == 4:
-            flags = (xc.XEN_HVM_CPUID_VCPU_ID_PRESENT | xc.XEN_HVM_CPUID_DOMID_PRESENT |
-                     xc.XEN_HVM_CPUID_UPCALL_VECTOR)
+            if sub:
+                return (0, 0, 0, 0)
+            flags = (xc.XEN_HVM_CPUID_IOMMU_MAPPINGS | xc.XEN_HVM_CPUID_VCPU_ID_PRESENT |
+                     xc.XEN_HVM_CPUID_DOMID_PRESENT | xc.XEN_HVM_CPUID_UPCALL_VECTOR)
             return (flags, self.vcpu_id, self.domid, 0)
         return (0, 0, 0, 0)
 

@@ -1,8 +1,9 @@
 """Find the instructions Unicorn cannot trap by itself.
 
-RDMSR/WRMSR have no Unicorn hook and unknown MSRs are silently ignored, so
-hvsim scans the guest's executable segments for the opcode bytes 0f 32 /
-0f 30 and registers an *exit* at each one (Unicorn stops before executing
+RDMSR/WRMSR have no Unicorn hook and unknown MSRs are silently ignored, and
+SYSRET runs natively with AMD semantics, so hvsim scans the guest's
+executable segments for their opcode bytes (0f 32, 0f 30, [REX.W] 0f 07)
+and registers an *exit* at each one (Unicorn stops before executing
 an instruction that starts at an exit address; one lookup per translated
 instruction, nothing at run time).  A position only stops the guest if an
 instruction really starts there, and then it is rdmsr/wrmsr, so false
@@ -10,26 +11,35 @@ positives cost nothing.  Sites are registered at both the segment's virtual
 and physical address, because a kernel runs its early code at the physical
 address before it enables paging.
 
-Not covered (documented limitation): MSR instructions in code created at
-run time, and the rare prefixed encodings; Unicorn then handles them itself.
+Not covered (documented limitation): these instructions in code created at
+run time, and prefixed rdmsr/wrmsr encodings; Unicorn then handles them.
 """
 
 WRMSR = b"\x0f\x30"
 RDMSR = b"\x0f\x32"
+SYSRET = b"\x0f\x07"
+
+
+def _find_all(data, pat):
+    i = data.find(pat)
+    while i >= 0:
+        yield i
+        i = data.find(pat, i + 1)
 
 
 def find_sites(data):
-    """Offsets of rdmsr/wrmsr opcode pairs in `data`."""
-    out = []
-    for pat in (WRMSR, RDMSR):
-        i = data.find(pat)
-        while i >= 0:
-            out.append(i)
-            i = data.find(pat, i + 1)
+    """Offsets where rdmsr, wrmsr or sysret may start in `data` (a REX
+    prefix before 0f 07 makes the REX byte the instruction start)."""
+    out = set()
+    for pat in (WRMSR, RDMSR, SYSRET):
+        for i in _find_all(data, pat):
+            out.add(i)
+            if pat == SYSRET and i and 0x40 <= data[i - 1] <= 0x4F:
+                out.add(i - 1)
     return sorted(out)
 
 
-def msr_exit_addresses(segments):
+def exit_addresses(segments):
     """segments: iterable of (vaddr, paddr, data, executable)."""
     addrs = set()
     for vaddr, paddr, data, executable in segments:

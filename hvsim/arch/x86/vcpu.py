@@ -29,7 +29,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from .. import uc as ucx
-from . import hypercall_page, traps
+from . import decode, hypercall_page, syscall, traps
 from .cpuid import CpuidModel
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_ESP, R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
@@ -42,9 +42,6 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 TCG_BUFFER_SIZE = 128 << 20
 EFLAGS_IF = 1 << 9
 EFLAGS_RESERVED = 1 << 1
-EFER_SCE = 1
-MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK = 0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084
-MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP = 0x174, 0x175, 0x176
 DEBUG_PORT = 0xE9
 
 _REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
@@ -82,7 +79,8 @@ class GuestCrash(Exception):
 
 
 class X86Vcpu:
-    def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, msr_sites=()):
+    def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
+                 tsc_to_ns=(0, 0)):
         ucx.check_unicorn_version()
         self.host = host
         self.physmap = physmap
@@ -92,7 +90,7 @@ class X86Vcpu:
         self.st = CpuState(uc)
         self.walker = Walker(self.st, physmap, uc)
         self.traps = traps.TrapDelivery(self)
-        self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz)
+        self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns)
         self.msrs = MsrModel(self, vcpu_id)
         self.hooks = ucx.RawHooks(uc)
         self.stop_exit = None          # set by a hook to end the slice
@@ -101,18 +99,45 @@ class X86Vcpu:
         self._rflags = ctypes.c_uint64()
         self._slice_base = 0
         self._slice_request = 0
-        self._msr_sites = set()
+        self._emulating = False
+        self._pending_maps = []
+        self._exit_sites = set()
         physmap.add_listener(self)
         self._install_hooks()
-        self.set_msr_sites(msr_sites)
+        self.set_exit_sites(exit_sites)
 
     # ---- memory mappings (physmap listener) -----------------------------------------------
+    # Changing Unicorn's memory map while it executes a translation block (from
+    # a hypercall hook) corrupts the rest of that block, so changes arriving
+    # during emulation are queued, the slice is ended, and they are applied
+    # before the vCPU runs again.
     def physmap_map(self, gpa, size, addr):
-        self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
-        ucx.flush_tlb(self.uc)
+        self._mapping_change(("map", gpa, size, addr))
 
     def physmap_unmap(self, gpa, size):
-        self.uc.mem_unmap(gpa, size)
+        self._mapping_change(("unmap", gpa, size, 0))
+
+    def _mapping_change(self, change):
+        if self._emulating:
+            self._pending_maps.append(change)
+            ucx.emu_stop(self.uc)
+        else:
+            self._apply_mapping(change)
+
+    def _apply_mapping(self, change):
+        op, gpa, size, addr = change
+        if op == "map":
+            self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
+        else:
+            self.uc.mem_unmap(gpa, size)
+        ucx.flush_tlb(self.uc)
+
+    def _apply_pending_maps(self):
+        pending, self._pending_maps = self._pending_maps, []
+        for change in pending:
+            self._apply_mapping(change)
+
+    def flush_tlb(self):
         ucx.flush_tlb(self.uc)
 
     def flush_code(self):
@@ -341,6 +366,9 @@ class X86Vcpu:
             self._raise(intno, traps.SOFTWARE, insn_rip=insn_rip, next_rip=next_rip)
             return
         error = st.error_code if intno in traps.HAS_ERROR_CODE else None
+        if intno == traps.GP and error == 0 and st.code64 and \
+                decode.stack_fault_instead_of_gp(self, self.linear_rip()):
+            intno = traps.SS                # non-canonical SS reference: #SS(0)
         if intno == traps.DB:           # single-step and data breakpoints are traps
             self._raise(intno, traps.TRAP, next_rip=st.rip)
         else:
@@ -391,45 +419,16 @@ class X86Vcpu:
             self.hooks.failed(e)
         return 1
 
-    # -- SYSCALL / SYSENTER (Unicorn only calls the hook; we do the rest) -----------------
-    # The helper adds the instruction length (2) to RIP after the hook returns.
+    # -- SYSCALL / SYSENTER: Unicorn only calls the hook (syscall.py does the rest) --------
     def _on_syscall(self, uch, ud):
         try:
-            st, uc = self.st, self.uc
-            rip = st.rip
-            if not st.efer & EFER_SCE or not st.code64:
-                # Intel: SYSCALL outside 64-bit mode, or with EFER.SCE clear, is #UD
-                self._raise(traps.UD, traps.FAULT, insn_rip=rip)
-                st.rip = st.rip - 2
-                return
-            star = uc.msr_read(MSR_STAR)
-            rflags = self.rflags
-            st.regs[R_ECX] = rip + 2
-            st.regs[11] = rflags
-            sel = (star >> 32) & 0xFFFC
-            load_seg_cache(st, R_CS, sel, 0, MASK32, flat_flags(True, long=True))
-            load_seg_cache(st, R_SS, sel + 8, 0, MASK32, flat_flags(False))
-            self.rflags = rflags & ~uc.msr_read(MSR_FMASK) & ~(1 << 16)
-            st.rip = uc.msr_read(MSR_LSTAR) - 2
+            syscall.do_syscall(self)
         except BaseException as e:
             self.hooks.failed(e)
 
     def _on_sysenter(self, uch, ud):
         try:
-            st, uc = self.st, self.uc
-            cs = uc.msr_read(MSR_SYSENTER_CS) & 0xFFFF
-            if not cs & 0xFFFC:
-                self._raise(traps.GP, traps.FAULT, 0, insn_rip=st.rip)
-                st.rip = st.rip - 2
-                return
-            long = st.long_mode
-            load_seg_cache(st, R_CS, cs & 0xFFFC, 0, MASK32, flat_flags(True, long=long))
-            load_seg_cache(st, R_SS, (cs & 0xFFFC) + 8, 0, MASK32, flat_flags(False))
-            self.rflags = self.rflags & ~((1 << 17) | EFLAGS_IF | (1 << 16))
-            esp = uc.msr_read(MSR_SYSENTER_ESP)
-            eip = uc.msr_read(MSR_SYSENTER_EIP)
-            st.regs[R_ESP] = esp if long else esp & MASK32
-            st.rip = (eip if long else eip & MASK32) - 2
+            syscall.do_sysenter(self)
         except BaseException as e:
             self.hooks.failed(e)
 
@@ -443,34 +442,57 @@ class X86Vcpu:
             self.hooks.failed(e)
         return False
 
-    # ---- MSR exits --------------------------------------------------------------------------
-    def set_msr_sites(self, addrs):
-        self._msr_sites = set(addrs)
+    # ---- exits: rdmsr / wrmsr / sysret -------------------------------------------------------
+    def set_exit_sites(self, addrs):
+        self._exit_sites = set(addrs)
+        self._load_exits(self._exit_sites)
+
+    def _load_exits(self, addrs):
         uc = self.uc
         uc.ctl_exits_enabled(True)
         # an exit list is never empty: the sentinel is a non-canonical address
-        uc.ctl_set_exits(sorted(self._msr_sites) or [0xDEAD000000000000])
+        uc.ctl_set_exits(sorted(addrs) or [0xDEAD000000000000])
         uc.ctl_flush_tb()
 
-    def _msr_exit(self):
-        """The guest stopped at an rdmsr/wrmsr: emulate it.  True if handled."""
+    def _insn_exit(self):
+        """The guest stopped at an exit site: emulate what is there.  True if handled."""
         st = self.st
         rip = self.linear_rip()
-        if rip not in self._msr_sites:
+        if rip not in self._exit_sites:
             return False
         try:
-            insn = self.walker.read(rip, 2, ACCESS_READ, st.cpl == 3)
+            insn = self.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
         except (PageFault, BadPhysical):
             return False
-        if insn not in (b"\x0f\x30", b"\x0f\x32"):
-            return False
+        if insn[:2] in (b"\x0f\x30", b"\x0f\x32"):
+            self._msr(insn[:2] == b"\x0f\x30")
+        elif insn[:2] == b"\x0f\x07":
+            syscall.do_sysret(self, rex_w=False)
+        elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == b"\x0f\x07" and st.code64:
+            syscall.do_sysret(self, rex_w=bool(insn[0] & 8))
+        else:
+            self._step_over_exit(rip)          # e.g. `dec %eax` in 32-bit code
+        return True
+
+    def _step_over_exit(self, rip):
+        """Execute the one instruction at an exit address natively."""
+        self._load_exits(self._exit_sites - {rip})
+        self._emulating = True
+        err = ucx.emu_start(self.uc, self.st.rip, 0, 1)
+        self._emulating = False
+        self._load_exits(self._exit_sites)
+        if err != UC_ERR_OK and self.stop_exit is None:
+            self.stop_exit = self._emu_error(err)
+
+    def _msr(self, write):
+        st = self.st
         regs = st.regs
         if st.cpl:
             self._raise(traps.GP, traps.FAULT, 0)
-            return True
+            return
         index = regs[R_ECX] & MASK32
         try:
-            if insn == b"\x0f\x32":
+            if not write:
                 value = self.msrs.read(index)
                 regs[R_EAX] = value & MASK32
                 regs[R_EDX] = (value >> 32) & MASK32
@@ -479,9 +501,8 @@ class X86Vcpu:
                 self.msrs.write(index, value)
         except GPFault:
             self._raise(traps.GP, traps.FAULT, 0)
-            return True
+            return
         st.rip = st.rip + 2
-        return True
 
     def write_hypercall_page_msr(self, value):
         """Guest wrote MSR 0x40000000: fill the page at the GPA it names."""
@@ -553,7 +574,11 @@ class X86Vcpu:
         while True:
             st.clear_halted()
             self._slice_request = remaining
+            self._emulating = True
             err = ucx.emu_start(self.uc, st.rip, timeout_us, remaining)
+            self._emulating = False
+            if self._pending_maps:
+                self._apply_pending_maps()
             if self.hooks.error is not None:
                 exc, self.hooks.error = self.hooks.error, None
                 return self._internal_error(exc)
@@ -562,10 +587,10 @@ class X86Vcpu:
             if err != UC_ERR_OK:
                 return self._emu_error(err)
             # Unicorn stops at an exit address the way it stops at hlt (both set
-            # CPUState.halted), so look for an MSR site first.  (A hlt directly
-            # followed by rdmsr/wrmsr is taken as the MSR exit: the hlt then
+            # CPUState.halted), so look for an exit site first.  (A hlt directly
+            # followed by rdmsr/wrmsr/sysret is taken as the exit: the hlt then
             # returns at once, which guests tolerate as a spurious wake-up.)
-            if self._msr_exit():
+            if self._insn_exit():
                 if self.stop_exit is not None:
                     return self.stop_exit
                 if count:

@@ -1,0 +1,27 @@
+/**
+ * @file include/xtf.h
+ *
+ * Everything a test needs: #include <xtf.h>.
+ */
+#ifndef XTF_H
+#define XTF_H
+
+#include <xtf/compiler.h>
+#include <xtf/types.h>
+#include <xtf/libc.h>
+#include <xtf/console.h>
+#include <xtf/report.h>
+#include <xtf/test.h>
+#include <xtf/xen.h>
+#include <xtf/hypercall.h>
+#include <xtf/extable.h>
+
+#include <arch/config.h>
+#include <arch/processor.h>
+#include <arch/msr-index.h>
+#include <arch/lib.h>
+#include <arch/desc.h>
+#include <arch/page.h>
+#include <arch/traps.h>
+
+#endif /* XTF_H */

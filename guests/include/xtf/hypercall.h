@@ -1,0 +1,60 @@
+/**
+ * @file include/xtf/hypercall.h
+ *
+ * Hypercalls through the hypercall page.  The wrappers follow Xen's ABI for
+ * the word size the guest is built for; results are negative Xen errno
+ * values (-EPERM ...) on error.
+ */
+#ifndef XTF_HYPERCALL_H
+#define XTF_HYPERCALL_H
+
+#include <xtf/xen.h>
+
+#if defined(__x86_64__)
+# include <arch/hypercall-x86_64.h>
+#else
+# include <arch/hypercall-x86_32.h>
+#endif
+
+/* Hypercall @nr with five arguments (for numbers without a wrapper). */
+static inline long hypercall(unsigned int nr, unsigned long a1,
+                             unsigned long a2, unsigned long a3,
+                             unsigned long a4, unsigned long a5)
+{
+    return _hypercall_any(nr, a1, a2, a3, a4, a5);
+}
+
+static inline long hypercall_console_io(unsigned int cmd, unsigned int count,
+                                        const void *buf)
+{
+    return _hypercall_3(long, __HYPERVISOR_console_io, cmd, count, buf);
+}
+
+static inline long hypercall_xen_version(unsigned int cmd, void *arg)
+{
+    return _hypercall_2(long, __HYPERVISOR_xen_version, cmd, arg);
+}
+
+static inline long hypercall_sched_op(unsigned int cmd, void *arg)
+{
+    return _hypercall_2(long, __HYPERVISOR_sched_op, cmd, arg);
+}
+
+static inline long hypercall_hvm_op(unsigned int cmd, void *arg)
+{
+    return _hypercall_2(long, __HYPERVISOR_hvm_op, cmd, arg);
+}
+
+static inline long hypercall_memory_op(unsigned int cmd, void *arg)
+{
+    return _hypercall_2(long, __HYPERVISOR_memory_op, cmd, arg);
+}
+
+/* Shut the domain down (SCHEDOP_shutdown); returns only on error. */
+long hypercall_shutdown(unsigned int reason);
+
+/* HVMOP_{get,set}_param on DOMID_SELF. */
+long hvm_get_param(unsigned int idx, uint64_t *value);
+long hvm_set_param(unsigned int idx, uint64_t value);
+
+#endif /* XTF_HYPERCALL_H */

@@ -1,0 +1,40 @@
+/**
+ * @file lib/console.c
+ *
+ * The console: Xen's console_io hypercall when Xen is there, else the
+ * debug port 0xE9 (QEMU -debugcon).
+ */
+#include <xtf.h>
+
+#define DEBUG_PORT 0xe9
+
+void console_write(const char *buf, size_t len)
+{
+    size_t i;
+
+    if ( xen_present )
+    {
+        hypercall_console_io(CONSOLEIO_write, len, buf);
+        return;
+    }
+
+    for ( i = 0; i < len; i++ )
+        outb(buf[i], DEBUG_PORT);
+}
+
+void vprintk(const char *fmt, va_list args)
+{
+    char buf[256];
+    int len = vsnprintf(buf, sizeof(buf), fmt, args);
+
+    console_write(buf, min((size_t)len, sizeof(buf) - 1));
+}
+
+void printk(const char *fmt, ...)
+{
+    va_list args;
+
+    va_start(args, fmt);
+    vprintk(fmt, args);
+    va_end(args);
+}

@@ -1,0 +1,104 @@
+"""Boot every test guest under hvsim and check its verdict and console.
+
+The guests are built by `make guests` (guests/Makefile) into
+guests/build/<env>/<test>.elf.  Each one ends with "Test result: <status>"
+and hvsim's exit code follows xtf-runner's (0 SUCCESS, 3 SKIP, 4 ERROR,
+5 FAILURE, 6 CRASH).  Besides the verdict, a few console lines per guest
+prove that it really did its work.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BUILD = ROOT / "guests" / "build"
+ENVS = ("hvm32", "hvm32pse", "hvm32pae", "hvm64")
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+HVSIM_TIMEOUT = 60
+
+# Guests that cannot pass on hvsim's CPU, and why.
+XFAIL = {
+    "exceptions-unemulated": "QEMU TCG under hvsim's vCPU raises neither #AC nor #XM, and "
+                             "Unicorn drops the I/O privilege check of in/out",
+}
+
+# Per guest: console lines (regular expressions, each must match a whole
+# line) that show the guest did its work.  "checks" is the least number of
+# counted checks (the "Checks: N run, 0 failed" line).
+EXPECT = {
+    "example": {"lines": [r"Hello World"]},
+    "exceptions": {
+        "lines": [r"Testing vectors", r"Testing segment loads", r"Testing double fault"],
+        "checks": 80,
+    },
+    "exceptions-unemulated": {"lines": [r"Testing #AC", r"Testing #XM",
+                                        r"Testing I/O privilege"], "checks": 11},
+    "hypercalls": {
+        "lines": [r"console_io: CONSOLEIO_write works",
+                  r"  capabilities: \".*hvm-3\.0-x86_64.*\"",
+                  r"Testing memory_op", r"Testing hypercalls from ring 3"],
+        "checks": 250,
+    },
+    "syscall": {"lines": [r"CPU vendor: Intel", r"Testing SYSENTER/SYSEXIT \((32|64)-bit\)"],
+                "checks": 14},
+    "msr-cpuid": {"lines": [r"Testing Xen's CPUID leaves", r"Testing Xen's MSRs"],
+                  "checks": 70},
+}
+
+# Lines every guest prints.
+COMMON_LINES = [r"--- Xen Test Framework ---", r"Xen \d+\.\d+, CPUID leaves at 0x40000000"]
+CHECKS_RE = re.compile(r"Checks: (\d+) run, (\d+) failed")
+
+
+def _guest_params():
+    if not BUILD.is_dir():
+        return [pytest.param(None, None, id="no-guests", marks=pytest.mark.skip(
+            reason="guests/build is missing: build the guests with `make guests`"))]
+    params = []
+    for env in ENVS:
+        for elf in sorted((BUILD / env).glob("*.elf")):
+            marks = []
+            if elf.stem in XFAIL:
+                marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[elf.stem]))
+            params.append(pytest.param(env, elf, id="%s-%s" % (env, elf.stem), marks=marks))
+    return params
+
+
+def run_guest(elf):
+    """Run one guest under hvsim: (exit code, console lines)."""
+    proc = subprocess.run(
+        [PYTHON, "-m", "hvsim", "run", str(elf), "--timeout", str(HVSIM_TIMEOUT)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=HVSIM_TIMEOUT * 2, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return proc.returncode, proc.stdout.splitlines()
+
+
+@pytest.mark.parametrize("env, elf", _guest_params())
+def test_guest(env, elf):
+    rc, lines = run_guest(elf)
+    console = "\n".join(lines)
+    assert elf.stem in EXPECT, "no expectations for guest %s: add it to EXPECT" % elf.stem
+    expect = EXPECT[elf.stem]
+
+    last = [l for l in lines if l.strip()][-1:] or ["<no output>"]
+    assert last[0] == "Test result: SUCCESS", "%s ended with %r:\n%s" % (elf, last[0], console)
+    assert rc == 0, "hvsim exit code %d for %s:\n%s" % (rc, elf, console)
+
+    for pattern in COMMON_LINES + expect["lines"]:
+        assert any(re.fullmatch(pattern, l) for l in lines), \
+            "no console line matching %r:\n%s" % (pattern, console)
+
+    if "checks" in expect:
+        counts = [CHECKS_RE.fullmatch(l) for l in lines]
+        counts = [m for m in counts if m]
+        assert len(counts) == 1, "expected one 'Checks:' line:\n%s" % console
+        run, failed = int(counts[0].group(1)), int(counts[0].group(2))
+        assert failed == 0, console
+        assert run >= expect["checks"], \
+            "only %d checks run (expected at least %d):\n%s" % (run, expect["checks"], console)
