@@ -525,7 +525,8 @@ def module2_count(cfg_path):
 
 EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "one": (KIND_HYPERLAUNCH, 1),
             "sixteen": (KIND_HYPERLAUNCH, 16), "dom0less": (KIND_DOM0LESS, 2),
-            "classic": (KIND_CLASSIC, 1)}
+            "classic": (KIND_CLASSIC, 1), "xsm-a": (KIND_HYPERLAUNCH, 7),
+            "xsm-b": (KIND_HYPERLAUNCH, 4)}
 
 
 def test_every_scenario_is_listed():
@@ -555,7 +556,9 @@ def test_scenario_boot_config(tmp_path, name):
         dtc(fw / "build" / name, open(lcm_src).read())
     guests = tmp_path / "guests" / "build" / "hvm64"
     guests.mkdir(parents=True)
-    os.symlink(EXAMPLE_GUEST, guests / "example.elf")
+    built = os.path.dirname(EXAMPLE_GUEST)
+    for elf in os.listdir(built):
+        os.symlink(os.path.join(built, elf), guests / elf)
     plan, result = lcm.boot_plan(str(fw / name / "boot.cfg"))
     assert (plan.kind, len(plan.domains)) == EXPECTED[name]
     assert plan.warnings == []
@@ -587,11 +590,13 @@ def test_lcm_check_table(tmp_path):
         "domid  name   capabilities           mode  vcpus  memory  kernel    ramdisk  "
         "command line\n"
         "0      ctl    CONTROL|XENSTORE       PVH   1      64 MiB  module 1  -        "
-        "role=control\n"
+        "role=control guest=2 port=10\n"
         "1      hw     HARDWARE|DEVICE_MODEL  PVH   2      64 MiB  module 2  -        "
-        "role=hardware\n"
+        "role=hardware control=0 port=10\n"
         "2      guest  -                      PVH   1      32 MiB  module 3  -        "
-        "role=guest\n" % path)
+        "role=guest\n"
+        "static event channels:\n"
+        "  d0 port 10 <-> d1 port 10\n" % path)
 
 
 def test_lcm_check_errors(tmp_path):
