@@ -76,6 +76,10 @@ def _common_run_options(p):
                         "(default: all but insn)")
     p.add_argument("--trace-insn", metavar="START:END",
                    help="trace every instruction executed in this address range")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="write a boot timeline in Chrome trace format (open it in Perfetto): "
+                        "a lane per domain and vCPU with boot phases, hypercalls and "
+                        "blocked time")
 
 
 def build_parser():

@@ -60,7 +60,7 @@ def boot_scenario(args):
 
 
 def _run_and_report(hv, args, domains, start=None, summary=None):
-    tracer = _start_trace(hv, args)
+    sinks = _start_observers(hv, args)
     if start is None:
         for d in domains:
             d.unpause()
@@ -69,8 +69,8 @@ def _run_and_report(hv, args, domains, start=None, summary=None):
     try:
         result = hv.run(timeout=args.timeout or None)
     finally:
-        if tracer is not None:
-            tracer.close()
+        for sink in sinks:
+            sink.close()
     timed_out = result.reason in ("timeout", "interrupted")
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
@@ -86,7 +86,27 @@ def _run_and_report(hv, args, domains, start=None, summary=None):
     return EXIT_CODES[worst(verdicts)]
 
 
-def _start_trace(hv, args):
+def _start_observers(hv, args):
+    """The --trace and --timeline outputs, attached to the hypervisor."""
+    from .debug import trace
+    sinks = [s for s in (_open_trace(hv, args), _open_timeline(hv, args)) if s is not None]
+    trace.attach(hv, sinks)
+    return sinks
+
+
+def _open_timeline(hv, args):
+    from .debug.timeline import Timeline
+    path = getattr(args, "timeline", None)
+    if not path:
+        return None
+    try:
+        open(path, "w").close()
+    except OSError as e:
+        raise ConfigError("--timeline %s: %s" % (path, e.strerror)) from None
+    return Timeline(hv, path)
+
+
+def _open_trace(hv, args):
     from .debug.trace import STREAMS, Tracer, parse_range
     if not args.trace:
         return None
@@ -109,7 +129,7 @@ def _start_trace(hv, args):
         raise ConfigError("--trace %s: %s" % (args.trace, e.strerror)) from None
     fmt = "jsonl" if args.trace.endswith((".jsonl", ".json")) else "text"
     tracer = Tracer(hv, out, streams, fmt, insn_range)
-    tracer.attach()
+    tracer.install_insn_hooks()
     return tracer
 
 

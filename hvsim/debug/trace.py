@@ -70,14 +70,10 @@ class Tracer:
         self.insn_range = insn_range
         self._cs = None
 
-    # -- wiring ------------------------------------------------------------------------
-    def attach(self):
-        hv = self.hv
-        if "hypercalls" in self.streams:
-            hv.hypercalls.tracer = self.hypercall
-        hv.tracer = self
+    def install_insn_hooks(self):
+        """The insn stream: a code hook on the traced range only."""
         if "insn" in self.streams and self.insn_range:
-            for d in hv.domains.values():
+            for d in self.hv.domains.values():
                 for v in d.vcpus:
                     v.arch.trace_instructions(self.insn_range[0], self.insn_range[1],
                                               self._insn_hook(v))
@@ -95,7 +91,9 @@ class Tracer:
             self.out.write("%15.9f %-6s %-10s %s\n" % (t / 1e9, who, kind, text))
 
     # -- streams ---------------------------------------------------------------------------
-    def hypercall(self, v, nr, args, result):
+    def hypercall(self, v, nr, args, result, start_ns):
+        if "hypercalls" not in self.streams:
+            return
         self._emit(v, "hypercall", decode_hypercall(nr, args, result), nr=nr,
                    args=[a for a in args], ret=result)
 
@@ -114,6 +112,15 @@ class Tracer:
         if "evtchn" in self.streams:
             self._emit(v, "evtchn", "port %d of d%d pending" % (port, d.domid), port=port)
 
+    def domain_event(self, d, what):
+        self._emit(None, "domain", "d%d %s" % (d.domid, what), domid=d.domid)
+
+    def slice(self, v, start_ns, end_ns, exit_):
+        pass
+
+    def runstate(self, v, old, new, now):
+        pass
+
     def _insn_hook(self, v):
         import capstone
         def hook(address, code, code64):
@@ -126,6 +133,31 @@ class Tracer:
 
     def close(self):
         self.out.flush()
+
+
+class Tee:
+    """Several sinks (a Tracer and a Timeline) behind the one hv.tracer slot."""
+
+    def __init__(self, sinks):
+        self.sinks = sinks
+
+    def __getattr__(self, name):
+        methods = [getattr(s, name) for s in self.sinks]
+
+        def fan_out(*args):
+            for m in methods:
+                m(*args)
+        return fan_out
+
+
+def attach(hv, sinks):
+    """Make `sinks` receive the hypervisor's events (hv.tracer and the
+    hypercall table's tracer slot; both stay None when nothing traces)."""
+    if not sinks:
+        return
+    sink = sinks[0] if len(sinks) == 1 else Tee(sinks)
+    hv.tracer = sink
+    hv.hypercalls.tracer = sink.hypercall
 
 
 def parse_range(text):

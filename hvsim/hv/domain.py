@@ -107,6 +107,7 @@ class Domain:
         if self.controller_pause_count == 0:
             return -errno.EINVAL
         self.controller_pause_count -= 1
+        self._trace("unpaused")
         return 0
 
     def pause(self):
@@ -116,6 +117,7 @@ class Domain:
         self.controller_pause_count += 1
         for v in self.vcpus:
             v.stop_running("paused")
+        self._trace("paused")
         return 0
 
     def kill(self):
@@ -164,6 +166,11 @@ class Domain:
         self.console.flush()
         self.ended_ns = self.hv.clock.now()
         self.host_end = time.monotonic()
+        self._trace(self.end_reason)
+
+    def _trace(self, what):
+        if self.hv.tracer is not None:
+            self.hv.tracer.domain_event(self, what)
 
     # -- vCPUs ------------------------------------------------------------------------------
     def vcpu_by_id(self, vcpu_id):

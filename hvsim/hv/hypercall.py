@@ -42,12 +42,20 @@ class HypercallTable:
     def __init__(self, hv):
         self.hv = hv
         self.table = dict(_TABLE)
-        self.tracer = None           # callable(vcpu, nr, args, result) or None
+        self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
 
     def register(self, nr, handler, nargs):
         self.table[nr] = (handler, nargs)
 
     def dispatch(self, v, nr, args, abi):
+        if self.tracer is not None:
+            start_ns = self.hv.clock.now()
+            result = self._dispatch(v, nr, args, abi)
+            self.tracer(v, nr, args, result, start_ns)
+            return result
+        return self._dispatch(v, nr, args, abi)
+
+    def _dispatch(self, v, nr, args, abi):
         entry = self.table.get(nr)
         if entry is None:
             result = -errno.ENOSYS
@@ -63,6 +71,4 @@ class HypercallTable:
                     nargs = nargs[0] if abi.ulong == 8 else nargs[1]
                 v.arch.clobber_hypercall_args(nargs, abi)
         v.recent_hypercalls.append((nr, args, result))
-        if self.tracer is not None:
-            self.tracer(v, nr, args, result)
         return result

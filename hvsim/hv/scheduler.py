@@ -152,6 +152,7 @@ class Scheduler:
         self._inject(v)
         self.current = v
         clock = hv.clock
+        start_ns = clock.now()
         if clock.deterministic:
             budget = DETERMINISTIC_SLICE
             nxt = self._next_deadline()
@@ -166,6 +167,8 @@ class Scheduler:
         else:
             exit_ = arch.run()
         self.current = None
+        if hv.tracer is not None:
+            hv.tracer.slice(v, start_ns, clock.now(), exit_)
         self._handle_exit(v, exit_)
         v.set_runstate(RUNSTATE_blocked if v.blocked else
                        RUNSTATE_runnable if v.online else RUNSTATE_offline)

@@ -92,6 +92,8 @@ class VCpu:
             return
         now = self.hv.clock.now()
         self.runstate_time[self.runstate] += now - self.runstate_entry
+        if self.hv.tracer is not None:
+            self.hv.tracer.runstate(self, self.runstate, state, now)
         self.runstate = state
         self.runstate_entry = now
 

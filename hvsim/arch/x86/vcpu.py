@@ -102,6 +102,7 @@ class X86Vcpu:
         self._emulating = False
         self._pending_maps = []
         self._exit_sites = set()
+        self._mode_hook = None
         physmap.add_listener(self)
         self._install_hooks()
         self.set_exit_sites(exit_sites)
@@ -541,6 +542,31 @@ class X86Vcpu:
                 self.hooks.failed(e)
         self.hooks.add(UC_HOOK_CODE, ucx.CB_CODE, hook, start, end)
         self.uc.ctl_flush_tb()
+
+    def watch_mode(self, fn):
+        """Call fn(mode_name) whenever the CPU mode changes (checked at every
+        translation-block start: the instructions that switch modes end a
+        block).  A debugging aid for boot flows; unwatch_mode() removes it."""
+        from unicorn import UC_HOOK_BLOCK
+        last = [self.mode_name()]
+
+        def hook(uch, address, size, ud):
+            try:
+                mode = self.mode_name()
+                if mode != last[0]:
+                    last[0] = mode
+                    fn(mode)
+            except BaseException as e:
+                self.hooks.failed(e)
+        self.unwatch_mode()
+        self._mode_hook = self.hooks.add(UC_HOOK_BLOCK, ucx.CB_CODE, hook)
+        self.uc.ctl_flush_tb()
+
+    def unwatch_mode(self):
+        handle = self._mode_hook
+        if handle is not None:
+            self._mode_hook = None
+            self.hooks.remove(handle)
 
     # ---- running ---------------------------------------------------------------------------------
     def inject_interrupt(self, vector):
