@@ -42,8 +42,9 @@ firmware: deps
 test: venv deps guests firmware
 	$(PY) -m pytest -q -n $(JOBS)
 
+# a hyperlaunch host boot: control, hardware and guest domains (firmware/demo3)
 demo: venv deps guests firmware
-	$(PY) -m hvsim run guests/build/hvm64/example.elf
+	$(PY) -m hvsim boot firmware/demo3
 
 bench: venv deps guests
 	$(PY) bench/run.py
