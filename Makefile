@@ -7,8 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Debian packages the build needs, as "command:package"
-TOOLS := gcc:gcc ld:binutils make:make dtc:device-tree-compiler
+# Debian packages the build and the tests need (gdb: tests/test_gdbstub.py), as "command:package"
+TOOLS := gcc:gcc ld:binutils make:make dtc:device-tree-compiler gdb:gdb
 
 .PHONY: all venv deps guests firmware test demo bench clean distclean
 

@@ -67,6 +67,12 @@ def _common_run_options(p):
     pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
                     help="prefix console lines with (dN) (default with several domains)")
     pr.add_argument("--no-prefix", dest="prefix", action="store_false")
+    _output_options(p)
+    _snapshot_options(p)
+
+
+def _output_options(p):
+    """Consoles and traces: every command that runs guests, `resume` included."""
     p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
     p.add_argument("--trace", metavar="FILE",
                    help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
@@ -80,6 +86,26 @@ def _common_run_options(p):
                    help="write a boot timeline in Chrome trace format (open it in Perfetto): "
                         "a lane per domain and vCPU with boot phases, hypercalls and "
                         "blocked time")
+
+
+def _snapshot_options(p):
+    from .snapshot import POINT_HELP
+    g = p.add_argument_group(
+        "snapshots", "Save the whole system (every domain's memory and vCPUs, event channels, "
+        "timers, virtual clock, scheduler, consoles) to a file at the first slice boundary at "
+        "or after POINT, and stop there (exit 0); `hvsim resume FILE` carries on from it.  "
+        "With --deterministic, [run to the snapshot] + [resume] prints exactly what one "
+        "uninterrupted run prints.  Snapshots are pickles: resume only files you trust.")
+    g.add_argument("--snapshot-at", metavar="POINT", help=POINT_HELP)
+    g.add_argument("--snapshot-file", metavar="FILE", help="where to write the snapshot")
+    g.add_argument("--snapshot-continue", action="store_true",
+                   help="keep running after writing the snapshot (the run then ends with "
+                        "its verdict as usual)")
+
+
+def cmd_resume(args):
+    from .run import resume
+    return resume(args)
 
 
 def build_parser():
@@ -99,6 +125,10 @@ def build_parser():
     r.add_argument("--cmdline", default="", help="kernel command line for every guest")
     r.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
     r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
+    r.add_argument("--gdb", metavar="[HOST]:PORT",
+                   help="serve the GDB remote protocol on HOST:PORT (HOST defaults to "
+                        "127.0.0.1; port 0 picks a free one) and wait at the first "
+                        "instruction until gdb connects; each vCPU is a gdb thread")
     _common_run_options(r)
     r.set_defaults(func=cmd_run)
 
@@ -121,10 +151,30 @@ def build_parser():
     _common_run_options(b)
     b.set_defaults(func=cmd_boot)
 
+    s = sub.add_parser("resume", help="carry on a run from a snapshot file",
+                       description="Load a snapshot written by `hvsim run/boot --snapshot-at "
+                                   "POINT --snapshot-file FILE` and carry on: consoles are "
+                                   "printed from where the snapshot was taken, and the run ends "
+                                   "with the same verdict, summary and exit code as a normal "
+                                   "run.  The snapshot keeps the run's mode (--deterministic) "
+                                   "and console prefixes.  A snapshot is read only by the hvsim "
+                                   "and Unicorn versions that wrote it; like any pickle, it is "
+                                   "trusted input.")
+    s.add_argument("snapshot", metavar="FILE", help="snapshot file")
+    s.add_argument("--info", action="store_true",
+                   help="print what the snapshot holds (versions, point, domains) and exit")
+    s.add_argument("--timeout", type=float, default=60.0,
+                   help="give up after this many host seconds (default 60; 0 = never)")
+    _output_options(s)
+    _snapshot_options(s)
+    s.set_defaults(func=cmd_resume)
+
     from . import lcmcheck
+    from .debug import step
     from .testing import runner          # imports this module's verdict rules
     runner.add_parser(sub)
     lcmcheck.add_parser(sub)
+    step.add_parser(sub)
     return p
 
 

@@ -4,6 +4,7 @@ from a boot config + LCM): build, run, stream consoles, give a verdict."""
 import os
 import sys
 
+from . import snapshot
 from .arch.uc import check_unicorn_version
 from .boot.pvh import DomainSpec, build_domain
 from .cli import EXIT_CODES, parse_size, verdict_of, worst
@@ -16,6 +17,7 @@ FIRST_DOMID = 1
 
 def run_guests(args):
     check_unicorn_version()
+    snap = snapshot.Request.from_args(args, args.deterministic)
     mem = parse_size(args.mem)
     if args.vcpus < 1 or args.vcpus > 128:
         raise ConfigError("--vcpus %d: must be between 1 and 128" % args.vcpus)
@@ -25,18 +27,35 @@ def run_guests(args):
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
     sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
     hv = Hypervisor(deterministic=args.deterministic, console=sink)
+    gdb = _gdb_server(hv, args)
     domains = []
     for i, g in enumerate(args.guests):
         spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline, vcpus=args.vcpus,
                           name=os.path.basename(g))
         domains.append(build_domain(hv, spec))
-    return _run_and_report(hv, args, domains)
+    if gdb is not None:
+        gdb.wide = any(d.kernel.elfclass == 64 for d in domains)
+        gdb.attach()
+        sys.stderr.write(gdb.banner() + "\n")
+        sys.stderr.flush()
+    return _run_and_report(hv, args, domains, snap=snap, debugger=gdb)
+
+
+def _gdb_server(hv, args):
+    """--gdb [HOST]:PORT: a listening gdb stub (hvsim/debug/gdbstub.py), or None."""
+    if not getattr(args, "gdb", None):
+        return None
+    from .debug.gdbstub import GdbServer, parse_address
+    server = GdbServer(hv, parse_address(args.gdb), wide=True, elf_path=args.guests[0])
+    server.listen()
+    return server
 
 
 def boot_scenario(args):
     """`hvsim boot SCENARIO`: firmware -> MBI -> LCM -> domains -> run."""
     from .boot import launch, lcm
     check_unicorn_version()
+    snap = snapshot.Request.from_args(args, args.deterministic)
     cfg = args.scenario
     if os.path.isdir(cfg):
         cfg = os.path.join(cfg, "boot.cfg")
@@ -56,21 +75,50 @@ def boot_scenario(args):
                                             "s" if len(plan.domains) != 1 else ""))
     domains = launch.build_plan(hv, plan)
     return _run_and_report(hv, args, domains, start=lambda: launch.start(domains, args.order),
-                           summary=True)
+                           summary=True, snap=snap)
 
 
-def _run_and_report(hv, args, domains, start=None, summary=None):
+def resume(args):
+    """`hvsim resume FILE`: carry on a run from a snapshot (hvsim/snapshot.py)."""
+    if args.info:
+        header, _ = snapshot.read_header(args.snapshot)
+        print("\n".join(snapshot.info_lines(args.snapshot, header)))
+        return 0
+    loaded = snapshot.load(args.snapshot)
+    hv = loaded.hv
+    snap = snapshot.Request.from_args(args, hv.clock.deterministic)
+    hv.console.stream = None if args.quiet else sys.stdout
+    h = loaded.header
+    sys.stderr.write("hvsim: resuming %s at %s (loaded in %.2f s)\n"
+                     % (args.snapshot, snapshot.describe_point(h), loaded.load_seconds))
+    return _run_and_report(hv, args, loaded.run["domains"], summary=loaded.run["summary"],
+                           snap=snap, resumed=True)
+
+
+def _run_and_report(hv, args, domains, start=None, summary=None, snap=None, resumed=False,
+                    debugger=None):
+    summary = bool(summary or len(domains) > 1)
+    if snap is not None:
+        snap.arm(hv, {"domains": domains, "summary": summary})
     sinks = _start_observers(hv, args)
-    if start is None:
+    if resumed:
+        pass
+    elif start is None:
         for d in domains:
             d.unpause()
     else:
         start()
     try:
-        result = hv.run(timeout=args.timeout or None)
+        result = hv.run(timeout=args.timeout or None, resumed=resumed)
     finally:
         for sink in sinks:
             sink.close()
+    if snap is not None and snap.saved is None:
+        snap.report()                   # the run ended before the snapshot point
+    if result.reason == "snapshot":           # stopped after writing it
+        if debugger is not None:
+            debugger.finish(0)
+        return 0
     timed_out = result.reason in ("timeout", "interrupted")
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
@@ -81,9 +129,12 @@ def _run_and_report(hv, args, domains, start=None, summary=None):
                     "timer pending"
                 hv.log("d%d can never run again: %s" % (d.domid, why))
     verdicts = [verdict_of(d, timed_out or not d.finished) for d in domains]
-    if summary or len(domains) > 1:
+    if summary:
         print_summary(hv, domains, verdicts)
-    return EXIT_CODES[worst(verdicts)]
+    code = EXIT_CODES[worst(verdicts)]
+    if debugger is not None:
+        debugger.finish(code)           # gdb sees the exit code
+    return code
 
 
 def _start_observers(hv, args):
@@ -134,7 +185,8 @@ def _open_trace(hv, args):
 
 
 def print_summary(hv, domains, verdicts):
-    """One line per domain: how it ended, its verdict, virtual and host time."""
+    """One line per domain: how it ended, its verdict, virtual and host time
+    (host time is left out of deterministic runs, whose output must not vary)."""
     from .boot.plan import capability_names
     out = sys.stdout
     out.write("\n%-6s %-20s %-22s %-11s %-9s %10s %8s\n" % (
@@ -142,7 +194,8 @@ def print_summary(hv, domains, verdicts):
     for d, verdict in zip(domains, verdicts):
         end_ns = d.ended_ns if d.ended_ns is not None else hv.clock.now()
         host = (d.host_end or 0) - d.host_start if d.host_end else 0
-        out.write("%-6s %-20s %-22s %-11s %-9s %10.3f %8.2f\n" % (
+        out.write("%-6s %-20s %-22s %-11s %-9s %10.3f %8s\n" % (
             "d%d" % d.domid, d.name[:20], capability_names(d.caps)[:22],
-            d.end_reason or "running", verdict, (end_ns - d.created_ns) / 1e6, host))
+            d.end_reason or "running", verdict, (end_ns - d.created_ns) / 1e6,
+            "-" if hv.clock.deterministic else "%.2f" % host))
     out.flush()

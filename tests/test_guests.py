@@ -56,6 +56,10 @@ EXPECT = {
 ELSEWHERE = {
     "launch-demo": "test_boot.py (firmware/demo3)",
     "xsm-policy": "test_boot.py (firmware/xsm-a, xsm-b)",
+    "evtchn-ops": "test_guests_events.py",
+    "timer": "test_guests_events.py",
+    "ping-pong": "test_guests_events.py (two domains)",
+    "smp": "test_guests_events.py (--vcpus 4)",
 }
 
 # Lines every guest prints.

@@ -79,16 +79,16 @@ class Tracer:
                                               self._insn_hook(v))
 
     # -- output --------------------------------------------------------------------------
-    def _emit(self, v, kind, text, **fields):
+    def _emit(self, v, event, text, **fields):
         t = self.hv.clock.now()
         if self.json:
             rec = {"t": t, "dom": v.domain.domid if v is not None else None,
-                   "vcpu": v.vcpu_id if v is not None else None, "ev": kind, "text": text}
+                   "vcpu": v.vcpu_id if v is not None else None, "ev": event, "text": text}
             rec.update(fields)
             self.out.write(json.dumps(rec, sort_keys=True) + "\n")
         else:
             who = "d%dv%d" % (v.domain.domid, v.vcpu_id) if v is not None else "xen"
-            self.out.write("%15.9f %-6s %-10s %s\n" % (t / 1e9, who, kind, text))
+            self.out.write("%15.9f %-6s %-10s %s\n" % (t / 1e9, who, event, text))
 
     # -- streams ---------------------------------------------------------------------------
     def hypercall(self, v, nr, args, result, start_ns):

@@ -13,6 +13,7 @@ domain may write with console_io (CONFIG_VERBOSE_DEBUG).
 
 import sys
 
+from .. import snapshot
 from ..abi import console as cio
 from ..abi import errno
 from ..abi.errno import HypercallError
@@ -30,6 +31,9 @@ class ConsoleSink:
         self.stream = sys.stdout if stream == "stdout" else stream
         self.prefix_domains = prefix_domains
         self.listeners = []
+
+    def __getstate__(self):           # snapshots: output is re-attached on resume
+        return snapshot.transient(self, stream=None, listeners=[])
 
     def line(self, domain, text):
         out = ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text

@@ -514,6 +514,19 @@ def reset(v, dom):
     return 0
 
 
+def reset_cont(v, dom):
+    """EVTCHNOP_reset_cont: resume a preempted reset.  hvsim's reset never
+    preempts, so none is ever in progress: evtchn_reset(d, resuming=true)
+    finds next_evtchn == 0 and fails with -EBUSY (after the same lookup,
+    XSM and pause checks as EVTCHNOP_reset)."""
+    d = _domain(v, dom)
+    if not v.hv.xsm.allowed(TARGET, v.domain, d):
+        return -errno.EPERM
+    if d is not v.domain and not d.paused:
+        return -errno.EINVAL
+    return -errno.EBUSY
+
+
 def set_priority(v, port, priority):
     ev = v.domain.evtchn
     chn = ev.channel(port)
@@ -575,6 +588,10 @@ def _op_reset(v, lay, buf):
     return reset(v, lay.get(buf, "dom"))
 
 
+def _op_reset_cont(v, lay, buf):
+    return reset_cont(v, lay.get(buf, "dom"))
+
+
 def _op_bind_pirq(v, lay, buf):
     rc, port = bind_pirq(v, lay.get(buf, "pirq"))
     lay.put(buf, port=port)
@@ -607,6 +624,7 @@ _OPS = {
     ec.EVTCHNOP_bind_vcpu: (ec.evtchn_bind_vcpu, _op_bind_vcpu, False),
     ec.EVTCHNOP_unmask: (ec.evtchn_unmask, _op_unmask, False),
     ec.EVTCHNOP_reset: (ec.evtchn_reset, _op_reset, False),
+    ec.EVTCHNOP_reset_cont: (ec.evtchn_reset, _op_reset_cont, False),
     ec.EVTCHNOP_init_control: (ec.evtchn_init_control, _op_init_control, True),
     ec.EVTCHNOP_expand_array: (ec.evtchn_expand_array, _op_expand_array, False),
     ec.EVTCHNOP_set_priority: (ec.evtchn_set_priority, _op_set_priority, False),

@@ -9,6 +9,7 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 (for crash reports) and can be traced.
 """
 
+from .. import snapshot
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
 from . import console, domctl, evtchn, hvm, memory, sched, sysctl, vcpu_op, version
@@ -43,6 +44,9 @@ class HypercallTable:
         self.hv = hv
         self.table = dict(_TABLE)
         self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
+
+    def __getstate__(self):          # snapshots: tracers are re-attached on resume
+        return snapshot.transient(self, tracer=None)
 
     def register(self, nr, handler, nargs):
         self.table[nr] = (handler, nargs)

@@ -4,6 +4,7 @@ hypercall table, the XSM policy and the host console.
 This is the object the boot code builds domains into and the CLI runs.
 """
 
+from .. import snapshot
 from ..abi.xen import VIRQ_DOM_EXC
 from .console import ConsoleSink
 from .domain import Domain
@@ -103,10 +104,18 @@ class Hypervisor:
         for line in report.splitlines():
             self.log(line)
 
-    def run(self, timeout=None):
-        for d in self.domains.values():
-            d.console.flush()
+    def run(self, timeout=None, resumed=False):
+        """Run to the end (or a snapshot).  A half-written console line is
+        printed when the run ends, but not when it stops for a snapshot or
+        resumes from one: the line is completed later in the run."""
+        if not resumed:
+            for d in self.domains.values():
+                d.console.flush()
         result = self.scheduler.run(timeout)
-        for d in self.domains.values():
-            d.console.flush()
+        if result.reason != "snapshot":
+            for d in self.domains.values():
+                d.console.flush()
         return result
+
+    def __getstate__(self):            # snapshots: tracers are re-attached on resume
+        return snapshot.transient(self, tracer=None)

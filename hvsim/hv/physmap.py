@@ -16,6 +16,8 @@ import ctypes
 import mmap
 import struct
 
+from .. import snapshot
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 
@@ -48,6 +50,14 @@ class Region:
     def end(self):
         return self.gpa + self.size
 
+    def __getstate__(self):                  # snapshots: the host address is not state
+        return {k: getattr(self, k) for k in self.__slots__ if k != "addr"}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self.addr = snapshot.buffer_address(self.buf)
+
 
 class Physmap:
     def __init__(self):
@@ -56,6 +66,13 @@ class Physmap:
         self.holes = set()          # RAM gfns given back (Xen freed the page)
         self.listeners = []
         self._hint = None
+
+    def __setstate__(self, state):
+        """Snapshots: host addresses are recomputed; the listeners (vCPUs with
+        new engines) are given every mapping once the whole graph is loaded."""
+        self.__dict__.update(state)
+        self.overlays = {gfn: (buf, snapshot.buffer_address(buf), name)
+                         for gfn, (buf, _, name) in self.overlays.items()}
 
     # -- building ---------------------------------------------------------------------
     def add_region(self, gpa, size, name, kind="ram"):

@@ -69,13 +69,14 @@ def _poll(v, arg):
     raw = copy_from_guest(v, ports_ptr, 4 * nr_ports)
     d = v.domain
     if v.events_need_delivery():
+        v.deliver_now()
         return 0
     ports = [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(nr_ports)]
     for port in ports:
         chn = d.evtchn.channel(port)
         if chn is None:
             return -errno.EINVAL
-        if d.evtchn.abi.is_pending(chn):
+        if chn.usable and d.evtchn.abi.is_pending(chn):     # evtchn_port_poll()
             return 0
     v.poll(ports[0] if nr_ports == 1 else 0, timeout)
     return 0

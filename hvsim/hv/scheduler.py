@@ -2,35 +2,50 @@
 one virtual clock (Xen's scheduler, reduced to what an emulator needs).
 
 Each vCPU runs a slice in Unicorn until it blocks, halts, yields, ends its
-domain, or uses its budget: host time in fast mode (a ticker thread stops
-the running vCPU every TICK_MS), an instruction count in deterministic
+domain, or uses its budget: host time in fast mode (a ticker thread ends
+the running vCPU's slice every TICK_MS, at its next hypercall, port access
+or TSC read if it makes one soon), an instruction count in deterministic
 mode (cut short to stop at the next timer deadline).  A vCPU that is blocked or halted costs nothing; when no vCPU can run
 the clock jumps to the next timer deadline, and when there is none the run
 ends, reporting the domains that can never make progress.  Pending
 event-channel upcalls are injected at slice start, when the guest can take
-an interrupt.
+an interrupt; a hypercall that makes one deliverable to its own vCPU, or
+arms an already expired timer, ends the slice so that it takes effect
+before the guest's next instruction.  A vCPU that stops being runnable
+loses its pCPU: its periodic timer stops until it is switched in again.
 """
 
+import sys
 import threading
 import time
 
 from ..abi.vcpu import (RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable,
                         RUNSTATE_running)
+from .. import snapshot
 from . import time as vtime
 
 TICK_MS = 1                            # fast mode: preemption and timer granularity
+PREEMPT_GRACE_TICKS = 4                # ticks a vCPU may take to reach a preemption point
 DETERMINISTIC_SLICE = 200_000          # instructions per slice
 MIN_DETERMINISTIC_SLICE = 1_000
 
 
 class RunResult:
     def __init__(self, reason):
-        self.reason = reason            # "done", "timeout", "stalled", "interrupted"
+        self.reason = reason            # "done", "timeout", "stalled", "interrupted", "snapshot"
 
 
 class _Ticker(threading.Thread):
-    """Stops the running vCPU every TICK_MS of host time (fast mode), so that
-    timers fire and other vCPUs get their turn."""
+    """Ends the running vCPU's slice every TICK_MS of host time (fast mode),
+    so that timers fire and other vCPUs get their turn.
+
+    It asks first: the vCPU stops at its next hypercall, port access or TSC
+    read (VCpu.preempt_point()), from inside that hook.  Only a vCPU that
+    makes none for PREEMPT_GRACE_TICKS is stopped asynchronously: Unicorn
+    (helper_rdtsc, helper_cpuid, ...) stops walking its instruction-hook
+    list once a stop is requested, so an asynchronous uc_emu_stop() landing
+    just before such an instruction skips hvsim's hook and lets QEMU execute
+    it natively (the guest would read the host's TSC)."""
 
     def __init__(self, scheduler):
         super().__init__(name="hvsim-ticker", daemon=True)
@@ -38,10 +53,19 @@ class _Ticker(threading.Thread):
         self.done = threading.Event()
 
     def run(self):
+        sched = self.scheduler
+        asked, waited = None, 0
         while not self.done.wait(TICK_MS / 1000.0):
-            cur = self.scheduler.current
-            if cur is not None and cur.arch is not None:
-                cur.arch.stop()
+            cur = sched.current
+            if cur is None or cur.arch is None:
+                continue
+            if asked != sched.slice_serial:
+                asked, waited = sched.slice_serial, 0
+                sched.preempt_requested = True
+            else:
+                waited += 1
+                if waited >= PREEMPT_GRACE_TICKS:
+                    cur.arch.stop()
 
 
 class Scheduler:
@@ -51,7 +75,16 @@ class Scheduler:
         self.last = None                 # the vCPU that ran last (context switches)
         self._rr = 0
         self.timers = []                 # Timer objects (hv/timer.py), any order
+        self.first_deadline = None       # the earliest armed deadline (None: no timer)
+        self.slice_serial = 0            # fast mode: slices started, and whether the
+        self.preempt_requested = False   # ticker wants the current one to end
         self.on_slice = None             # debug hook: callable(vcpu, exit)
+        self.debugger = None             # hvsim/debug/control.py RunControl: stops, steps
+        self.stop_when = None            # callable() -> True: end the run at this slice
+                                         # boundary (snapshots, hvsim/snapshot.py)
+
+    def __getstate__(self):              # snapshots: hooks belong to the host session
+        return snapshot.transient(self, on_slice=None, debugger=None, stop_when=None)
 
     # -- vCPU state changes ------------------------------------------------------------------
     def vcpu_woken(self, v):
@@ -64,16 +97,27 @@ class Scheduler:
     def add_timer(self, timer):
         if timer not in self.timers:
             self.timers.append(timer)
+        self._timers_changed()
+        if self.current is not None and timer.deadline <= self.hv.clock.now():
+            # Already expired (e.g. set_timer_op in the past): Xen runs it from
+            # TIMER_SOFTIRQ before returning to the guest, so end the slice
+            # and fire it before the vCPU's next instruction.
+            self.current.end_slice()
 
     def remove_timer(self, timer):
         if timer in self.timers:
             self.timers.remove(timer)
+            self._timers_changed()
+
+    def _timers_changed(self):
+        self.first_deadline = min((t.deadline for t in self.timers), default=None)
 
     def _fire_timers(self):
         now = self.hv.clock.now()
         due = sorted((t for t in self.timers if t.deadline <= now), key=lambda t: t.deadline)
         for t in due:
             self.timers.remove(t)
+            self._timers_changed()
             t.fire()
 
     def _next_deadline(self):
@@ -100,15 +144,26 @@ class Scheduler:
         ticker = None
         if not hv.clock.deterministic:
             ticker = _Ticker(self)
+            # The vCPU thread takes the GIL back at every hook it runs; let the
+            # ticker have it within a tick rather than Python's default 5 ms.
+            switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(switch_interval, TICK_MS / 4000.0))
             ticker.start()
         try:
             while True:
                 if all(d.finished for d in hv.domains.values()):
                     return RunResult("done")
+                if self.stop_when is not None and self.stop_when():
+                    return RunResult("snapshot")
                 if deadline is not None and time.monotonic() >= deadline:
                     return RunResult("timeout")
                 self._fire_timers()
                 v = self._pick(self._vcpus())
+                if self.debugger is not None:
+                    held = time.monotonic()
+                    v = self.debugger.before_slice(v)     # may hold every vCPU stopped
+                    if deadline is not None:
+                        deadline += time.monotonic() - held
                 if v is None:
                     nxt = self._next_deadline()
                     if nxt is None:
@@ -122,6 +177,7 @@ class Scheduler:
             self.current = None
             if ticker is not None:
                 ticker.done.set()
+                sys.setswitchinterval(switch_interval)
 
     def _switch_to(self, v):
         last = self.last
@@ -149,7 +205,10 @@ class Scheduler:
         arch = v.arch
         self._switch_to(v)
         v.set_runstate(RUNSTATE_running)
-        self._inject(v)
+        if self.debugger is None or not self.debugger.holds_interrupts(v):
+            self._inject(v)
+        self.slice_serial += 1
+        self.preempt_requested = False
         self.current = v
         clock = hv.clock
         start_ns = clock.now()
@@ -160,20 +219,32 @@ class Scheduler:
                 left = (nxt - clock.now()) // vtime.NS_PER_INSN
                 budget = max(MIN_DETERMINISTIC_SLICE, min(budget, left))
             clock.slice_started(arch)
-            exit_ = arch.run(count=budget)
+            exit_ = self._execute(v, budget)
             done = arch.slice_insns
             clock.slice_ended(done)
             v.insns += done
         else:
-            exit_ = arch.run()
+            exit_ = self._execute(v, 0)
         self.current = None
         if hv.tracer is not None:
             hv.tracer.slice(v, start_ns, clock.now(), exit_)
         self._handle_exit(v, exit_)
         v.set_runstate(RUNSTATE_blocked if v.blocked else
                        RUNSTATE_runnable if v.online else RUNSTATE_offline)
+        if not v.runnable and self.last is v:
+            # Blocked, down or paused: Xen switches its pCPU to idle, which
+            # stops the periodic timer (sched_context_switch()); it catches up
+            # when the vCPU is next switched in.
+            v.switched_out()
+            self.last = None
         if self.on_slice is not None:
             self.on_slice(v, exit_)
+
+    def _execute(self, v, count):
+        """One slice of v (through the debugger, which may make it one step)."""
+        if self.debugger is not None:
+            return self.debugger.execute(v, count)
+        return v.arch.run(count=count)
 
     def _handle_exit(self, v, exit_):
         kind = exit_.kind

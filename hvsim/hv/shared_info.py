@@ -11,6 +11,7 @@ Also here: the wallclock (wc_*) and the per-vCPU time (vcpu_time_info)
 updates with their version seqlocks.
 """
 
+from .. import snapshot
 from ..abi import xen
 from ..abi.cstruct import X86_32, X86_64
 from . import time as vtime
@@ -40,6 +41,10 @@ class SharedInfo:
         self.buf, self.addr = host_pages(PAGE_SIZE)
         self.abi = abi
         self.wc_version = 0
+
+    def __setstate__(self, state):           # snapshots: the page's host address
+        self.__dict__.update(state)
+        self.addr = snapshot.buffer_address(self.buf)
 
     # -- format ---------------------------------------------------------------------------
     @property

@@ -14,6 +14,8 @@ at boot, or a fixed epoch in deterministic mode.
 
 import time
 
+from .. import snapshot
+
 TSC_KHZ = 2_000_000                  # a 2 GHz TSC: ns = tsc / 2
 TSC_TO_SYSTEM_MUL = 1 << 31          # (tsc << shift) * mul >> 32 == tsc / 2
 TSC_SHIFT = 0
@@ -39,6 +41,13 @@ class VirtualClock:
         self._host_t0 = time.monotonic_ns()
         self.wallclock_base = DETERMINISTIC_EPOCH * 10**9 if deterministic else time.time_ns()
 
+    # snapshots: in fast mode system time goes on from where it was saved
+    def __getstate__(self):
+        return snapshot.rebase_host_stamps(dict(self.__dict__), ("_host_t0",), time.monotonic_ns)
+
+    def __setstate__(self, state):
+        self.__dict__.update(snapshot.rebase_host_stamps(state, ("_host_t0",), time.monotonic_ns))
+
     def now(self):
         """System time in ns since boot (Xen's NOW())."""
         if self.deterministic:
@@ -61,6 +70,12 @@ class VirtualClock:
         now = self.now()
         if deadline_ns > now:
             self._skipped += deadline_ns - now
+
+    def exclude_host_time(self, ns):
+        """Fast mode: host time the guests must not see (a debugger held every
+        vCPU stopped).  Deterministic time only moves with instructions."""
+        if not self.deterministic:
+            self._skipped -= ns
 
     def wallclock_ns(self):
         """Wall time of the present moment (boot wallclock + system time)."""

@@ -30,6 +30,7 @@ class VCpu:
         self.blocked = False              # SCHEDOP_block / poll
         self.upcall_vector = 0            # HVMOP_set_evtchn_upcall_vector
         self.upcall_vector_latched = False  # its LAPIC IRR bit
+        self.irq_hint = False             # an upcall was raised: deliver it at a hook
         self.vcpu_info = None             # VcpuInfoRef
         self.hcall_abi = None             # ABI of the hypercall in progress
         self.recent_hypercalls = deque(maxlen=16)
@@ -55,17 +56,57 @@ class VCpu:
 
     # -- arch host interface ------------------------------------------------------------------
     def hypercall(self, nr, args, abi):
-        return self.hv.hypercalls.dispatch(self, nr, args, abi)
+        result = self.hv.hypercalls.dispatch(self, nr, args, abi)
+        self.preempt_point()
+        return result
 
     def port_read(self, port, size):
+        self.preempt_point()
         return 0xFFFFFFFF                  # no device behind any port: reads float high
 
     def port_write(self, port, size, value):
         if port == DEBUG_PORT:
             self.domain.console.write(bytes((value & 0xFF,)))
+        self.preempt_point()
+
+    def preempt_point(self):
+        """Called from the arch's instruction hooks: end the slice here if an
+        upcall raised earlier has become deliverable (the guest enabled
+        interrupts since), or if the fast-mode ticker asked for it (see
+        scheduler._Ticker)."""
+        sched = self.hv.scheduler
+        if sched.current is not self:
+            return
+        if self.irq_hint:
+            if self.interrupt_vector() is None:
+                self.irq_hint = False
+            elif self.arch.interruptible():
+                self.irq_hint = False
+                self.end_slice()
+                return
+        if sched.preempt_requested:
+            sched.preempt_requested = False
+            self.end_slice()
+
+    def end_slice(self):
+        """End the running slice early (from a hook), with no exit reason of its
+        own: the scheduler gets control back to fire timers and inject upcalls,
+        and a hlt the guest reaches before the slice actually stops still
+        counts as one."""
+        if self.arch is not None and self.hv.scheduler.current is self:
+            self.arch.stop()
 
     def guest_tsc(self):
-        return vtime.ns_to_tsc(self.hv.clock.now()) + self.tsc_offset
+        clock = self.hv.clock
+        now = clock.now()
+        due = self.hv.scheduler.first_deadline
+        if due is not None and now >= due and not clock.deterministic:
+            # A timer is due: fire it now rather than at the next tick, as Xen's
+            # timer interrupt would (a guest polling the TSC waits for it).
+            self.end_slice()
+        else:
+            self.preempt_point()
+        return vtime.ns_to_tsc(now) + self.tsc_offset
 
     def set_guest_tsc(self, value):
         self.tsc_offset = value - vtime.ns_to_tsc(self.hv.clock.now())
@@ -148,6 +189,7 @@ class VCpu:
         return None
 
     def interrupt_delivered(self, vector):
+        self.irq_hint = False
         if self.upcall_vector_latched and vector == self.upcall_vector:
             self.upcall_vector_latched = False
 
@@ -161,10 +203,21 @@ class VCpu:
         self.assert_evtchn_irq()
 
     def assert_evtchn_irq(self):
-        """hvm_assert_evtchn_irq(): raise the upcall and wake the vCPU."""
+        """hvm_assert_evtchn_irq(): raise the upcall and wake the vCPU.  If it
+        is the running vCPU (an event it sent itself, a timer it armed in the
+        past), the slice ends after the hypercall so that the upcall is
+        injected before its next instruction, as at Xen's VM entry."""
         if self.upcall_vector:
             self.upcall_vector_latched = True
+        self.irq_hint = True
+        self.deliver_now()
         self.kick()
+
+    def deliver_now(self):
+        """End the running slice if an interrupt can be injected right away
+        (the scheduler injects at slice start)."""
+        if self.hv.scheduler.current is self and self.events_need_delivery():
+            self.end_slice()
 
     def set_upcall_vector(self, vector):
         self.upcall_vector = vector
@@ -177,6 +230,7 @@ class VCpu:
         if ref is not None and ref.layout.fields.get("evtchn_upcall_mask"):
             ref.put(evtchn_upcall_mask=0)
         if self.events_need_delivery():
+            self.deliver_now()
             return
         self.blocked = True
         self.stop_running("block")

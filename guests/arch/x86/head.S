@@ -106,6 +106,50 @@ start64:
         ud2                     /* xtf_main() does not return. */
 ENDFUNC(_start)
 
+/*
+ * Secondary vCPUs start here (lib/smp.c, VCPUOP_initialise): in the
+ * environment's final mode and paging, on their own stack, with the vCPU id
+ * in %edi/%rdi, and segments Xen loaded with selector 0.  Load the shared
+ * GDT, segments and IDT, then ap_main(id).
+ */
+#ifdef __x86_64__
+        .code64
+ENTRY(ap_start)
+        lgdt    gdt_ptr
+        mov     $__KERN_DS, %eax
+        mov     %eax, %ss
+        mov     $__USER_DS, %eax
+        mov     %eax, %ds
+        mov     %eax, %es
+        mov     %eax, %fs
+        mov     %eax, %gs
+        push    $__KERN_CS
+        push    $1f
+        lretq
+1:      lidt    idt_ptr
+        call    ap_main         /* ap_main(%rdi) */
+        ud2
+ENDFUNC(ap_start)
+#else
+        .code32
+ENTRY(ap_start)
+        lgdt    gdt_ptr
+        ljmp    $__KERN_CS, $1f
+1:      mov     $__KERN_DS, %eax
+        mov     %eax, %ss
+        mov     $__USER_DS, %eax
+        mov     %eax, %ds
+        mov     %eax, %es
+        mov     %eax, %fs
+        mov     %eax, %gs
+        lidt    idt_ptr
+        sub     $12, %esp       /* Keep the call 16-byte aligned. */
+        push    %edi
+        call    ap_main         /* ap_main(%edi) */
+        ud2
+ENDFUNC(ap_start)
+#endif
+
         .bss
         .balign PAGE_SIZE
 GLOBAL(boot_stack)

@@ -8,6 +8,7 @@
 #include <xtf.h>
 
 bool (*xtf_exception_hook)(struct cpu_regs *regs);
+xtf_irq_handler_t xtf_irq_handlers[256];
 
 static const char *const exception_names[X86_NR_RESERVED_VECTORS] = {
     [X86_EXC_DE]  = "#DE", [X86_EXC_DB]  = "#DB", [X86_EXC_NMI] = "NMI",
@@ -90,6 +91,13 @@ void do_exception(struct cpu_regs *regs)
 {
     const struct extable_entry *ex;
     char info[32];
+
+    if ( regs->entry_vector >= X86_NR_RESERVED_VECTORS &&
+         xtf_irq_handlers[regs->entry_vector & 0xff] )
+    {
+        xtf_irq_handlers[regs->entry_vector & 0xff](regs);
+        return;
+    }
 
     if ( xtf_exception_hook && xtf_exception_hook(regs) )
         return;

@@ -50,6 +50,32 @@ static inline long hypercall_memory_op(unsigned int cmd, void *arg)
     return _hypercall_2(long, __HYPERVISOR_memory_op, cmd, arg);
 }
 
+static inline long hypercall_event_channel_op(unsigned int cmd, void *arg)
+{
+    return _hypercall_2(long, __HYPERVISOR_event_channel_op, cmd, arg);
+}
+
+static inline long hypercall_vcpu_op(unsigned int cmd, unsigned int vcpu,
+                                     void *arg)
+{
+    return _hypercall_3(long, __HYPERVISOR_vcpu_op, cmd, vcpu, arg);
+}
+
+/*
+ * set_timer_op: arm (or, with 0, stop) the calling vCPU's singleshot timer
+ * at an absolute system time in ns.  The 32-bit ABI passes it as two
+ * halves (lo, hi).
+ */
+static inline long hypercall_set_timer_op(uint64_t timeout)
+{
+#ifdef __x86_64__
+    return _hypercall_1(long, __HYPERVISOR_set_timer_op, timeout);
+#else
+    return _hypercall_2(long, __HYPERVISOR_set_timer_op, (uint32_t)timeout,
+                        (uint32_t)(timeout >> 32));
+#endif
+}
+
 /* Shut the domain down (SCHEDOP_shutdown); returns only on error. */
 long hypercall_shutdown(unsigned int reason);
 

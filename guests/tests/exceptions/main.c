@@ -10,6 +10,7 @@
  * #AC and #XM are in the exceptions-ac-xm test.
  */
 #include <xtf.h>
+#include <xtf/events.h>
 
 const char test_title[] = "Exceptions: vectors, error codes, CR2, stacks, nesting, #DF";
 
@@ -650,6 +651,29 @@ static bool nested_gp_hook(struct cpu_regs *regs)
     return false;   /* On to the exception table: the #GP is recorded. */
 }
 
+#if CONFIG_PAGING_LEVELS > 0
+/*
+ * Mapping shared_info (XENMEM_add_to_physmap) changes the guest's physical
+ * memory map under its feet; the CPU keeps no trace of that: the next
+ * not-present access is a plain #PF, not a double fault.
+ */
+static void test_fault_after_physmap_change(void)
+{
+    intpte_t *pte = l1e_of(test_page), orig = *pte;
+    exinfo_t fault;
+
+    if ( !map_shared_info() )
+    {
+        xtf_failure("Fail: XENMEM_add_to_physmap(shared_info)\n");
+        return;
+    }
+    set_pte(pte, orig & ~_PAGE_PRESENT, test_page);
+    fault = probe_read((unsigned long)test_page);
+    set_pte(pte, orig, test_page);
+    xtf_check_exinfo("#PF right after add_to_physmap", fault, EXINFO_SYM(PF, 0));
+}
+#endif
+
 static void test_nested_faults(void)
 {
     xtf_exception_hook = nested_gp_hook;
@@ -889,6 +913,7 @@ void test_main(void)
     run("page faults", test_page_faults);
     run("reserved bits", test_reserved_bits);
     run("restarting a fixed-up fault", test_restart_faulting_instruction);
+    run("a fault after a physmap change", test_fault_after_physmap_change);
 #else
     printk("No paging: no #PF tests\n");
 #endif

@@ -357,6 +357,18 @@ class CpuState:
         next contributory fault or #PF would be promoted to #DF."""
         self._old_exception.value = -1
 
+    def exception_state(self):
+        """QEMU's record of the exception in flight (see restore_exception_state)."""
+        return (self._old_exception.value, self._error_code.value, self._is_int.value,
+                self._next_eip.value)
+
+    def restore_exception_state(self, saved):
+        """Undo what Unicorn's mem_unmap leaves behind (old_exception = #PF and
+        a #PF error code from its internal probing): left there, the guest's
+        next #PF or contributory fault would be promoted to #DF."""
+        (self._old_exception.value, self._error_code.value, self._is_int.value,
+         self._next_eip.value) = saved
+
     @property
     def insn_counter(self):
         """Instructions counted by emu_start(count=...) in the current/last run."""

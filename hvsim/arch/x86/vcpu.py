@@ -26,6 +26,7 @@ from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
+from ... import snapshot
 from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from .. import uc as ucx
@@ -57,7 +58,8 @@ def attr_to_flags(attr):
 # ---- exits ------------------------------------------------------------------------------
 class Exit:
     """What ended a slice.  kind: 'slice' (budget used), 'halted' (hlt),
-    'stopped' (the hypervisor asked: block, yield, shutdown...), 'crashed'."""
+    'stopped' (the hypervisor asked: block, yield, shutdown...), 'crashed',
+    'debug' (a debugger's breakpoint or watchpoint: hvsim/arch/x86/debug.py)."""
 
     __slots__ = ("kind", "reason", "report")
 
@@ -85,27 +87,56 @@ class X86Vcpu:
         self.host = host
         self.physmap = physmap
         self.vcpu_id = vcpu_id
-        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
-        self.st = CpuState(uc)
-        self.walker = Walker(self.st, physmap, uc)
-        self.traps = traps.TrapDelivery(self)
+        self._start_engine()
         self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns)
         self.msrs = MsrModel(self, vcpu_id)
-        self.hooks = ucx.RawHooks(uc)
         self.stop_exit = None          # set by a hook to end the slice
         self.on_exception = None       # tracing: callable(vector, kind, error, rip)
         self.hypercall_page_gpa = None
-        self._rflags = ctypes.c_uint64()
         self._slice_base = 0
         self._slice_request = 0
         self._emulating = False
         self._pending_maps = []
         self._exit_sites = set()
         self._mode_hook = None
+        self.debug = None              # X86Debug while a debugger is attached (debug.py)
         physmap.add_listener(self)
-        self._install_hooks()
         self.set_exit_sites(exit_sites)
+
+    # what a snapshot does not carry: the engine (recreated) and host-side hooks
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags")
+
+    def _start_engine(self):
+        """A new Unicorn instance with hvsim's hooks (at creation, and when a
+        snapshot is resumed); guest memory comes from the physmap listener."""
+        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        self.st = CpuState(uc)
+        self.walker = Walker(self.st, self.physmap, uc)
+        self.traps = traps.TrapDelivery(self)
+        self.hooks = ucx.RawHooks(uc)
+        self._rflags = ctypes.c_uint64()
+        self._install_hooks()
+
+    def __getstate__(self):
+        """Snapshots (hvsim/snapshot.py): QEMU's CPU state plus hvsim's models;
+        a debugger and debug hooks (mode watch, instruction trace) are re-attached
+        by their owners."""
+        state = snapshot.transient(self, stop_exit=None, _mode_hook=None, debug=None)
+        for name in self._ENGINE:
+            del state[name]
+        state["cpu"] = snapshot.save_cpu(self.uc)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._start_engine()
+
+    def load_saved_cpu(self):
+        """Snapshot load, once guest memory is mapped again (Unicorn's mem_unmap
+        clobbers QEMU's exception state): the saved CPU state and exit sites."""
+        snapshot.load_cpu(self.uc, self.__dict__.pop("cpu"))
+        self.set_exit_sites(self._exit_sites)
 
     # ---- memory mappings (physmap listener) -----------------------------------------------
     # Changing Unicorn's memory map while it executes a translation block (from
@@ -130,7 +161,9 @@ class X86Vcpu:
         if op == "map":
             self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
         else:
+            saved = self.st.exception_state()
             self.uc.mem_unmap(gpa, size)
+            self.st.restore_exception_state(saved)
         ucx.flush_tlb(self.uc)
 
     def _apply_pending_maps(self):
@@ -446,9 +479,15 @@ class X86Vcpu:
     # ---- exits: rdmsr / wrmsr / sysret -------------------------------------------------------
     def set_exit_sites(self, addrs):
         self._exit_sites = set(addrs)
-        self._load_exits(self._exit_sites)
+        self._load_exits()
 
-    def _load_exits(self, addrs):
+    def _load_exits(self, skip=None):
+        """Exit at every exit site and debugger breakpoint, except `skip`."""
+        addrs = self._exit_sites
+        if self.debug is not None:
+            addrs = addrs | self.debug.breakpoints
+        if skip is not None:
+            addrs = addrs - {skip}
         uc = self.uc
         uc.ctl_exits_enabled(True)
         # an exit list is never empty: the sentinel is a non-canonical address
@@ -459,6 +498,8 @@ class X86Vcpu:
         """The guest stopped at an exit site: emulate what is there.  True if handled."""
         st = self.st
         rip = self.linear_rip()
+        if self.debug is not None and self.debug.at_exit(rip):
+            return True                        # a breakpoint: reported or stepped over
         if rip not in self._exit_sites:
             return False
         try:
@@ -477,11 +518,11 @@ class X86Vcpu:
 
     def _step_over_exit(self, rip):
         """Execute the one instruction at an exit address natively."""
-        self._load_exits(self._exit_sites - {rip})
+        self._load_exits(skip=rip)
         self._emulating = True
         err = ucx.emu_start(self.uc, self.st.rip, 0, 1)
         self._emulating = False
-        self._load_exits(self._exit_sites)
+        self._load_exits()
         if err != UC_ERR_OK and self.stop_exit is None:
             self.stop_exit = self._emu_error(err)
 

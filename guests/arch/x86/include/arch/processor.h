@@ -122,6 +122,7 @@
 #define X86_FEAT_1D_FPU    (1u << 0)
 #define X86_FEAT_1D_PSE    (1u << 3)
 #define X86_FEAT_1D_PAE    (1u << 6)
+#define X86_FEAT_1D_APIC   (1u << 9)
 #define X86_FEAT_1D_SEP    (1u << 11)
 #define X86_FEAT_1D_FXSR   (1u << 24)
 #define X86_FEAT_1D_SSE    (1u << 25)

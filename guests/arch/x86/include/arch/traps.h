@@ -33,6 +33,14 @@ bool ex_record_trap_eax(struct cpu_regs *regs, const struct extable_entry *ex);
  */
 extern bool (*xtf_exception_hook)(struct cpu_regs *regs);
 
+/*
+ * Interrupt handlers: if xtf_irq_handlers[vec] is set (vec >= 32), an
+ * interrupt on vec calls it (before the hook and the exception table) and
+ * returns with iret through regs.  Used for the event channel upcall.
+ */
+typedef void (*xtf_irq_handler_t)(struct cpu_regs *regs);
+extern xtf_irq_handler_t xtf_irq_handlers[256];
+
 /* The C side of every IDT entry stub. */
 void do_exception(struct cpu_regs *regs);
 

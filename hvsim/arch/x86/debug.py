@@ -1,0 +1,471 @@
+"""Debugger mechanisms for one x86 vCPU (used by hvsim/debug: the gdb stub
+and `hvsim step`).
+
+Owns:
+* the register file as debuggers number it: one table for x86-64 and one for
+  i386, in gdb's order (core, SSE, segment bases), then hvsim's system
+  registers (CR0, CR2, CR3, CR4, EFER); reading and writing by table entry;
+* breakpoints: Unicorn *exits* at the breakpoint addresses, merged with the
+  vCPU's rdmsr/wrmsr/sysret exit sites (vcpu.py `_load_exits`), so nothing is
+  patched in guest memory and nothing runs per instruction.  A breakpoint
+  stops the vCPU before the instruction; resumed there, the instruction runs
+  once (natively, or emulated if it is an exit site) before the breakpoint
+  can hit again;
+* watchpoints: Unicorn memory hooks on the watched ranges only, installed
+  while a watchpoint exists.  A hit stops the vCPU right *after* the
+  accessing instruction, as x86 data breakpoints do: the hook lowers
+  Unicorn's instruction budget (uc_struct.emu_count) to the instructions
+  already counted, so the count hook stops before the next one.  Runs are
+  therefore counted (Unicorn's native count hook) while watchpoints exist;
+* single-step: exactly one instruction, whatever it is: a hypercall, an
+  emulated rdmsr/wrmsr/sysret, hlt, or an instruction that faults (the step
+  then ends at the first instruction of the guest's handler, as on hardware);
+* debugger access to guest memory by virtual address: a page walk without
+  accessed/dirty side effects and without protection checks;
+* `describe_mode`: the CPU mode in words, for the stepper.
+
+A vCPU without a debugger has `debug = None` and pays nothing.
+"""
+
+import ctypes
+
+from unicorn import UC_ARCH_X86, UC_ERR_OK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_64, Uc
+from unicorn import x86_const as X
+
+from .. import uc as ucx
+from .cpustate import (OFF, R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX, R_ES,
+                       R_ESI, R_ESP, R_FS, R_GS, R_SS, CpuStateError)
+from .paging import (ACCESS_READ, CR0_PG, CR4_PAE, CR4_PSE, BadPhysical, PageFault)
+from .segments import CR0_PE, load_seg_cache, unpack_descriptor
+from .vcpu import HALTED, MASK32, MASK64, SLICE_END, Exit
+
+PAGE = 0x1000
+CR4_LA57 = 1 << 12
+MSR_EFER = 0xC0000080
+WATCH_SLICE = 1 << 62          # the instruction budget of a counted run with watchpoints
+STEP_TRIES = 100               # a step interrupted before its instruction is run again
+WIDEST_ACCESS = 16             # bytes (SSE): an access this far below a watch may touch it
+
+# watchpoint kinds (gdb's Z2/Z3/Z4)
+WATCH_WRITE, WATCH_READ, WATCH_ACCESS = "write", "read", "access"
+_HOOK_TYPES = {WATCH_WRITE: UC_HOOK_MEM_WRITE, WATCH_READ: UC_HOOK_MEM_READ,
+               WATCH_ACCESS: UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
+
+
+# ---- the register tables --------------------------------------------------------------------
+# Register kinds: where a value lives.
+GPR, RIP, EFLAGS, SEG, SEG_BASE, CR, EFER, FPR, UCREG = range(9)
+
+# Target-description features (gdb's names, and hvsim's own for the system registers)
+CORE = "org.gnu.gdb.i386.core"
+SSE = "org.gnu.gdb.i386.sse"
+SEGMENTS = "org.gnu.gdb.i386.segments"
+SYSTEM = "org.hvsim.x86.sys"
+FEATURES = (CORE, SSE, SEGMENTS, SYSTEM)
+
+
+class Reg:
+    """One register as a debugger sees it: gdb's name, width and type, the
+    target-description feature it belongs to, and where its value lives."""
+
+    __slots__ = ("name", "bits", "type", "feature", "kind", "index", "group")
+
+    def __init__(self, name, bits, type_, feature, kind, index=0, group=None):
+        self.name, self.bits, self.type, self.feature = name, bits, type_, feature
+        self.kind, self.index, self.group = kind, index, group
+
+    @property
+    def size(self):
+        return self.bits // 8
+
+    def __repr__(self):
+        return "Reg(%s)" % self.name
+
+
+_GPRS_64 = (("rax", R_EAX), ("rbx", R_EBX), ("rcx", R_ECX), ("rdx", R_EDX), ("rsi", R_ESI),
+            ("rdi", R_EDI), ("rbp", R_EBP), ("rsp", R_ESP)) + \
+    tuple(("r%d" % i, i) for i in range(8, 16))
+_GPRS_32 = (("eax", R_EAX), ("ecx", R_ECX), ("edx", R_EDX), ("ebx", R_EBX), ("esp", R_ESP),
+            ("ebp", R_EBP), ("esi", R_ESI), ("edi", R_EDI))
+_SEGS = (("cs", R_CS), ("ss", R_SS), ("ds", R_DS), ("es", R_ES), ("fs", R_FS), ("gs", R_GS))
+_FPU_CONTROL = (("fctrl", X.UC_X86_REG_FPCW), ("fstat", X.UC_X86_REG_FPSW),
+                ("ftag", X.UC_X86_REG_FPTAG), ("fiseg", X.UC_X86_REG_FCS),
+                ("fioff", X.UC_X86_REG_FIP), ("foseg", X.UC_X86_REG_FDS),
+                ("fooff", X.UC_X86_REG_FDP), ("fop", X.UC_X86_REG_FOP))
+
+
+def _table(wide):
+    """gdb's register numbering for x86-64 (wide) or i386."""
+    w = 64 if wide else 32
+    regs = []
+    for name, idx in (_GPRS_64 if wide else _GPRS_32):
+        ptr = idx in (R_ESP, R_EBP)
+        regs.append(Reg(name, w, "data_ptr" if ptr else "int%d" % w, CORE, GPR, idx))
+    regs.append(Reg("rip" if wide else "eip", w, "code_ptr", CORE, RIP))
+    regs.append(Reg("eflags", 32, "i386_eflags", CORE, EFLAGS))
+    regs += [Reg(name, 32, "int32", CORE, SEG, idx) for name, idx in _SEGS]
+    regs += [Reg("st%d" % i, 80, "i387_ext", CORE, FPR, X.UC_X86_REG_FP0 + i)
+             for i in range(8)]
+    regs += [Reg(name, 32, "int", CORE, UCREG, ucreg, "float") for name, ucreg in _FPU_CONTROL]
+    regs += [Reg("xmm%d" % i, 128, "vec128", SSE, UCREG, getattr(X, "UC_X86_REG_XMM%d" % i))
+             for i in range(16 if wide else 8)]
+    regs.append(Reg("mxcsr", 32, "i386_mxcsr", SSE, UCREG, X.UC_X86_REG_MXCSR, "vector"))
+    # gdb (13) fails an assertion on an i386 description with the segments
+    # feature: there, the bases are hvsim system registers
+    bases = SEGMENTS if wide else SYSTEM
+    regs += [Reg("fs_base", w, "int", bases, SEG_BASE, R_FS, None if wide else "system"),
+             Reg("gs_base", w, "int", bases, SEG_BASE, R_GS, None if wide else "system")]
+    regs += [Reg("cr%d" % n, w, "hvsim_cr%d" % n if n in (0, 4) else "int%d" % w, SYSTEM, CR, n,
+                 "system") for n in (0, 2, 3, 4)]
+    regs.append(Reg("efer", 64, "hvsim_efer", SYSTEM, EFER, 0, "system"))
+    return tuple(regs)
+
+
+REGS_64 = _table(True)
+REGS_32 = _table(False)
+
+# Flag names of the registers with bit-field types (eflags, mxcsr, cr0, cr4, efer)
+FLAG_BITS = {
+    "i386_eflags": ((0, "CF"), (1, ""), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"),
+                    (9, "IF"), (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"),
+                    (18, "AC"), (19, "VIF"), (20, "VIP"), (21, "ID")),
+    "i386_mxcsr": ((0, "IE"), (1, "DE"), (2, "ZE"), (3, "OE"), (4, "UE"), (5, "PE"),
+                   (6, "DAZ"), (7, "IM"), (8, "DM"), (9, "ZM"), (10, "OM"), (11, "UM"),
+                   (12, "PM"), (15, "FZ")),
+    "hvsim_cr0": ((0, "PE"), (1, "MP"), (2, "EM"), (3, "TS"), (4, "ET"), (5, "NE"), (16, "WP"),
+                  (18, "AM"), (29, "NW"), (30, "CD"), (31, "PG")),
+    "hvsim_cr4": ((0, "VME"), (1, "PVI"), (2, "TSD"), (3, "DE"), (4, "PSE"), (5, "PAE"),
+                  (6, "MCE"), (7, "PGE"), (8, "PCE"), (9, "OSFXSR"), (10, "OSXMMEXCPT"),
+                  (11, "UMIP"), (12, "LA57"), (13, "VMXE"), (16, "FSGSBASE"), (17, "PCIDE"),
+                  (18, "OSXSAVE"), (20, "SMEP"), (21, "SMAP"), (22, "PKE")),
+    "hvsim_efer": ((0, "SCE"), (8, "LME"), (10, "LMA"), (11, "NXE"), (12, "SVME"),
+                   (14, "FFXSR")),
+}
+
+
+def flag_names(reg, value):
+    """'ZF PF' for eflags = 0x46 (registers with a flags type; else '')."""
+    bits = FLAG_BITS.get(reg.type, ())
+    return " ".join(name for bit, name in bits if name and value >> bit & 1)
+
+
+def describe_mode(st):
+    """The CPU mode in words, e.g. 'long mode (64-bit), 4-level paging'."""
+    cr0, cr4 = st.cr[0], st.cr[4]
+    if not cr0 & CR0_PE:
+        return "real mode"
+    if st.code64:
+        return "long mode (64-bit), %s-level paging" % ("5" if cr4 & CR4_LA57 else "4")
+    if st.long_mode:
+        return "compatibility mode (IA-32e, 32-bit code)"
+    if not cr0 & CR0_PG:
+        return "32-bit protected mode, paging off"
+    if cr4 & CR4_PAE:
+        return "32-bit PAE paging"
+    return "32-bit paging" + (" (PSE)" if cr4 & CR4_PSE else "")
+
+
+class RegisterError(Exception):
+    """A register write the CPU cannot take (e.g. a selector outside the GDT)."""
+
+
+# ---- uc_struct.emu_count --------------------------------------------------------------------
+_emu_count_off = None
+
+
+def _emu_count_offset():
+    """uc_struct.emu_count (the budget of emu_start(count=...)) follows
+    emu_counter in Unicorn 2.1.4; verified once on a scratch instance."""
+    global _emu_count_off
+    if _emu_count_off is None:
+        uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.mem_map(0, 0x2000)
+        uc.mem_write(0x1000, bytes.fromhex("48ffc0ebfb"))    # 1: inc %rax; jmp 1b
+        uc.ctl_flush_tb()
+        off = OFF.emu_counter + 8
+        for n in (4321, 77):
+            uc.emu_start(0x1000, 0, count=n)
+            if ctypes.c_uint64.from_address(ucx.uc_handle(uc) + off).value != n:
+                raise CpuStateError("unicorn %s: uc_struct.emu_count not found"
+                                    % ucx.PINNED_UNICORN)
+        _emu_count_off = off
+    return _emu_count_off
+
+
+# ---- one vCPU's debug state -----------------------------------------------------------------
+class X86Debug:
+    """Breakpoints, watchpoints, single-step and debugger memory/register
+    access for one X86Vcpu (which calls `at_exit`; see vcpu.py)."""
+
+    def __init__(self, vcpu):
+        self.vcpu = vcpu
+        self.breakpoints = frozenset()
+        self.hit = None                  # (kind, address) of the last watchpoint hit
+        self._watches = {}               # (addr, length, kind) -> hook handle
+        self._reported_at = None         # breakpoint address the vCPU last stopped at
+        self._counted = False            # the last run was counted (Unicorn's count hook)
+        h = ucx.uc_handle(vcpu.uc)
+        self._emu_counter = ctypes.c_uint64.from_address(h + OFF.emu_counter)
+        self._emu_count = ctypes.c_uint64.from_address(h + _emu_count_offset())
+        vcpu.debug = self
+
+    def __reduce__(self):
+        """Snapshots: a debugger belongs to the host session, so a resumed
+        vCPU has none."""
+        return (type(None), ())
+
+    def detach(self):
+        for key in list(self._watches):
+            self.remove_watch(*key)
+        self.set_breakpoints(())
+        self.vcpu.debug = None
+
+    # -- breakpoints --------------------------------------------------------------------------
+    def set_breakpoints(self, addrs):
+        addrs = frozenset(addrs)
+        if addrs != self.breakpoints:
+            self.breakpoints = addrs
+            self.vcpu._load_exits()
+
+    def at_exit(self, rip):
+        """Called by the vCPU when it stopped at an exit address.  True if it
+        was a breakpoint's: reported (stop_exit set) or stepped over."""
+        if rip not in self.breakpoints:
+            self._reported_at = None
+            return False
+        if self._reported_at != rip:
+            self._reported_at = rip
+            self.vcpu.stop_exit = Exit("debug", "breakpoint")
+            return True
+        self._reported_at = None             # resumed at the breakpoint: run it once
+        if rip in self.vcpu._exit_sites:
+            return False                     # an rdmsr/wrmsr/sysret: emulated as usual
+        self.vcpu._step_over_exit(rip)
+        return True
+
+    # -- watchpoints --------------------------------------------------------------------------
+    def add_watch(self, addr, length, kind):
+        key = (addr, length, kind)
+        if key in self._watches:
+            return
+
+        def hook(uch, access, address, size, value, ud):
+            self._on_access(key, address, size)
+        begin = max(0, addr - WIDEST_ACCESS + 1)
+        self._watches[key] = self.vcpu.hooks.add(_HOOK_TYPES[kind], ucx.CB_MEM, hook,
+                                                 begin, addr + length - 1)
+        self.vcpu.flush_code()               # memory hooks are compiled into translated code
+
+    def remove_watch(self, addr, length, kind):
+        handle = self._watches.pop((addr, length, kind), None)
+        if handle is not None:
+            self.vcpu.hooks.remove(handle)
+            self.vcpu.flush_code()
+
+    def _on_access(self, key, address, size):
+        try:
+            addr, length, kind = key
+            if address + size <= addr or address >= addr + length:
+                return                       # the hook range starts below the watch
+            if self.vcpu.stop_exit is not None:
+                return
+            self.hit = (kind, addr)
+            self.vcpu.stop_exit = Exit("debug", "watch")
+            # stop before the next instruction: the access completes first
+            self._emu_count.value = self._emu_counter.value
+        except BaseException as e:           # never raise into Unicorn
+            self.vcpu.hooks.failed(e)
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, count=0):
+        """One slice (X86Vcpu.run), counted while watchpoints exist."""
+        if self._watches and not count:
+            count = WATCH_SLICE
+        self._count_mode(count)
+        self.hit = None
+        return self.vcpu.run(count=count)
+
+    def _count_mode(self, count):
+        # X8: translated code only counts instructions if it was translated
+        # while the count hook existed (Unicorn flushes itself the other way).
+        if count and not self._counted:
+            self.vcpu.uc.ctl_flush_tb()
+        self._counted = bool(count)
+
+    def step(self):
+        """Execute exactly one instruction; returns the Exit (SLICE_END if
+        nothing else happened)."""
+        v = self.vcpu
+        v.stop_exit = None
+        self.hit = None
+        rip = v.linear_rip()
+        self._reported_at = rip              # a breakpoint here is stepped over, not hit
+        if rip in v._exit_sites:
+            v.st.clear_halted()
+            if not v._insn_exit():
+                exit_ = self._step_native(rip)
+            else:
+                exit_ = v.stop_exit or SLICE_END
+        else:
+            exit_ = self._step_native(rip)
+        self._reported_at = None
+        v._slice_base, v._slice_request = 1, 0      # slice_insns: one instruction
+        return exit_
+
+    def _step_native(self, rip):
+        v, st = self.vcpu, self.vcpu.st
+        at_breakpoint = rip in self.breakpoints
+        if at_breakpoint:
+            v._load_exits(skip=rip)          # flushes translated code too
+            self._counted = True
+        else:
+            self._count_mode(1)
+        start = st.rip
+        for _ in range(STEP_TRIES):
+            st.clear_halted()
+            v._emulating = True
+            err = ucx.emu_start(v.uc, start, 0, 1)
+            v._emulating = False
+            # A stop request (the scheduler's ticker, Ctrl-C) may end the run
+            # before the instruction: nothing moved, so run it again.  (After
+            # an instruction, the next one's count hook has run, or the run
+            # stopped at an exit address or a hlt, which mark the CPU halted.)
+            if st.insn_counter > 1 or st.halted or st.rip != start or err != UC_ERR_OK \
+                    or v.stop_exit is not None or v.hooks.error is not None or v._pending_maps:
+                break
+        if at_breakpoint:
+            v._load_exits()
+        if v._pending_maps:
+            v._apply_pending_maps()
+        if v.hooks.error is not None:
+            exc, v.hooks.error = v.hooks.error, None
+            return v._internal_error(exc)
+        if v.stop_exit is not None:
+            return v.stop_exit
+        if err != UC_ERR_OK:
+            return v._emu_error(err)
+        # Unicorn marks a stop at an exit address like a hlt
+        if st.halted and v.linear_rip() not in (v._exit_sites | self.breakpoints):
+            return HALTED
+        return SLICE_END
+
+    # -- guest memory ---------------------------------------------------------------------------
+    def _pages(self, addr, n):
+        """(guest-physical, length) of each page of [addr, addr+n); stops at
+        the first page that does not translate."""
+        st = self.vcpu.st
+        wrap = MASK64 if st.long_mode else MASK32
+        if addr > wrap:
+            return                           # beyond 4 GiB outside long mode
+        n = min(n, wrap + 1 - addr)
+        while n > 0:
+            chunk = min(n, PAGE - (addr & (PAGE - 1)))
+            try:
+                gpa = self.vcpu.walker.walk(addr & wrap, ACCESS_READ, False, set_ad=False)
+            except (PageFault, BadPhysical):
+                return
+            yield gpa, chunk
+            addr += chunk
+            n -= chunk
+
+    def read_memory(self, addr, n):
+        """Up to n bytes at a guest virtual address (fewer if the range runs
+        into an unmapped page; b'' if the first byte is not mapped)."""
+        out = bytearray()
+        for gpa, chunk in self._pages(addr, n):
+            data = self.vcpu.physmap.read(gpa, chunk)
+            if data is None:
+                break
+            out += data
+        return bytes(out)
+
+    def write_memory(self, addr, data):
+        """Write at a guest virtual address, ignoring page protections.
+        False (nothing written) if any byte is not mapped."""
+        pages = list(self._pages(addr, len(data)))
+        if sum(chunk for _, chunk in pages) != len(data):
+            return False
+        pos = 0
+        for gpa, chunk in pages:
+            if not self.vcpu.physmap.write(gpa, data[pos:pos + chunk]):
+                return False
+            pos += chunk
+        return True
+
+    # -- registers ------------------------------------------------------------------------------
+    def read_register(self, reg):
+        v, st = self.vcpu, self.vcpu.st
+        kind = reg.kind
+        if kind == GPR:
+            value = st.regs[reg.index]
+        elif kind == RIP:
+            value = st.rip
+        elif kind == EFLAGS:
+            value = v.rflags
+        elif kind == SEG:
+            value = st.segs[reg.index].selector
+        elif kind == SEG_BASE:
+            value = st.segs[reg.index].base
+        elif kind == CR:
+            value = st.cr[reg.index]
+        elif kind == EFER:
+            value = st.efer
+        elif kind == FPR:
+            mantissa, exponent = v.uc.reg_read(reg.index)
+            value = mantissa | exponent << 64
+        else:
+            value = v.uc.reg_read(reg.index)
+        return value & ((1 << reg.bits) - 1)
+
+    def write_register(self, reg, value):
+        """Raises RegisterError for a write the CPU would refuse."""
+        v, st = self.vcpu, self.vcpu.st
+        kind = reg.kind
+        if kind == GPR:
+            if reg.bits == 32:
+                value |= st.regs[reg.index] & ~MASK32 & MASK64
+            st.regs[reg.index] = value
+        elif kind == RIP:
+            st.rip = value
+        elif kind == EFLAGS:
+            v.rflags = value
+        elif kind == SEG:
+            self._load_selector(reg.index, value & 0xFFFF)
+        elif kind == SEG_BASE:
+            st.segs[reg.index].base = value
+        elif kind == CR:
+            v.uc.reg_write((X.UC_X86_REG_CR0, None, X.UC_X86_REG_CR2, X.UC_X86_REG_CR3,
+                            X.UC_X86_REG_CR4)[reg.index], value)
+            v.flush_tlb()
+        elif kind == EFER:
+            v.uc.msr_write(MSR_EFER, value)
+            v.flush_tlb()
+        elif kind == FPR:
+            v.uc.reg_write(reg.index, (value & MASK64, value >> 64 & 0xFFFF))
+        else:
+            v.uc.reg_write(reg.index, value)
+
+    def _load_selector(self, seg, sel):
+        """Load a segment register as `mov` would (descriptor from the GDT/LDT),
+        without the privilege checks: a debugger may set any selector."""
+        st = self.vcpu.st
+        if sel & 0xFFFC == 0:
+            if seg in (R_CS, R_SS) and not st.code64:
+                raise RegisterError("a null selector cannot be loaded into %s"
+                                    % ("cs" if seg == R_CS else "ss"))
+            load_seg_cache(st, seg, sel, 0, 0, 0)
+            return
+        table = st.ldt if sel & 4 else st.gdt
+        if (sel & ~7) + 7 > table.limit:
+            raise RegisterError("selector %#x is outside the %s" % (sel, "LDT" if sel & 4
+                                                                    else "GDT"))
+        raw = self.read_memory(table.base + (sel & ~7), 8)
+        if len(raw) != 8:
+            raise RegisterError("descriptor of selector %#x is not mapped" % sel)
+        desc = unpack_descriptor(raw)
+        load_seg_cache(st, seg, sel, desc.base, desc.limit, desc.flags)
+
+    def snapshot(self, regs):
+        """{name: value} of the integer registers in `regs` (no x87/SSE): what
+        the stepper compares before and after an instruction."""
+        return {r.name: self.read_register(r) for r in regs if r.kind not in (FPR, UCREG)}

@@ -1,0 +1,627 @@
+"""`hvsim run --gdb [HOST]:PORT`: a GDB remote-serial-protocol stub over TCP.
+
+Owns the protocol: packet framing (checksums, acks and no-ack mode, binary
+escapes, run-length decoding), the target description gdb reads with
+qXfer:features:read, and the packets stock gdb uses against a remote target
+in all-stop mode: ?, g/G/p/P (registers), m/M/X (memory by guest virtual
+address, through the vCPU's page tables; E14 where unmapped), Z0/Z1
+(breakpoints) and Z2/Z3/Z4 (write/read/access watchpoints), c/s/vCont
+(continue, step one instruction), Ctrl-C while running, threads
+(qfThreadInfo, Hg/Hc, T, qC, qThreadExtraInfo), D (detach: the guests run
+on), k/vKill (end the run), and W with the run's exit code when it ends.
+
+Threads are vCPUs: thread id = domid * 1000 + vcpu + 1 (d1v0 is 1001), shown
+by `info threads` as e.g. "d1v0".  What stops and steps is RunControl's
+(control.py); the mechanisms are the arch layer's (hvsim/arch/x86/debug.py).
+
+Architecture: the target description follows the kernel's ELF class, so
+that it matches what `gdb GUEST.elf` loads: i386 for a 32-bit kernel,
+i386:x86-64 for a 64-bit one.  A 64-bit kernel starts in 32-bit code (the
+PVH entry); there, like QEMU's gdb stub, gdb still sees 64-bit registers
+(the upper halves are zero) and disassembles as 64-bit code (`hvsim step`
+follows the CPU's mode).  Registers: gdb's general, x87 and SSE registers,
+fs_base/gs_base, and hvsim's "org.hvsim.x86.sys" feature with cr0, cr2,
+cr3, cr4 and efer.
+
+One thread reads the socket all the time (so that Ctrl-C, 0x03, reaches a
+running machine); every other packet is handled on the scheduler's thread
+while the machine is stopped.
+"""
+
+import queue
+import re
+import shlex
+import socket
+import sys
+import threading
+
+from unicorn import UcError
+
+from ..arch.x86.debug import (FEATURES, FLAG_BITS, REGS_32, REGS_64, WATCH_ACCESS, WATCH_READ,
+                              WATCH_WRITE, RegisterError)
+from ..errors import ConfigError
+from .control import RunControl, StopRun
+
+PACKET_SIZE = 0x4000              # what qSupported offers (bytes of packet data)
+MAX_MEMORY_READ = (PACKET_SIZE - 16) // 2
+EFAULT = 14                       # E14: the address is not mapped
+EINVAL = 22
+SIGINT, SIGTRAP = 2, 5
+DEFAULT_HOST = "127.0.0.1"
+
+_WATCH_TYPES = {2: WATCH_WRITE, 3: WATCH_READ, 4: WATCH_ACCESS}
+_WATCH_REPLY = {WATCH_WRITE: "watch", WATCH_READ: "rwatch", WATCH_ACCESS: "awatch"}
+
+
+# ---- packets -----------------------------------------------------------------------------------
+_ESCAPED = b"#$}*"
+
+
+def checksum(data):
+    """The protocol's checksum: the sum of the bytes, modulo 256."""
+    return sum(data) & 0xFF
+
+
+def escape(data):
+    """Binary data for a packet: '#', '$', '}' and '*' become '}' + (byte ^ 0x20)."""
+    out = bytearray()
+    for b in data:
+        if b in _ESCAPED:
+            out += bytes((0x7D, b ^ 0x20))
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def unescape(data):
+    out = bytearray()
+    it = iter(data)
+    for b in it:
+        if b == 0x7D:
+            b = next(it, 0x20) ^ 0x20
+        out.append(b)
+    return bytes(out)
+
+
+def decode_rle(data):
+    """Expand run-length encoding: 'X*n' repeats X (ord(n) - 29) more times."""
+    if b"*" not in data:
+        return data
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        b = data[i]
+        if b == 0x2A and out and i + 1 < len(data):
+            out += bytes((out[-1],)) * (data[i + 1] - 29)
+            i += 2
+            continue
+        out.append(b)
+        i += 1
+    return bytes(out)
+
+
+def frame(payload):
+    """'$' + escaped payload + '#' + two hex digits of checksum."""
+    body = escape(payload)
+    return b"$" + body + b"#%02x" % checksum(body)
+
+
+class PacketReader:
+    """Splits the byte stream from gdb into events: ('packet', payload),
+    ('interrupt',) for Ctrl-C, ('ack',), ('nak',), ('bad', payload) for a
+    checksum mismatch."""
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    def feed(self, data):
+        self._buf += data
+        events = []
+        while self._buf:
+            b = self._buf[0]
+            if b == 0x24:                                   # '$'
+                end = self._buf.find(b"#")
+                if end < 0 or len(self._buf) < end + 3:
+                    break                                   # incomplete
+                body = bytes(self._buf[1:end])
+                given = bytes(self._buf[end + 1:end + 3])
+                del self._buf[:end + 3]
+                try:
+                    ok = int(given, 16) == checksum(body)
+                except ValueError:
+                    ok = False
+                events.append(("packet" if ok else "bad", decode_rle(body)))
+                continue
+            del self._buf[0]
+            if b == 0x03:
+                events.append(("interrupt",))
+            elif b == 0x2B:                                 # '+'
+                events.append(("ack",))
+            elif b == 0x2D:                                 # '-'
+                events.append(("nak",))
+            # anything else between packets is noise
+        return events
+
+
+def hex_bytes(data):
+    return data.hex()
+
+
+def le_hex(value, size):
+    return value.to_bytes(size, "little").hex()
+
+
+def parse_address(text):
+    """'--gdb' argument: ':1234', '1234', 'HOST:PORT' -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "", text
+    try:
+        port = int(port, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535 or "[" in host or ":" in host:
+        raise ConfigError("--gdb %r: use [HOST]:PORT, e.g. :1234 or 127.0.0.1:1234 "
+                          "(port 0: any free port)" % text)
+    return host or DEFAULT_HOST, port
+
+
+# ---- target description ------------------------------------------------------------------------
+_VEC128 = """<vector id="v4f" type="ieee_single" count="4"/>
+<vector id="v2d" type="ieee_double" count="2"/>
+<vector id="v16i8" type="int8" count="16"/>
+<vector id="v8i16" type="int16" count="8"/>
+<vector id="v4i32" type="int32" count="4"/>
+<vector id="v2i64" type="int64" count="2"/>
+<union id="vec128">
+<field name="v4_float" type="v4f"/>
+<field name="v2_double" type="v2d"/>
+<field name="v16_int8" type="v16i8"/>
+<field name="v8_int16" type="v8i16"/>
+<field name="v4_int32" type="v4i32"/>
+<field name="v2_int64" type="v2i64"/>
+<field name="uint128" type="uint128"/>
+</union>"""
+
+
+def _type_xml(type_, size):
+    if type_ == "vec128":
+        return _VEC128.splitlines()
+    if type_ in FLAG_BITS:
+        lines = ['<flags id="%s" size="%d">' % (type_, size)]
+        lines += ['<field name="%s" start="%d" end="%d"/>' % (name, bit, bit)
+                  for bit, name in FLAG_BITS[type_]]
+        return lines + ["</flags>"]
+    return []                      # gdb's predefined types (int64, code_ptr, i387_ext, ...)
+
+
+def target_xml(regs, wide):
+    """The target description for a register table (debug.REGS_64/REGS_32)."""
+    lines = ['<?xml version="1.0"?>', '<!DOCTYPE target SYSTEM "gdb-target.dtd">',
+             '<target version="1.0">',
+             "<architecture>%s</architecture>" % ("i386:x86-64" if wide else "i386")]
+    for feature in FEATURES:
+        members = [(n, r) for n, r in enumerate(regs) if r.feature == feature]
+        if not members:
+            continue
+        lines.append('<feature name="%s">' % feature)
+        for type_, size in sorted({(r.type, r.size) for _, r in members}):
+            lines += _type_xml(type_, size)
+        for n, r in members:
+            group = ' group="%s"' % r.group if r.group else ""
+            lines.append('<reg name="%s" bitsize="%d" type="%s" regnum="%d"%s/>'
+                         % (r.name, r.bits, r.type, n, group))
+        lines.append("</feature>")
+    lines.append("</target>")
+    return "\n".join(lines).encode()
+
+
+# ---- threads -------------------------------------------------------------------------------------
+def thread_id(v):
+    return v.domain.domid * 1000 + v.vcpu_id + 1
+
+
+def thread_name(v):
+    name = "d%dv%d" % (v.domain.domid, v.vcpu_id)
+    if v.domain.finished:
+        return name + ", domain ended"
+    if not v.online:
+        return name + ", offline"
+    if v.blocked:
+        return name + ", blocked"
+    return name
+
+
+class _Resume(Exception):
+    """A packet resumed the machine (c, s, vCont, D)."""
+
+
+# ---- the stub ------------------------------------------------------------------------------------
+class GdbServer(RunControl):
+    """The stub: listen(), attach() (RunControl), then the scheduler calls
+    stopped() whenever the machine stops; finish(exit_code) at the end."""
+
+    def __init__(self, hv, address, wide, elf_path=None):
+        super().__init__(hv)
+        self.host, self.port = address
+        self.wide = wide
+        self.elf_path = elf_path
+        self._listener = None
+        self._sock = None
+        self._send_lock = threading.Lock()
+        self._packets = queue.Queue()
+        self._no_ack = False
+        self._last_sent = b""
+        self._awaiting_stop = False      # gdb resumed us and waits for a stop reply
+        self._last_event = None
+        self._g_vcpu = self._c_vcpu = None
+        self._bp_types = {}              # address -> {0, 1} (Z0 software, Z1 hardware)
+        self._ended = False
+
+    @property
+    def wide(self):
+        """x86-64 target description (else i386)."""
+        return self.regs is REGS_64
+
+    @wide.setter
+    def wide(self, wide):
+        self.regs = REGS_64 if wide else REGS_32
+        self._xml = target_xml(self.regs, wide)
+
+    # -- setup ----------------------------------------------------------------------------
+    def listen(self):
+        """Bind and listen; ConfigError (one line) if that is not possible."""
+        where = "--gdb %s:%d" % (self.host, self.port)
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, socket.AF_INET, socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise ConfigError("%s: unknown host (%s)" % (where, e.strerror)) from None
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(infos[0][4])
+            s.listen(1)
+        except OSError as e:
+            raise ConfigError("%s: cannot listen: %s" % (where, e.strerror or e)) from None
+        self._listener = s
+        self.host, self.port = s.getsockname()[:2]
+        return self.host, self.port
+
+    def banner(self):
+        elf = shlex.quote(self.elf_path) if self.elf_path else "GUEST.elf"
+        return ("hvsim: gdb stub on %s:%d, the guest waits at its first instruction; "
+                "connect with: gdb %s -ex 'target remote %s:%d'"
+                % (self.host, self.port, elf, self.host, self.port))
+
+    def _accept(self):
+        conn, _ = self._listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = conn
+        self._listener.close()
+        self._listener = None
+        threading.Thread(target=self._read_loop, args=(conn,), name="hvsim-gdb",
+                         daemon=True).start()
+
+    def close(self):
+        for s in (self._sock, self._listener):
+            if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)     # wakes the reader thread
+                except OSError:
+                    pass
+                s.close()
+        self._sock = self._listener = None
+
+    def finish(self, exit_code):
+        """The run ended: tell a waiting gdb the exit code, then hang up."""
+        if self._sock is not None and self._awaiting_stop and not self._ended:
+            self._send("W%02x" % (exit_code & 0xFF))
+        self._ended = True
+        self.close()
+
+    # -- the socket ---------------------------------------------------------------------------
+    def _read_loop(self, conn):
+        reader = PacketReader()
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self._packets.put(None)
+                self.interrupt()          # a running machine stops and notices
+                return
+            for ev in reader.feed(data):
+                self._reader_event(ev)
+
+    def _reader_event(self, ev):
+        kind = ev[0]
+        if kind == "packet":
+            if not self._no_ack:
+                self._send_raw(b"+")
+            if ev[1] == b"QStartNoAckMode":
+                self._no_ack = True
+            self._packets.put(ev[1])
+        elif kind == "interrupt":
+            self.interrupt()
+        elif kind == "bad" and not self._no_ack:
+            self._send_raw(b"-")
+        elif kind == "nak" and self._last_sent:
+            self._send_raw(self._last_sent)
+
+    def _send_raw(self, data):
+        with self._send_lock:
+            try:
+                if self._sock is not None:
+                    self._sock.sendall(data)
+            except OSError:
+                pass                      # the reader sees the connection go
+
+    def _send(self, payload):
+        if isinstance(payload, str):
+            payload = payload.encode("latin-1")
+        self._last_sent = frame(payload)
+        self._send_raw(self._last_sent)
+
+    # -- RunControl front end -------------------------------------------------------------------
+    def stopped(self, event):
+        if self._sock is None:
+            if self._listener is None:
+                return self.cont()
+            self._accept()
+        self._last_event = event
+        self._g_vcpu = self._c_vcpu = event.vcpu
+        if self._awaiting_stop:
+            self._awaiting_stop = False
+            self._send(self._stop_reply(event))
+        while True:
+            pkt = self._packets.get()
+            if pkt is None:
+                self._gdb_gone()
+                return
+            try:
+                reply = self._handle(pkt.decode("latin-1"))
+            except _Resume:
+                return
+            if reply is not None:
+                self._send(reply)
+
+    def _gdb_gone(self):
+        sys.stderr.write("hvsim: gdb disconnected; the guests run on\n")
+        self.close()
+        self.detach()
+
+    def _stop_reply(self, ev):
+        sig = SIGINT if ev.kind == "interrupt" else SIGTRAP
+        out = "T%02x" % sig
+        if ev.kind == "watch" and ev.watch is not None:
+            kind, addr = ev.watch
+            out += "%s:%x;" % (_WATCH_REPLY[kind], addr)
+        elif ev.kind == "breakpoint":
+            types = self._bp_types.get(ev.vcpu.arch.linear_rip(), {0})
+            out += "swbreak:;" if 0 in types else "hwbreak:;"
+        return out + "thread:%x;" % thread_id(ev.vcpu)
+
+    # -- packets -----------------------------------------------------------------------------------
+    def _handle(self, s):
+        """Reply to one packet (None: no reply); raises _Resume when the
+        machine should run again."""
+        c = s[:1]
+        if c in "qQv":
+            return self._query(s)
+        handler = {
+            "?": lambda _: self._stop_reply(self._last_event),
+            "g": self._read_all_registers, "G": self._write_all_registers,
+            "p": self._read_register, "P": self._write_register,
+            "m": self._read_memory, "M": self._write_memory, "X": self._write_binary,
+            "Z": self._insert, "z": self._remove,
+            "c": self._resume, "C": self._resume, "s": self._resume, "S": self._resume,
+            "H": self._set_thread, "T": self._thread_alive,
+            "D": self._detach, "k": self._kill,
+        }.get(c)
+        if handler is None:
+            return ""
+        try:
+            return handler(s[1:]) if c not in "cCsS" else handler(c, s[1:])
+        except (ValueError, IndexError, UcError, RegisterError):
+            return "E%02x" % EINVAL      # a malformed packet, or a value the CPU refuses
+
+    def _query(self, s):
+        name = re.split("[:,;]", s, 1)[0]
+        arg = s[len(name) + 1:]
+        if s.startswith("qXfer:features:read:"):
+            return self._xfer_features(s[len("qXfer:features:read:"):])
+        if s.startswith("vCont"):
+            return self._vcont(s)
+        simple = {
+            "qSupported": "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;"
+                          "hwbreak+;vContSupported+" % PACKET_SIZE,
+            "qAttached": "1",
+            "QStartNoAckMode": "OK",
+            "qSymbol": "OK",
+            "qfThreadInfo": "m" + ",".join("%x" % thread_id(v) for v in self.vcpus()),
+            "qsThreadInfo": "l",
+        }
+        if name in simple:
+            return simple[name]
+        if name == "qC":
+            return "QC%x" % thread_id(self._g_vcpu)
+        if name == "qThreadExtraInfo":
+            v = self._vcpu_by_tid(arg)
+            return thread_name(v).encode().hex() if v is not None else "E01"
+        if name == "vKill":
+            self._send("OK")
+            return self._kill("")
+        return ""
+
+    def _xfer_features(self, arg):
+        annex, _, span = arg.partition(":")
+        if annex != "target.xml":
+            return "E00"
+        off, _, length = span.partition(",")
+        off, length = int(off, 16), int(length, 16)
+        chunk = self._xml[off:off + length]
+        return ("m" if off + length < len(self._xml) else "l") + chunk.decode()
+
+    # -- threads ----------------------------------------------------------------------------------
+    def _vcpu_by_tid(self, text):
+        tid = int(text, 16)
+        if tid in (0, -1):
+            return self._g_vcpu
+        for v in self.vcpus():
+            if thread_id(v) == tid:
+                return v
+        return None
+
+    def _set_thread(self, arg):
+        op, tid = arg[:1], arg[1:]
+        v = self._vcpu_by_tid(tid)
+        if v is None:
+            return "E01"
+        if op == "g":
+            self._g_vcpu = v
+        else:
+            self._c_vcpu = v
+        return "OK"
+
+    def _thread_alive(self, arg):
+        return "OK" if self._vcpu_by_tid(arg) is not None else "E01"
+
+    # -- registers ----------------------------------------------------------------------------------
+    def _dbg(self):
+        return self.arch_debug(self._g_vcpu)
+
+    def _read_all_registers(self, _):
+        dbg = self._dbg()
+        return "".join(le_hex(dbg.read_register(r), r.size) for r in self.regs)
+
+    def _write_all_registers(self, arg):
+        data = bytes.fromhex(arg)
+        dbg = self._dbg()
+        pos = 0
+        for r in self.regs:
+            if pos + r.size > len(data):
+                break
+            value = int.from_bytes(data[pos:pos + r.size], "little")
+            pos += r.size
+            if value != dbg.read_register(r):
+                dbg.write_register(r, value)
+        return "OK"
+
+    def _read_register(self, arg):
+        n = int(arg, 16)
+        if n >= len(self.regs):
+            return "E%02x" % EINVAL
+        r = self.regs[n]
+        return le_hex(self._dbg().read_register(r), r.size)
+
+    def _write_register(self, arg):
+        num, _, val = arg.partition("=")
+        n = int(num, 16)
+        if n >= len(self.regs):
+            return "E%02x" % EINVAL
+        r = self.regs[n]
+        self._dbg().write_register(r, int.from_bytes(bytes.fromhex(val)[:r.size], "little"))
+        return "OK"
+
+    # -- memory -------------------------------------------------------------------------------------
+    def _read_memory(self, arg):
+        addr, _, length = arg.partition(",")
+        data = self._dbg().read_memory(int(addr, 16), min(int(length, 16), MAX_MEMORY_READ))
+        if not data and int(length, 16):
+            return "E%02x" % EFAULT
+        return hex_bytes(data)
+
+    def _write_memory(self, arg):
+        where, _, hexdata = arg.partition(":")
+        return self._store(where, bytes.fromhex(hexdata))
+
+    def _write_binary(self, arg):
+        where, _, data = arg.partition(":")
+        return self._store(where, unescape(data.encode("latin-1")))
+
+    def _store(self, where, data):
+        addr, _, length = where.partition(",")
+        data = data[:int(length, 16)]
+        if data and not self._dbg().write_memory(int(addr, 16), data):
+            return "E%02x" % EFAULT
+        for v in self._g_vcpu.domain.vcpus:          # guest code may have changed (X7)
+            if v.arch is not None:
+                v.arch.flush_code()
+        return "OK"
+
+    # -- breakpoints and watchpoints ----------------------------------------------------------
+    def _z_args(self, arg):
+        type_, addr, size = arg.split(";", 1)[0].split(",")
+        return int(type_), int(addr, 16), int(size, 16)
+
+    def _insert(self, arg):
+        type_, addr, size = self._z_args(arg)
+        if type_ in (0, 1):
+            self._bp_types.setdefault(addr, set()).add(type_)
+            self.add_breakpoint(addr)
+        elif type_ in _WATCH_TYPES:
+            self.add_watchpoint(addr, max(size, 1), _WATCH_TYPES[type_])
+        else:
+            return ""
+        return "OK"
+
+    def _remove(self, arg):
+        type_, addr, size = self._z_args(arg)
+        if type_ in (0, 1):
+            types = self._bp_types.get(addr, set())
+            types.discard(type_)
+            if not types:
+                self._bp_types.pop(addr, None)
+                self.remove_breakpoint(addr)
+        elif type_ in _WATCH_TYPES:
+            self.remove_watchpoint(addr, max(size, 1), _WATCH_TYPES[type_])
+        else:
+            return ""
+        return "OK"
+
+    # -- resuming ----------------------------------------------------------------------------------
+    def _resume(self, op, arg):
+        """c [addr], s [addr], C sig[;addr], S sig[;addr] (signals are ignored)."""
+        addr = arg.partition(";")[2] if op in "CS" else arg
+        if addr:
+            self._c_vcpu.arch.st.rip = int(addr, 16)
+        if op in "sS":
+            self.step(self._c_vcpu)
+        else:
+            self.cont()
+        self._resumed()
+
+    def _vcont(self, s):
+        if s == "vCont?":
+            return "vCont;c;C;s;S"
+        step_vcpu = None
+        for action in s[len("vCont;"):].split(";"):
+            op, _, tid = action.partition(":")
+            if op[:1] in "sS":
+                v = self._vcpu_by_tid(tid) if tid and tid != "-1" else self._c_vcpu
+                step_vcpu = v if v is not None else self._c_vcpu
+                break
+            if op[:1] not in "cC":
+                return "E%02x" % EINVAL
+        if step_vcpu is not None:
+            self.step(step_vcpu)
+        else:
+            self.cont()
+        self._resumed()
+
+    def _resumed(self):
+        self._awaiting_stop = True
+        raise _Resume()
+
+    def _detach(self, _):
+        self._send("OK")
+        self.close()
+        self.detach()
+        raise _Resume()
+
+    def _kill(self, _):
+        sys.stderr.write("hvsim: gdb killed the run\n")
+        self._ended = True
+        self.close()
+        raise StopRun()
