@@ -254,7 +254,7 @@ class _HostMemory:
     def pack(self, buf):
         """[(first page, bytes)]: the runs of pages of buf that are not all zero."""
         addr, size = buffer_address(buf), len(buf)
-        runs, start = [], None
+        runs, start, last = [], None, -1
         used = self.used(addr, size)
         page = used.find(1)
         while page >= 0:

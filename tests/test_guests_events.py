@@ -63,21 +63,6 @@ EXPECT = {
     },
 }
 
-# hvsim bugs these tests run into.  A run whose only failed checks are known
-# ones (KNOWN_FAILURES) is reported as xfail.
-KNOWN_HVSIM_BUGS = {
-    "interrupt-window": "hvsim injects a pending event channel upcall only at a slice "
-                        "boundary (a slice ends at the vCPU's next hypercall, port access "
-                        "or TSC read once one is deliverable): a vCPU enabling interrupts "
-                        "(sti) with one pending does not take it at once (Xen injects it "
-                        "at the interrupt window)",
-}
-
-# "Fail: ..." console lines caused by those bugs.
-KNOWN_FAILURES = [
-    (r"Fail: vCPU \d+: pending upcall not taken when interrupts were enabled",
-     "interrupt-window"),
-]
 
 PREFIX_RE = re.compile(r"\((d\d+)\) (.*)")
 
@@ -112,18 +97,11 @@ def consoles(stdout, ndomains):
 
 
 def check_console(guest, domid, lines, stdout, result="SUCCESS", vcpus=1):
-    """Check one domain's console; returns the known hvsim bugs that made
-    checks fail (any other failure is an assertion error)."""
+    """Check one domain's console: its result, proof lines and checks."""
     expect = EXPECT[guest]
     text = "\n".join(lines)
     fails = [l for l in lines if l.startswith("Fail: ")]
-    bugs = set()
-    for f in fails:
-        bug = next((b for pattern, b in KNOWN_FAILURES if re.fullmatch(pattern, f)), None)
-        assert bug is not None, "d%d (%s): %s\n%s" % (domid, guest, f, stdout)
-        bugs.add(bug)
-    if fails:
-        result = "FAILURE"
+    assert not fails, "d%d (%s): %s\n%s" % (domid, guest, fails[0], stdout)
     last = [l for l in lines if l.strip()][-1:] or ["<no output>"]
     assert last[0] == "Test result: %s" % result, \
         "d%d (%s) ended with %r:\n%s" % (domid, guest, last[0], stdout)
@@ -131,7 +109,7 @@ def check_console(guest, domid, lines, stdout, result="SUCCESS", vcpus=1):
         assert any(re.fullmatch(pattern, l) for l in lines), \
             "d%d: no console line matching %r:\n%s" % (domid, pattern, text)
     if result == "SKIP":
-        return bugs
+        return
     proof = expect["lines"]
     if isinstance(proof, dict):
         proof = proof[domid]
@@ -143,17 +121,10 @@ def check_console(guest, domid, lines, stdout, result="SUCCESS", vcpus=1):
     counts = [m for m in (CHECKS_RE.fullmatch(l) for l in lines) if m]
     assert len(counts) == 1, "d%d: expected one 'Checks:' line:\n%s" % (domid, text)
     run, failed = int(counts[0].group(1)), int(counts[0].group(2))
-    assert failed == len(fails), text
+    assert failed == 0, text
     assert run >= expect["checks"], \
         "d%d (%s): only %d checks run (expected at least %d):\n%s" % (
             domid, guest, run, expect["checks"], text)
-    return bugs
-
-
-def known_bugs_xfail(bugs, rc, stdout):
-    """Checks failed only because of known hvsim bugs: xfail, citing them."""
-    assert rc == 5, "hvsim exit code %d (expected 5, FAILURE):\n%s" % (rc, stdout)
-    pytest.xfail("; ".join(KNOWN_HVSIM_BUGS[b] for b in sorted(bugs)))
 
 
 # Proof lines of particular runs, by domid.
@@ -194,14 +165,11 @@ def test_events_guest(guest, envs, options, extra):
     rc, stdout = hvsim([elf(e, guest) for e in envs], "--deterministic", *options)
     per_domain = consoles(stdout, len(envs))
     vcpus = int(options[options.index("--vcpus") + 1]) if "--vcpus" in options else 1
-    bugs = set()
     for domid in range(1, len(envs) + 1):
-        bugs |= check_console(guest, domid, per_domain[domid], stdout, vcpus=vcpus)
+        check_console(guest, domid, per_domain[domid], stdout, vcpus=vcpus)
         for pattern in extra.get(domid, []):
             assert any(re.fullmatch(pattern, l) for l in per_domain[domid]), \
                 "d%d (%s): no console line matching %r:\n%s" % (domid, guest, pattern, stdout)
-    if bugs:
-        known_bugs_xfail(bugs, rc, stdout)
     assert rc == 0, "hvsim exit code %d:\n%s" % (rc, stdout)
 
 
@@ -228,32 +196,9 @@ def _ping_pong_pair():
     return pair
 
 
-def _without_host_seconds(stdout):
-    """The summary's last column is host time: drop it."""
-    return re.sub(r"(?m)^(d\d+ .*?)\s+\d+\.\d+$", r"\1", stdout)
-
-
-def test_ping_pong_deterministic(tmp_path):
-    """Two --deterministic runs of ping-pong (two domains) are identical:
-    console output and the event trace (hypercalls, upcalls, event channels),
-    leaving out what the known hvsim bugs break (the exceptions stream, the
-    summary's host seconds)."""
-    pair = _ping_pong_pair()
-    runs = []
-    for i in range(2):
-        trace = tmp_path / ("trace%d.txt" % i)
-        rc, stdout = hvsim(pair, "--deterministic", "--trace-streams",
-                           "hypercalls,upcalls,evtchn", trace=trace)
-        assert rc == 0, stdout
-        runs.append((_without_host_seconds(stdout), trace.read_bytes()))
-    assert runs[0][0] == runs[1][0], "console output differs between identical runs"
-    assert runs[0][1] == runs[1][1], "event trace differs between identical runs"
-    trace = runs[0][1].decode()
-    assert "EVTCHNOP_send" in trace and "upcall" in trace and "SCHEDOP_block" in trace
-
-
 def test_ping_pong_deterministic_byte_identical(tmp_path):
-    """The same, byte for byte: whole stdout and the default --trace streams."""
+    """Two --deterministic runs of ping-pong (two domains) are identical, byte
+    for byte: the whole stdout and the default --trace streams."""
     pair = _ping_pong_pair()
     runs = []
     for i in range(2):
@@ -263,3 +208,5 @@ def test_ping_pong_deterministic_byte_identical(tmp_path):
         runs.append((stdout, trace.read_bytes()))
     assert runs[0][0] == runs[1][0], "stdout differs between identical runs"
     assert runs[0][1] == runs[1][1], "--trace output differs between identical runs"
+    trace = runs[0][1].decode()
+    assert "EVTCHNOP_send" in trace and "upcall" in trace and "SCHEDOP_block" in trace

@@ -1,7 +1,7 @@
 """public/event_channel.h: EVTCHNOP_* sub-ops, channel states and argument
 structs, plus the 2-level and FIFO ABI constants."""
 
-from .cstruct import Struct, array, domid, evtchn_port, u8, u16, u32, u64, union
+from .cstruct import Struct, array, domid, evtchn_port, u8, u32, u64, union
 
 EVTCHNOP_bind_interdomain = 0
 EVTCHNOP_bind_virq = 1

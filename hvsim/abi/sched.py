@@ -1,6 +1,6 @@
 """public/sched.h: sched_op sub-ops, shutdown reasons and argument structs."""
 
-from .cstruct import Struct, domid, evtchn_port, handle, s32, u16, u32, u64
+from .cstruct import Struct, domid, handle, s32, u32, u64
 
 SCHEDOP_yield = 0
 SCHEDOP_block = 1

@@ -31,7 +31,7 @@ from ..abi.event_channel import evtchn_2l_nr_channels
 from ..abi.xen import DOMID_FIRST_RESERVED
 from ..errors import HostInputError
 from ..hv.evtchn import DEFAULT_MAX_EVTCHN_PORT
-from .fdt import _BE32, FDT_MAGIC, FdtNode, display as _display, is_fdt, read_fdt  # noqa: F401
+from .fdt import _BE32, FDT_MAGIC, is_fdt, read_fdt
 from .firmware import DEFAULT_HOST_MEM, boot_config
 from .multiboot2 import cmdline_cook, parse_mbi
 from .plan import (CAPABILITY_NAMES, KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH, BootPlan,

@@ -253,12 +253,7 @@ class DomainEvtchn:
 
 # ---- the hypercall ---------------------------------------------------------------------
 def _domain(v, domid):
-    if domid == xen.DOMID_SELF:
-        return v.domain
-    d = v.hv.domains.get(domid)
-    if d is None:
-        raise HypercallError(errno.ESRCH)
-    return d
+    return v.hv.domain_by_any_id(v.domain, domid)
 
 
 def alloc_unbound(v, dom, remote_dom):

@@ -3,7 +3,7 @@ the event-channel callback, HVMOP_get_time.  Which parameter a domain may
 read or write on itself, and with which errno otherwise, follows
 hvm_allow_{set,get}_param() exactly."""
 
-from ..abi import errno, hvm as h, xen
+from ..abi import errno, hvm as h
 from ..abi.errno import HypercallError
 from .guest_access import copy_to_guest, get_struct, put_struct
 from .xsm import TARGET
@@ -21,12 +21,7 @@ TSS32_SIZE = 104
 
 
 def _param_domain(v, domid):
-    if domid == xen.DOMID_SELF:
-        return v.domain
-    d = v.hv.domains.get(domid)
-    if d is None:
-        raise HypercallError(errno.ESRCH)
-    return d
+    return v.hv.domain_by_any_id(v.domain, domid)
 
 
 def _allow(v, d, index, allowed):

@@ -5,7 +5,9 @@ This is the object the boot code builds domains into and the CLI runs.
 """
 
 from .. import snapshot
-from ..abi.xen import VIRQ_DOM_EXC
+from ..abi import errno
+from ..abi.errno import HypercallError
+from ..abi.xen import DOMID_SELF, VIRQ_DOM_EXC
 from .console import ConsoleSink
 from .domain import Domain
 from .hypercall import HypercallTable
@@ -56,6 +58,14 @@ class Hypervisor:
         self.domains[domid] = d
         self.all_domains.append(d)
         self.domain_state_changed(d, notify=False)
+        return d
+
+    def domain_by_any_id(self, caller, domid):
+        """rcu_lock_domain_by_any_id(): DOMID_SELF is the caller's domain;
+        -ESRCH for a domain that does not exist."""
+        d = caller if domid == DOMID_SELF else self.domains.get(domid)
+        if d is None:
+            raise HypercallError(errno.ESRCH)
         return d
 
     def next_unique_id(self):

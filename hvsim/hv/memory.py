@@ -2,7 +2,7 @@
 arch_memory_op, xen/arch/x86/mm.c): reservation queries, add_to_physmap for
 the shared_info page, the guest memory map.  Everything else is -ENOSYS."""
 
-from ..abi import errno, memory as m, xen
+from ..abi import errno, memory as m
 from ..abi.cstruct import Struct, domid as domid_t
 from ..abi.errno import HypercallError
 from .guest_access import copy_to_guest, get_struct, put_struct
@@ -15,9 +15,7 @@ INVALID_GFN = (1 << 64) - 1
 
 def _lookup(v, domid):
     """rcu_lock_domain_by_any_id() + XSM TARGET."""
-    d = v.domain if domid == xen.DOMID_SELF else v.hv.domains.get(domid)
-    if d is None:
-        raise HypercallError(errno.ESRCH)
+    d = v.hv.domain_by_any_id(v.domain, domid)
     if not v.hv.xsm.allowed(TARGET, v.domain, d):
         raise HypercallError(errno.EPERM)
     return d

@@ -187,26 +187,13 @@ class Scheduler:
             v.switched_in()
             self.last = v
 
-    def _inject(self, v):
-        """Pending NMI first (not blocked by IF), then the event-channel upcall."""
-        arch = v.arch
-        if v.nmi_pending:
-            v.nmi_pending = False
-            arch.inject_nmi()
-            return
-        vector = v.interrupt_vector()
-        if vector is not None and arch.inject_interrupt(vector):
-            v.interrupt_delivered(vector)
-            if self.hv.tracer is not None:
-                self.hv.tracer.upcall(v, vector)
-
     def _run_slice(self, v):
         hv = self.hv
         arch = v.arch
         self._switch_to(v)
         v.set_runstate(RUNSTATE_running)
         if self.debugger is None or not self.debugger.holds_interrupts(v):
-            self._inject(v)
+            v.inject_pending()
         self.slice_serial += 1
         self.preempt_requested = False
         self.current = v

@@ -214,10 +214,38 @@ class VCpu:
         self.kick()
 
     def deliver_now(self):
-        """End the running slice if an interrupt can be injected right away
-        (the scheduler injects at slice start)."""
-        if self.hv.scheduler.current is self and self.events_need_delivery():
+        """End the running slice if an interrupt is pending (the scheduler
+        injects at slice start, or, if the guest has interrupts disabled,
+        arms the interrupt window there)."""
+        if self.hv.scheduler.current is self and self.interrupt_vector() is not None:
             self.end_slice()
+
+    def inject_pending(self):
+        """At VM entry (slice start) and at an interrupt window: a pending NMI
+        first (IF does not block it), then the event-channel upcall if the
+        guest can take it now; if it cannot, the arch vCPU watches for the
+        instructions that enable interrupts (Xen: interrupt-window exiting)."""
+        arch = self.arch
+        if self.nmi_pending:
+            self.nmi_pending = False
+            arch.inject_nmi()
+            return
+        vector = self.interrupt_vector()
+        if vector is None:
+            arch.set_interrupt_window(False)
+        elif arch.inject_interrupt(vector):
+            arch.set_interrupt_window(False)
+            self.interrupt_delivered(vector)
+            if self.hv.tracer is not None:
+                self.hv.tracer.upcall(self, vector)
+        else:
+            arch.set_interrupt_window(True)
+
+    def interrupt_window(self):
+        """The arch vCPU ran an sti/popf/iret with an upcall waiting."""
+        debugger = self.hv.scheduler.debugger
+        if debugger is None or not debugger.holds_interrupts(self):
+            self.inject_pending()
 
     def set_upcall_vector(self, vector):
         self.upcall_vector = vector

@@ -374,9 +374,6 @@ class CpuState:
         """Instructions counted by emu_start(count=...) in the current/last run."""
         return self._counter.value
 
-    def clear_insn_counter(self):
-        self._counter.value = 0
-
     @property
     def halted(self):
         """Set by QEMU when the guest executed hlt; cleared by us before each run."""

@@ -11,6 +11,12 @@ positives cost nothing.  Sites are registered at both the segment's virtual
 and physical address, because a kernel runs its early code at the physical
 address before it enables paging.
 
+The same scan finds the *interrupt-window* sites: sti, popf and iret, the
+instructions that can set EFLAGS.IF.  Their exits are loaded only while an
+upcall waits for the guest to enable interrupts (X86Vcpu.set_interrupt_window),
+so that it is delivered right after them as Xen's interrupt-window exiting
+does; the rest of the time they cost nothing either.
+
 Not covered (documented limitation): these instructions in code created at
 run time, and prefixed rdmsr/wrmsr encodings; Unicorn then handles them.
 """
@@ -39,13 +45,42 @@ def find_sites(data):
     return sorted(out)
 
 
-def exit_addresses(segments):
-    """segments: iterable of (vaddr, paddr, data, executable)."""
+STI = 0xFB
+POPF = 0x9D
+IRET = 0xCF
+OPERAND_PREFIXES = (0x66, 0x48)        # popfw / iretd..iretq
+
+
+def find_window_sites(data):
+    """Offsets where sti, popf or iret may start (with an operand-size or
+    REX.W prefix, the prefix is the start)."""
+    out = set()
+    for op in (STI, POPF, IRET):
+        i = data.find(op)
+        while i >= 0:
+            out.add(i)
+            if op != STI and i and data[i - 1] in OPERAND_PREFIXES:
+                out.add(i - 1)
+            i = data.find(op, i + 1)
+    return sorted(out)
+
+
+def _addresses(segments, finder):
     addrs = set()
     for vaddr, paddr, data, executable in segments:
         if not executable:
             continue
-        for off in find_sites(data):
+        for off in finder(data):
             addrs.add(vaddr + off)
             addrs.add(paddr + off)
     return sorted(addrs)
+
+
+def exit_addresses(segments):
+    """segments: iterable of (vaddr, paddr, data, executable)."""
+    return _addresses(segments, find_sites)
+
+
+def window_addresses(segments):
+    """The interrupt-window sites of the same segments."""
+    return _addresses(segments, find_window_sites)

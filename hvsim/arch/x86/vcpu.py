@@ -33,7 +33,7 @@ from .. import uc as ucx
 from . import decode, hypercall_page, syscall, traps
 from .cpuid import CpuidModel
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
-                       R_ESP, R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
+                       R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
 from .msr import GPFault, MsrModel
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
 from .segments import flat_flags, load_seg_cache
@@ -82,7 +82,7 @@ class GuestCrash(Exception):
 
 class X86Vcpu:
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
-                 tsc_to_ns=(0, 0)):
+                 tsc_to_ns=(0, 0), window_sites=()):
         ucx.check_unicorn_version()
         self.host = host
         self.physmap = physmap
@@ -93,11 +93,15 @@ class X86Vcpu:
         self.stop_exit = None          # set by a hook to end the slice
         self.on_exception = None       # tracing: callable(vector, kind, error, rip)
         self.hypercall_page_gpa = None
-        self._slice_base = 0
-        self._slice_request = 0
+        self._slice_base = 0           # counted slices: instructions retired so far,
+        self._slice_request = 0        # the budget of the emu_start in progress,
+        self._remaining = 0            # and what is left of the slice's budget
+        self._counting = False
         self._emulating = False
         self._pending_maps = []
         self._exit_sites = set()
+        self._window_sites = frozenset(window_sites)
+        self._window_open = False      # exits at sti/popf/iret while an upcall waits
         self._mode_hook = None
         self.debug = None              # X86Debug while a debugger is attached (debug.py)
         physmap.add_listener(self)
@@ -209,14 +213,8 @@ class X86Vcpu:
     def reset_pvh(self, entry, start_info_gpa):
         """The state Xen's PVH builder gives vCPU0 (docs/misc/pvh.pandoc): 32-bit
         flat protected mode, CR0 = PE|ET, CR4 = 0, paging off, EBX = start info."""
-        uc, st = self.uc, self.st
-        # Unicorn's 64-bit reset state is not architectural (EFER.LMA set with
-        # paging off): go through PG=1 and back to make QEMU leave long mode.
-        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
-        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-        uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)
-        uc.msr_write(0xC0000080, 0)
-        uc.reg_write(X.UC_X86_REG_CR4, 0)
+        self._leave_reset_state()
+        self.uc.reg_write(X.UC_X86_REG_CR4, 0)
         self._load_flat32()
         self._set_vcpu_context(entry, {R_EBX: start_info_gpa})
 
@@ -226,10 +224,7 @@ class X86Vcpu:
         maps R_CS/R_DS/R_SS/R_ES to (base, limit, attr) in Xen's segment-attribute
         format, plus "tr"."""
         uc, st = self.uc, self.st
-        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
-        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-        uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)       # leave Unicorn's odd reset state
-        uc.msr_write(0xC0000080, 0)
+        self._leave_reset_state()
         uc.reg_write(X.UC_X86_REG_CR4, cr4)
         uc.reg_write(X.UC_X86_REG_CR3, cr3)
         uc.msr_write(0xC0000080, efer & ~(1 << 10))       # QEMU derives LMA from CR0.PG
@@ -242,6 +237,15 @@ class X86Vcpu:
                 load_seg_cache(st, seg, 0, base, limit, flags)
         self._set_vcpu_context(rip, regs)
         self.rflags = rflags
+
+    def _leave_reset_state(self):
+        """Unicorn's 64-bit reset state is not architectural (EFER.LMA set with
+        paging off): go through PG=1 and back to make QEMU leave long mode."""
+        uc = self.uc
+        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+        uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)
+        uc.msr_write(0xC0000080, 0)
 
     def _load_flat32(self):
         st = self.st
@@ -484,6 +488,8 @@ class X86Vcpu:
     def _load_exits(self, skip=None):
         """Exit at every exit site and debugger breakpoint, except `skip`."""
         addrs = self._exit_sites
+        if self._window_open:
+            addrs = addrs | self._window_sites
         if self.debug is not None:
             addrs = addrs | self.debug.breakpoints
         if skip is not None:
@@ -501,6 +507,9 @@ class X86Vcpu:
         if self.debug is not None and self.debug.at_exit(rip):
             return True                        # a breakpoint: reported or stepped over
         if rip not in self._exit_sites:
+            if self._window_open and rip in self._window_sites:
+                self._window_exit(rip)
+                return True
             return False
         try:
             insn = self.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
@@ -508,23 +517,55 @@ class X86Vcpu:
             return False
         if insn[:2] in (b"\x0f\x30", b"\x0f\x32"):
             self._msr(insn[:2] == b"\x0f\x30")
+            self._retire_emulated()
         elif insn[:2] == b"\x0f\x07":
             syscall.do_sysret(self, rex_w=False)
+            self._retire_emulated()
         elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == b"\x0f\x07" and st.code64:
             syscall.do_sysret(self, rex_w=bool(insn[0] & 8))
+            self._retire_emulated()
         else:
             self._step_over_exit(rip)          # e.g. `dec %eax` in 32-bit code
         return True
 
-    def _step_over_exit(self, rip):
-        """Execute the one instruction at an exit address natively."""
+    def _step_over_exit(self, rip, n=1):
+        """Execute the instruction at an exit address natively (and n-1 more,
+        unless one of them is at an exit address itself)."""
         self._load_exits(skip=rip)
+        self._slice_request = n
         self._emulating = True
-        err = ucx.emu_start(self.uc, self.st.rip, 0, 1)
+        err = ucx.emu_start(self.uc, self.st.rip, 0, n)
         self._emulating = False
+        self._retire()
         self._load_exits()
         if err != UC_ERR_OK and self.stop_exit is None:
             self.stop_exit = self._emu_error(err)
+
+    # ---- the interrupt window ---------------------------------------------------------------
+    def set_interrupt_window(self, wanted):
+        """An upcall waits for the guest to enable interrupts (wanted=True), or
+        no longer does: exit at every sti/popf/iret site meanwhile, so that the
+        host can inject it right after, as Xen's interrupt-window exiting does.
+        Called between slices (the exit list cannot change under a running
+        translation block)."""
+        if wanted != self._window_open and self._window_sites and not self._emulating:
+            self._window_open = wanted
+            self._load_exits()
+
+    def _window_exit(self, rip):
+        """At an sti/popf/iret site with the window open: run it (sti with the
+        instruction in its shadow), then let the host inject."""
+        st = self.st
+        try:
+            is_sti = self.walker.read(rip, 1, ACCESS_READ, st.cpl == 3) == b"\xfb"
+        except (PageFault, BadPhysical):
+            is_sti = False
+        self._step_over_exit(rip, 2 if is_sti else 1)
+        if self.stop_exit is not None:
+            return
+        self.host.interrupt_window()
+        if st.halted and self.stop_exit is None:
+            self.stop_exit = HALTED          # `sti; hlt` with nothing delivered after all
 
     def _msr(self, write):
         st = self.st
@@ -616,6 +657,7 @@ class X86Vcpu:
         if not self.rflags & EFLAGS_IF or self.st.interrupt_shadow:
             return False
         self._raise(vector, traps.EXTERNAL, insn_rip=self.st.rip)
+        self.st.clear_halted()              # an interrupt ends hlt
         return True
 
     def inject_nmi(self):
@@ -631,19 +673,36 @@ class X86Vcpu:
         """Instructions retired so far in the current/last counted slice."""
         return self._slice_base + min(self.st.insn_counter, self._slice_request)
 
+    def _retire(self):
+        """Counted slices: fold Unicorn's instruction counter (which every
+        emu_start resets) into the slice's total."""
+        if self._counting:
+            done = min(self.st.insn_counter, self._slice_request)
+            self._slice_base += done
+            self._remaining -= done
+        self._slice_request = 0
+
+    def _retire_emulated(self):
+        """Counted slices: one instruction hvsim emulated (rdmsr, wrmsr, sysret)."""
+        if self._counting:
+            self._slice_base += 1
+            self._remaining -= 1
+
     def run(self, timeout_us=0, count=0):
         """Run until the slice ends; returns an Exit.  With `count`, at most
         that many instructions (deterministic mode)."""
         st = self.st
         self.stop_exit = None
-        remaining = count
+        self._counting = bool(count)
+        self._remaining = count
         self._slice_base = 0
         while True:
             st.clear_halted()
-            self._slice_request = remaining
+            self._slice_request = self._remaining
             self._emulating = True
-            err = ucx.emu_start(self.uc, st.rip, timeout_us, remaining)
+            err = ucx.emu_start(self.uc, st.rip, timeout_us, self._remaining)
             self._emulating = False
+            self._retire()
             if self._pending_maps:
                 self._apply_pending_maps()
             if self.hooks.error is not None:
@@ -660,13 +719,8 @@ class X86Vcpu:
             if self._insn_exit():
                 if self.stop_exit is not None:
                     return self.stop_exit
-                if count:
-                    done = min(st.insn_counter, remaining)
-                    self._slice_base += done
-                    remaining -= done
-                    st.clear_insn_counter()
-                    if remaining <= 0:
-                        return SLICE_END
+                if count and self._remaining <= 0:
+                    return SLICE_END
                 continue
             if st.halted:
                 return HALTED
