@@ -31,6 +31,9 @@ class FakeHost:
     def guest_tsc(self):
         return 1000
 
+    def preempt_point(self):
+        pass
+
     def set_guest_tsc(self, v):
         pass
 

@@ -39,9 +39,9 @@ class _Ticker(threading.Thread):
     """Ends the running vCPU's slice every TICK_MS of host time (fast mode),
     so that timers fire and other vCPUs get their turn.
 
-    It asks first: the vCPU stops at its next hypercall, port access or TSC
-    read (VCpu.preempt_point()), from inside that hook.  Only a vCPU that
-    makes none for PREEMPT_GRACE_TICKS is stopped asynchronously: Unicorn
+    It asks first: the vCPU stops at its next hypercall, port access, TSC
+    read or CPUID (VCpu.preempt_point()), from inside that hook.  Only a vCPU
+    that makes none for PREEMPT_GRACE_TICKS is stopped asynchronously: Unicorn
     (helper_rdtsc, helper_cpuid, ...) stops walking its instruction-hook
     list once a stop is requested, so an asynchronous uc_emu_stop() landing
     just before such an instruction skips hvsim's hook and lets QEMU execute

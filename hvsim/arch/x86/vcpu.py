@@ -435,6 +435,7 @@ class X86Vcpu:
             a, b, c, d = self.cpuid.lookup(regs[R_EAX] & MASK32, regs[R_ECX] & MASK32,
                                            self.st.cr[4])
             regs[R_EAX], regs[R_EBX], regs[R_ECX], regs[R_EDX] = a, b, c, d
+            self.host.preempt_point()
         except BaseException as e:
             self.hooks.failed(e)
         return 1
