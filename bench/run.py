@@ -6,6 +6,10 @@
    entry, same page tables) with no hook at all.  Goal: ratio >= 0.9.
 2. hypercall: xen_version(XENVER_version) round trips per second through the
    hypercall page.  Goal: >= 250,000/s.
+3. ping-pong: interdomain event-channel round trips per second between two
+   domains (guests/tests/ping-pong: send, block, upcall, on both sides),
+   measured as the difference between a long and a short run so that boot
+   time cancels out.  Goal: >= 50,000/s.
 
 Every measurement is the best of REPEATS runs (the machine is shared).
 Usage: bench/run.py [--quick]
@@ -29,6 +33,8 @@ from hvsim.boot.pvh import DomainSpec, build_domain                    # noqa: E
 from hvsim.hv.console import ConsoleSink                               # noqa: E402
 from hvsim.hv.hypervisor import Hypervisor                             # noqa: E402
 
+ROOT = os.path.dirname(HERE)
+PING_PONG = os.path.join(ROOT, "guests", "build", "hvm64", "ping-pong.elf")
 COMPUTE, HYPERCALL = 1, 2
 COMPUTE_INSNS_PER_ITER = 7
 REPEATS = 3
@@ -54,6 +60,24 @@ def run_hvsim(elf):
     took = time.perf_counter() - t
     if result.reason != "done" or d.crash_report:
         raise SystemExit("benchmark guest did not finish: %s %s" % (result.reason, d.crash_report))
+    return took
+
+
+def run_ping_pong(rounds):
+    """Seconds two ping-pong domains take for `rounds` round trips (and boot)."""
+    hv = Hypervisor(console=ConsoleSink(stream=None))
+    doms = [build_domain(hv, DomainSpec(domid, PING_PONG, 32 << 20, cmdline="rounds=%d" % rounds))
+            for domid in (1, 2)]
+    for d in doms:
+        d.unpause()
+    t = time.perf_counter()
+    result = hv.run(timeout=600)
+    took = time.perf_counter() - t
+    for d in doms:
+        last = [l for l in d.console.transcript if l.strip()][-1:]
+        if result.reason != "done" or last != ["Test result: SUCCESS"]:
+            raise SystemExit("ping-pong d%d did not succeed: %s %s" % (d.domid, result.reason,
+                                                                       last))
     return took
 
 
@@ -91,6 +115,9 @@ def main():
     args = ap.parse_args()
     iters = 10_000_000 if args.quick else 40_000_000
     calls = 100_000 if args.quick else 500_000
+    rounds = 20_000 if args.quick else 100_000
+    if not os.path.exists(PING_PONG):
+        raise SystemExit("bench: %s is missing: run `make guests` first" % PING_PONG)
     with tempfile.TemporaryDirectory() as wd:
         compute = build(wd, COMPUTE, iters)
         hcall = build(wd, HYPERCALL, calls)
@@ -98,12 +125,15 @@ def main():
         raw = best(run_raw_unicorn, compute)
         hv = best(run_hvsim, compute)
         hc = best(run_hvsim, hcall)
+        pp = best(run_ping_pong, rounds) - best(run_ping_pong, 100)
     print("hvsim benchmarks (best of %d)" % REPEATS)
     print("%-34s %14s %14s %8s %8s" % ("", "hvsim", "baseline", "ratio", "goal"))
     print("%-34s %11.1f M/s %11.1f M/s %8.2f %8s" % (
         "compute: guest instructions", insns / hv / 1e6, insns / raw / 1e6, raw / hv, ">=0.90"))
     print("%-34s %12.0f/s %14s %8s %8s" % (
         "null hypercall (xen_version)", calls / hc, "-", "-", ">=250k"))
+    print("%-34s %12.0f/s %14s %8s %8s" % (
+        "interdomain ping-pong round trips", (rounds - 100) / pp, "-", "-", ">=50k"))
     print("  baseline: raw Unicorn %s, same image, no hooks" % __import__("unicorn").__version__)
 
 

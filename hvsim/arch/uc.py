@@ -96,7 +96,16 @@ def emu_stop(uc):
     uclib.uc_emu_stop(uc._uch)
 
 
+UC_CTL_TB_REMOVE_CACHE = 9
 UC_CTL_TLB_FLUSH = 11
+_REMOVE_CACHE = (unicorn.UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
+
+
+def remove_cache(uc, begin, end):
+    """Drop translated code covering guest-virtual [begin, end) (uc_ctl
+    without the binding's wrappers: about 1.5 us)."""
+    uclib.uc_ctl(uc._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end))
+
 
 
 def flush_tlb(uc):

@@ -24,7 +24,10 @@ from ..abi.vcpu import (RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable,
 from .. import snapshot
 from . import time as vtime
 
-TICK_MS = 1                            # fast mode: preemption and timer granularity
+TICK_MS = 1                            # fast mode: timer granularity
+TIMESLICE_TICKS = 5                    # fast mode: a vCPU's slice while others wait
+MAX_SLICE_TICKS = 50                   # fast mode: back to the run loop at least this often
+                                       # (--timeout, Ctrl-C)
 PREEMPT_GRACE_TICKS = 4                # ticks a vCPU may take to reach a preemption point
 DETERMINISTIC_SLICE = 200_000          # instructions per slice
 MIN_DETERMINISTIC_SLICE = 1_000
@@ -36,8 +39,11 @@ class RunResult:
 
 
 class _Ticker(threading.Thread):
-    """Ends the running vCPU's slice every TICK_MS of host time (fast mode),
-    so that timers fire and other vCPUs get their turn.
+    """Fast mode: every TICK_MS of host time, ends the running vCPU's slice
+    if a timer has expired, if it has run TIMESLICE_TICKS while another vCPU
+    waits, or after MAX_SLICE_TICKS in any case.  (Ending slices that need not
+    end is expensive: a vCPU woken by an event would then often find the
+    other one preempted with interrupts disabled.)
 
     It asks first: the vCPU stops at its next hypercall, port access, TSC
     read or CPUID (VCpu.preempt_point()), from inside that hook.  Only a vCPU
@@ -54,18 +60,21 @@ class _Ticker(threading.Thread):
 
     def run(self):
         sched = self.scheduler
-        asked, waited = None, 0
+        serial, ticks, asked = None, 0, None
         while not self.done.wait(TICK_MS / 1000.0):
             cur = sched.current
             if cur is None or cur.arch is None:
                 continue
-            if asked != sched.slice_serial:
-                asked, waited = sched.slice_serial, 0
-                sched.preempt_requested = True
-            else:
-                waited += 1
-                if waited >= PREEMPT_GRACE_TICKS:
+            if serial != sched.slice_serial:
+                serial, ticks, asked = sched.slice_serial, 0, None
+            ticks += 1
+            if asked is not None:
+                if ticks - asked >= PREEMPT_GRACE_TICKS:
                     cur.arch.stop()
+            elif ticks >= MAX_SLICE_TICKS or sched.timer_due() or \
+                    (ticks >= TIMESLICE_TICKS and sched.others_runnable(cur)):
+                asked = ticks
+                sched.preempt_requested = True
 
 
 class Scheduler:
@@ -125,6 +134,15 @@ class Scheduler:
         return min(live) if live else None
 
     # -- main loop ---------------------------------------------------------------------------
+    def timer_due(self):
+        """Fast mode (the ticker): has an armed timer expired?"""
+        due = self.first_deadline
+        return due is not None and self.hv.clock.now() >= due
+
+    def others_runnable(self, cur):
+        """Fast mode (the ticker): is any vCPU but `cur` waiting to run?"""
+        return any(v.runnable for v in self._vcpus() if v is not cur)
+
     def _vcpus(self):
         return [v for d in self.hv.domains.values() for v in d.vcpus]
 

@@ -316,10 +316,8 @@ class X86Debug:
         v, st = self.vcpu, self.vcpu.st
         at_breakpoint = rip in self.breakpoints
         if at_breakpoint:
-            v._load_exits(skip=rip)          # flushes translated code too
-            self._counted = True
-        else:
-            self._count_mode(1)
+            v._load_exits(skip=rip)          # drops the translations at rip too
+        self._count_mode(1)
         start = st.rip
         for _ in range(STEP_TRIES):
             st.clear_halted()

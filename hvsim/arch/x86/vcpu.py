@@ -41,6 +41,7 @@ from .segments import flat_flags, load_seg_cache
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 TCG_BUFFER_SIZE = 128 << 20
+DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
 EFLAGS_IF = 1 << 9
 EFLAGS_RESERVED = 1 << 1
 DEBUG_PORT = 0xE9
@@ -100,6 +101,7 @@ class X86Vcpu:
         self._emulating = False
         self._pending_maps = []
         self._exit_sites = set()
+        self._loaded_exits = frozenset()
         self._window_sites = frozenset(window_sites)
         self._window_open = False      # exits at sti/popf/iret while an upcall waits
         self._mode_hook = None
@@ -487,19 +489,40 @@ class X86Vcpu:
         self._load_exits()
 
     def _load_exits(self, skip=None):
-        """Exit at every exit site and debugger breakpoint, except `skip`."""
+        """Exit at every exit site and debugger breakpoint (and interrupt-window
+        site while the window is wanted), except `skip`.
+
+        Unicorn decides where a translated block ends when it translates it,
+        but checks block starts against the exit list as they run: so a newly
+        added exit needs the translations holding it dropped, a removed one
+        nothing.  Translations at `skip` are dropped too, so that a counted
+        run stepping through it counts (X8)."""
         addrs = self._exit_sites
         if self._window_open:
             addrs = addrs | self._window_sites
         if self.debug is not None:
             addrs = addrs | self.debug.breakpoints
+        stale = addrs - self._loaded_exits
         if skip is not None:
             addrs = addrs - {skip}
+            stale = stale | {skip}
         uc = self.uc
         uc.ctl_exits_enabled(True)
         # an exit list is never empty: the sentinel is a non-canonical address
         uc.ctl_set_exits(sorted(addrs) or [0xDEAD000000000000])
-        uc.ctl_flush_tb()
+        self._loaded_exits = addrs
+        self._drop_code_at(stale)
+
+    def _drop_code_at(self, addrs):
+        """Drop the translated blocks holding these addresses (a handful:
+        one by one; many: all of them)."""
+        if len(addrs) > DROP_CODE_ONE_BY_ONE:
+            self.uc.ctl_flush_tb()
+            return
+        saved = self.st.exception_state()    # Unicorn's lookup may leave a #PF behind
+        for addr in addrs:
+            ucx.remove_cache(self.uc, addr, addr + 1)
+        self.st.restore_exception_state(saved)
 
     def _insn_exit(self):
         """The guest stopped at an exit site: emulate what is there.  True if handled."""
