@@ -52,14 +52,9 @@ class HypercallTable:
         self.table[nr] = (handler, nargs)
 
     def dispatch(self, v, nr, args, abi):
-        if self.tracer is not None:
+        tracer = self.tracer
+        if tracer is not None:
             start_ns = self.hv.clock.now()
-            result = self._dispatch(v, nr, args, abi)
-            self.tracer(v, nr, args, result, start_ns)
-            return result
-        return self._dispatch(v, nr, args, abi)
-
-    def _dispatch(self, v, nr, args, abi):
         entry = self.table.get(nr)
         if entry is None:
             result = -errno.ENOSYS
@@ -74,5 +69,7 @@ class HypercallTable:
                 if type(nargs) is tuple:
                     nargs = nargs[0] if abi.ulong == 8 else nargs[1]
                 v.arch.clobber_hypercall_args(nargs, abi)
+        if tracer is not None:
+            tracer(v, nr, args, result, start_ns)
         v.recent_hypercalls.append((nr, args, result))
         return result

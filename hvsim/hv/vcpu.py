@@ -57,7 +57,8 @@ class VCpu:
     # -- arch host interface ------------------------------------------------------------------
     def hypercall(self, nr, args, abi):
         result = self.hv.hypercalls.dispatch(self, nr, args, abi)
-        self.preempt_point()
+        if self.irq_hint or self.hv.scheduler.preempt_requested:
+            self.preempt_point()
         return result
 
     def port_read(self, port, size):

@@ -46,6 +46,10 @@ EFLAGS_IF = 1 << 9
 EFLAGS_RESERVED = 1 << 1
 DEBUG_PORT = 0xE9
 
+# the hypercall argument registers, by number of arguments (64-bit and 32-bit ABIs)
+_ARGS_64 = [(R_EDI, R_ESI, R_EDX, 10, 8)[:n] for n in range(6)]
+_ARGS_32 = [(R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)[:n] for n in range(6)]
+
 _REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 
@@ -339,10 +343,10 @@ class X86Vcpu:
         """Debug-build Xen poisons the argument registers a hypercall consumed."""
         regs = self.st.regs
         if abi.ulong == 8:
-            for reg in (R_EDI, R_ESI, R_EDX, 10, 8)[:nargs]:
+            for reg in _ARGS_64[nargs]:
                 regs[reg] = 0xDEADBEEFDEADF00D
         else:
-            for reg in (R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)[:nargs]:
+            for reg in _ARGS_32[nargs]:
                 regs[reg] = (regs[reg] & ~MASK32) | 0xDEADF00D
 
     def _vmcall(self, insn_len):
