@@ -333,15 +333,9 @@ class X86Debug:
                 break
         if at_breakpoint:
             v._load_exits()
-        if v._pending_maps:
-            v._apply_pending_maps()
-        if v.hooks.error is not None:
-            exc, v.hooks.error = v.hooks.error, None
-            return v._internal_error(exc)
-        if v.stop_exit is not None:
-            return v.stop_exit
-        if err != UC_ERR_OK:
-            return v._emu_error(err)
+        exit_ = v.after_emulation(err)
+        if exit_ is not None:
+            return exit_
         # Unicorn marks a stop at an exit address like a hlt
         if st.halted and v.linear_rip() not in (v._exit_sites | self.breakpoints):
             return HALTED

@@ -731,15 +731,9 @@ class X86Vcpu:
             err = ucx.emu_start(self.uc, st.rip, timeout_us, self._remaining)
             self._emulating = False
             self._retire()
-            if self._pending_maps:
-                self._apply_pending_maps()
-            if self.hooks.error is not None:
-                exc, self.hooks.error = self.hooks.error, None
-                return self._internal_error(exc)
-            if self.stop_exit is not None:
-                return self.stop_exit
-            if err != UC_ERR_OK:
-                return self._emu_error(err)
+            exit_ = self.after_emulation(err)
+            if exit_ is not None:
+                return exit_
             # Unicorn stops at an exit address the way it stops at hlt (both set
             # CPUState.halted), so look for an exit site first.  (A hlt directly
             # followed by rdmsr/wrmsr/sysret is taken as the exit: the hlt then
@@ -753,6 +747,21 @@ class X86Vcpu:
             if st.halted:
                 return HALTED
             return SLICE_END
+
+    def after_emulation(self, err):
+        """After an emu_start: apply deferred memory-map changes, and return
+        the Exit that ended it if a hook failed, asked for one, or Unicorn
+        reported an error (else None)."""
+        if self._pending_maps:
+            self._apply_pending_maps()
+        if self.hooks.error is not None:
+            exc, self.hooks.error = self.hooks.error, None
+            return self._internal_error(exc)
+        if self.stop_exit is not None:
+            return self.stop_exit
+        if err != UC_ERR_OK:
+            return self._emu_error(err)
+        return None
 
     def stop(self):
         """Ask a running slice to end (from the ticker thread or a hook)."""
