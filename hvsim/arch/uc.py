@@ -4,14 +4,16 @@
   (hvsim/arch/x86/cpustate.py) depend on its internals;
 * registers hooks as raw ctypes callbacks, bypassing the binding's wrappers
   (a hypercall through the binding costs ~4 us, through a raw hook ~0.3 us);
-* exposes the C entry points the binding does not wrap (uc_emu_start without
-  the binding's bookkeeping, TLB flush).
+* exposes the C entry points the binding does not wrap or wraps slowly
+  (uc_emu_start without the binding's bookkeeping, TLB flush, dropping
+  translated code, loading a prepared exit list: `ExitList`).
 
 A callback must never raise into Unicorn: `RawHooks` catches any exception,
 records it, and stops emulation so the vCPU can report it.
 """
 
 import ctypes
+from bisect import bisect_left
 
 import unicorn
 from unicorn import UcError
@@ -96,9 +98,13 @@ def emu_stop(uc):
     uclib.uc_emu_stop(uc._uch)
 
 
-UC_CTL_TB_REMOVE_CACHE = 9
-UC_CTL_TLB_FLUSH = 11
-_REMOVE_CACHE = (unicorn.UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
+def _ctl_code(ctl, nargs, op=unicorn.UC_CTL_IO_WRITE):
+    """A uc_ctl request code (UC_CTL_WRITE(ctl, nargs) in unicorn.h)."""
+    return (op << 30) | (nargs << 26) | ctl
+
+
+_REMOVE_CACHE = _ctl_code(unicorn.UC_CTL_TB_REMOVE_CACHE, 2)
+_SET_EXITS = _ctl_code(unicorn.UC_CTL_UC_EXITS, 2)
 
 
 def remove_cache(uc, begin, end):
@@ -107,7 +113,47 @@ def remove_cache(uc, begin, end):
     uclib.uc_ctl(uc._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end))
 
 
-
 def flush_tlb(uc):
     """Drop Unicorn's soft TLB after page tables or mappings changed behind it."""
-    uc.ctl(UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+    uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+
+
+EXIT_SENTINEL = 0xDEAD000000000000     # a non-canonical address: never reached
+
+
+class ExitList:
+    """A set of exit addresses (uc_ctl_set_exits), sorted and packed into a
+    ctypes array once.  Unicorn copies the list it is given, so loading "all
+    but one" only swaps that slot for a sentinel while the call lasts.  An
+    exit list is never empty: an empty set loads the sentinel alone.
+    (Exits must be enabled first: uc.ctl_exits_enabled(True).)"""
+
+    __slots__ = ("addrs", "_sorted", "_array")
+
+    def __init__(self, addrs):
+        self.addrs = frozenset(addrs)
+        self._sorted = sorted(self.addrs) or [EXIT_SENTINEL]
+        self._array = (ctypes.c_uint64 * len(self._sorted))(*self._sorted)
+
+    def load(self, uc, skip=None):
+        """Make these Unicorn's exits, except `skip` (if one of them)."""
+        i = self._index(skip)
+        if i is None:
+            self._set(uc)
+            return
+        self._array[i] = EXIT_SENTINEL
+        try:
+            self._set(uc)
+        finally:
+            self._array[i] = self._sorted[i]
+
+    def _index(self, addr):
+        if addr is None or addr not in self.addrs:
+            return None
+        return bisect_left(self._sorted, addr)
+
+    def _set(self, uc):
+        st = uclib.uc_ctl(uc._uch, _SET_EXITS, ctypes.cast(self._array, ctypes.c_void_p),
+                          ctypes.c_size_t(len(self._array)))
+        if st:
+            raise UcError(st)

@@ -21,11 +21,6 @@ from .shared_info import SharedInfo
 
 DOMDYING_alive, DOMDYING_dying, DOMDYING_dead = 0, 1, 2
 
-CAP_CONTROL = DOMAIN_CAPS_CONTROL
-CAP_HARDWARE = DOMAIN_CAPS_HARDWARE
-CAP_XENSTORE = DOMAIN_CAPS_XENSTORE
-CAP_DEVICE_MODEL = DOMAIN_CAPS_DEVICE_MODEL
-
 
 class E820Entry:
     """One entry of the domain's memory map (XENMEM_memory_map, start info)."""
@@ -83,19 +78,19 @@ class Domain:
     # -- capabilities ----------------------------------------------------------------------
     @property
     def is_privileged(self):
-        return bool(self.caps & CAP_CONTROL)
+        return bool(self.caps & DOMAIN_CAPS_CONTROL)
 
     @property
     def is_hardware_domain(self):
-        return bool(self.caps & CAP_HARDWARE)
+        return bool(self.caps & DOMAIN_CAPS_HARDWARE)
 
     @property
     def is_xenstore_domain(self):
-        return bool(self.caps & CAP_XENSTORE)
+        return bool(self.caps & DOMAIN_CAPS_XENSTORE)
 
     @property
     def is_dm_domain(self):
-        return bool(self.caps & CAP_DEVICE_MODEL)
+        return bool(self.caps & DOMAIN_CAPS_DEVICE_MODEL)
 
     @property
     def tot_pages(self):

@@ -5,13 +5,16 @@ setvcpuaffinity; every other command is -ENOSYS once past Xen's checks."""
 
 from ..abi import domctl as dc
 from ..abi import errno, xen
+from ..arch.x86.paging import PHYS_BITS
+from .domain import DOMDYING_dead, DOMDYING_dying
+from .evtchn import global_virq_handler
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
+from .sched import SHUTDOWN_CODE_INVALID
 from .xsm import PRIV, XS_PRIV
 
 _STABLE = (dc.XEN_DOMCTL_get_domain_state,)
 _NO_DOMAIN = (dc.XEN_DOMCTL_createdomain,)
 _XS_PRIV_OPS = (dc.XEN_DOMCTL_getdomaininfo, dc.XEN_DOMCTL_get_domain_state)
-GPADDR_BITS = 40
 
 
 # ---- getdomaininfo ----------------------------------------------------------------------
@@ -31,7 +34,7 @@ def getdomaininfo(hv, d, lay, buf, base=0):
                 flags |= dc.XEN_DOMINF_running
     if not online:
         flags = 0
-    if d.is_dying == 2:
+    if d.is_dying == DOMDYING_dead:
         flags |= dc.XEN_DOMINF_dying
     if d.is_shutting_down:
         flags |= dc.XEN_DOMINF_shutdown
@@ -40,7 +43,7 @@ def getdomaininfo(hv, d, lay, buf, base=0):
     if d.is_xenstore_domain:
         flags |= dc.XEN_DOMINF_xs_domain
     flags |= dc.XEN_DOMINF_hvm_guest | dc.XEN_DOMINF_hap
-    code = 0xFFFFFFFF if d.shutdown_code is None else d.shutdown_code   # SHUTDOWN_CODE_INVALID
+    code = SHUTDOWN_CODE_INVALID if d.shutdown_code is None else d.shutdown_code
     flags |= (code << dc.XEN_DOMINF_shutdownshift) & 0xFFFFFFFF
     si_gfn = d.physmap.overlay_gfn("shared_info")
     lay.put(buf, base=base, domain=d.domid, flags=flags, tot_pages=d.tot_pages,
@@ -48,7 +51,7 @@ def getdomaininfo(hv, d, lay, buf, base=0):
             shared_info_frame=si_gfn if si_gfn is not None else (1 << 64) - 1,
             cpu_time=cpu_time, nr_online_vcpus=online,
             max_vcpu_id=len(d.vcpus) - 1 if d.vcpus else dc.XEN_INVALID_MAX_VCPU_ID,
-            ssidref=0, cpupool=0, gpaddr_bits=GPADDR_BITS,
+            ssidref=0, cpupool=0, gpaddr_bits=PHYS_BITS,
             **{"arch_config.emulation_flags": dc.XEN_X86_EMU_LAPIC})
     off = lay.offset("handle")
     buf[base + off:base + off + 16] = d.handle
@@ -68,9 +71,9 @@ def _fill_state(d, lay, op, u):
     state = dc.XEN_DOMCTL_GETDOMSTATE_STATE_EXIST
     if d.is_shutting_down:
         state |= dc.XEN_DOMCTL_GETDOMSTATE_STATE_SHUTDOWN
-    if d.is_dying == 1:
+    if d.is_dying == DOMDYING_dying:
         state |= dc.XEN_DOMCTL_GETDOMSTATE_STATE_DYING
-    if d.is_dying == 2:
+    if d.is_dying == DOMDYING_dead:
         state |= dc.XEN_DOMCTL_GETDOMSTATE_STATE_DEAD
     caps = ((dc.XEN_DOMCTL_GETDOMSTATE_CAP_CONTROL if d.is_privileged else 0) |
             (dc.XEN_DOMCTL_GETDOMSTATE_CAP_HARDWARE if d.is_hardware_domain else 0) |
@@ -88,8 +91,7 @@ def _get_domain_state(v, d, op_lay, op, u):
             return -errno.EPERM
         _fill_state(d, lay, op, u)
         return 0
-    handler = hv.global_virq_handlers.get(xen.VIRQ_DOM_EXC) or hv.hardware_domain
-    if v.domain is not handler:
+    if v.domain is not global_virq_handler(hv, xen.VIRQ_DOM_EXC):
         return -errno.EACCES
     changed = hv.dom_state_changed
     for domid in sorted(changed or ()):

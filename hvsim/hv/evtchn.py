@@ -6,7 +6,8 @@ VIRQ, or an IPI, and notifies one vCPU.  Sending sets the port pending in the
 domain's event ABI:
 * 2-level: pending/mask bitmaps in shared_info plus a per-vCPU selector word
   (evtchn_2l_set_pending / unmask, for 64-bit, 32-bit and arm64 layouts);
-* FIFO: an event word array in guest pages and per-vCPU queues (fifo.py),
+* FIFO: an event word array in guest pages and per-vCPU queues
+  (evtchn_fifo.py),
   which a domain switches to with EVTCHNOP_init_control.
 Marking events pending on a vCPU raises its upcall (vcpu.assert_evtchn_irq).
 """
@@ -18,10 +19,8 @@ from .guest_access import get_struct, put_struct
 from .xsm import TARGET
 
 ECS_FREE, ECS_RESERVED, ECS_UNBOUND, ECS_INTERDOMAIN, ECS_PIRQ, ECS_VIRQ, ECS_IPI = range(7)
-STATE_NAMES = ("free", "reserved", "unbound", "interdomain", "pirq", "virq", "ipi")
 
 DEFAULT_MAX_EVTCHN_PORT = 1023          # libxl's default event_channels for a domU
-UNLIMITED_MAX_EVTCHN_PORT = (1 << 32) - 1
 EVTCHNS_PER_BUCKET = 64                 # PAGE_SIZE / next_pow2(sizeof(struct evtchn))
 
 VIRQ_VCPU, VIRQ_DOMAIN, VIRQ_GLOBAL = "vcpu", "domain", "global"
@@ -77,8 +76,7 @@ class TwoLevel:
         self.d = d
 
     def max_channels(self):
-        bits = self.d.shared_info.abi.ulong * 8
-        return bits * bits
+        return ec.evtchn_2l_nr_channels(self.d.shared_info.abi)
 
     def _bitmaps(self):
         si = self.d.shared_info
@@ -139,12 +137,6 @@ class TwoLevel:
         buf, pend, _ = self._bitmaps()
         return bool(self._test(buf, pend, chn.port))
 
-    def is_masked(self, chn):
-        if chn.port >= self.max_channels():
-            return True
-        buf, _, mask = self._bitmaps()
-        return bool(self._test(buf, mask, chn.port))
-
     def is_busy(self, chn):
         return False
 
@@ -182,6 +174,16 @@ class DomainEvtchn:
         chn = self.channels.get(port)
         if chn is None:
             chn = self.channels[port] = Channel(port)
+        return chn
+
+    def bind(self, port, state, **fields):
+        """Give an allocated port its binding: the state, the channel fields
+        that go with it, and the event ABI's port set-up.  Returns the channel."""
+        chn = self.channel(port)
+        chn.state = state
+        for name, value in fields.items():
+            setattr(chn, name, value)
+        self.abi.port_init(chn)
         return chn
 
     def allocate_port(self, port):
@@ -264,10 +266,8 @@ def alloc_unbound(v, dom, remote_dom):
         return port, 0
     if not v.hv.xsm.allowed(TARGET, v.domain, d):
         return -errno.EPERM, 0
-    chn = ev.channel(port)
-    chn.state = ECS_UNBOUND
-    chn.remote_domid = v.domain.domid if remote_dom == xen.DOMID_SELF else remote_dom
-    ev.abi.port_init(chn)
+    ev.bind(port, ECS_UNBOUND,
+            remote_domid=v.domain.domid if remote_dom == xen.DOMID_SELF else remote_dom)
     return 0, port
 
 
@@ -276,10 +276,7 @@ def alloc_unbound_at(d, port, remote_domid):
     rc = d.evtchn.allocate_port(port)
     if rc:
         return rc
-    chn = d.evtchn.channel(port)
-    chn.state = ECS_UNBOUND
-    chn.remote_domid = remote_domid
-    d.evtchn.abi.port_init(chn)
+    d.evtchn.bind(port, ECS_UNBOUND, remote_domid=remote_domid)
     return 0
 
 
@@ -295,11 +292,9 @@ def _bind_interdomain(ld, lport, rd, remote_port):
     rchn = rd.evtchn.channel(remote_port)
     if rchn is None or rchn.state != ECS_UNBOUND or rchn.remote_domid != ld.domid:
         return -errno.EINVAL
-    lchn = ld.evtchn.channel(lport)
-    lchn.state = rchn.state = ECS_INTERDOMAIN
-    lchn.remote_dom, lchn.remote_port = rd, remote_port
+    lchn = ld.evtchn.bind(lport, ECS_INTERDOMAIN, remote_dom=rd, remote_port=remote_port)
+    rchn.state = ECS_INTERDOMAIN
     rchn.remote_dom, rchn.remote_port = ld, lport
-    ld.evtchn.abi.port_init(lchn)
     ld.evtchn.set_pending(lchn)      # notifications lost on the unbound port
     return 0
 
@@ -341,11 +336,7 @@ def bind_virq(v, virq, vcpu_id):
     port = d.evtchn.get_free_port()
     if port < 0:
         return port, 0
-    chn = d.evtchn.channel(port)
-    chn.state = ECS_VIRQ
-    chn.notify_vcpu_id = vcpu_id
-    chn.virq = virq
-    d.evtchn.abi.port_init(chn)
+    d.evtchn.bind(port, ECS_VIRQ, notify_vcpu_id=vcpu_id, virq=virq)
     target.virq_to_evtchn[virq] = port
     return 0, port
 
@@ -357,10 +348,7 @@ def bind_ipi(v, vcpu_id):
     port = d.evtchn.get_free_port()
     if port < 0:
         return port, 0
-    chn = d.evtchn.channel(port)
-    chn.state = ECS_IPI
-    chn.notify_vcpu_id = vcpu_id
-    d.evtchn.abi.port_init(chn)
+    d.evtchn.bind(port, ECS_IPI, notify_vcpu_id=vcpu_id)
     return 0, port
 
 
@@ -375,10 +363,7 @@ def bind_pirq(v, pirq):
     port = d.evtchn.get_free_port()
     if port < 0:
         return port, 0
-    chn = d.evtchn.channel(port)
-    chn.state = ECS_PIRQ
-    chn.pirq = pirq
-    d.evtchn.abi.port_init(chn)
+    d.evtchn.bind(port, ECS_PIRQ, pirq=pirq)
     d.evtchn.pirq_to_port[pirq] = port
     return 0, port
 

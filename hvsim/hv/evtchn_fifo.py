@@ -10,6 +10,7 @@ raises the upcall.  The guest dequeues; Xen only appends.
 
 from ..abi import errno
 from ..abi import event_channel as ec
+from ..abi.cstruct import X86_64
 from .physmap import PAGE_SHIFT, PAGE_SIZE
 
 PENDING = 1 << ec.EVTCHN_FIFO_PENDING
@@ -19,14 +20,15 @@ BUSY = 1 << ec.EVTCHN_FIFO_BUSY
 LINK_MASK = ec.EVTCHN_FIFO_LINK_MASK
 WORDS_PER_PAGE = PAGE_SIZE // 4
 MAX_PAGES = ec.EVTCHN_FIFO_NR_CHANNELS // WORDS_PER_PAGE
-CONTROL_BLOCK_SIZE = 72
+_CONTROL_BLOCK = ec.evtchn_fifo_control_block.layout(X86_64)    # the same in every ABI
+READY_OFFSET = _CONTROL_BLOCK.offset("ready")
+HEAD_OFFSET = _CONTROL_BLOCK.offset("head")
 
 
 class Queue:
-    __slots__ = ("vcpu_id", "priority", "tail")
+    __slots__ = ("priority", "tail")
 
-    def __init__(self, vcpu_id, priority):
-        self.vcpu_id = vcpu_id
+    def __init__(self, priority):
         self.priority = priority
         self.tail = 0
 
@@ -78,34 +80,45 @@ class Fifo:
 
     # -- the port operations -------------------------------------------------------------
     def set_pending(self, v, chn):
-        port = chn.port
-        if self._word_gpa(port) is None:
+        """Mark the port pending and, unless masked or already linked, link
+        it on its queue.  Returns True when it became pending."""
+        gpa = self._word_gpa(chn.port)
+        if gpa is None:
             chn.pending = True               # no event word yet: raised on expand_array
             return False
         chn.pending = False
-        if v.vcpu_id not in self.control:
+        control = self.control.get(v.vcpu_id)
+        if control is None:
             return False                     # no control block: the event is dropped
+        old = self.mem.read_u32(gpa)
+        link = not old & (MASKED | LINKED)
+        self.mem.write_u32(gpa, old | PENDING | (LINKED if link else 0))
+        if link and not self._link(v, chn, control):
+            self._set_ready(v, control, chn.priority)
+        return not old & PENDING
+
+    def _link(self, v, chn, control):
+        """Append the port to its vCPU's queue for its priority; False if it
+        starts the queue (it becomes the head)."""
+        port = chn.port
         q = self._queue(v.vcpu_id, chn.priority)
         old_q = self._queue(*chn.lastq) if chn.lastq and chn.lastq[0] in self.queues else q
-        old = self._update(port, PENDING)
-        newly_pending = not old & PENDING
-        linked = True
-        if not old & MASKED and not old & LINKED:
-            self._update(port, LINKED)
-            if old_q.tail == port:
-                old_q.tail = 0
-            linked = bool(q.tail) and self._set_link(q.tail, port)
-            if not linked:
-                self.mem.write_u32(self.control[v.vcpu_id] + 8 + 4 * q.priority, port)
-            q.tail = port
-            chn.lastq = (v.vcpu_id, chn.priority)
+        if old_q.tail == port:
+            old_q.tail = 0
+        linked = bool(q.tail) and self._set_link(q.tail, port)
         if not linked:
-            ready = self.control[v.vcpu_id]
-            r = self.mem.read_u32(ready)
-            if not r & (1 << q.priority):
-                self.mem.write_u32(ready, r | (1 << q.priority))
-                v.mark_events_pending()
-        return newly_pending
+            self.mem.write_u32(control + HEAD_OFFSET + 4 * q.priority, port)
+        q.tail = port
+        chn.lastq = (v.vcpu_id, chn.priority)
+        return linked
+
+    def _set_ready(self, v, control, priority):
+        """Set the queue's ready bit; raise the upcall if it was clear."""
+        ready = control + READY_OFFSET
+        r = self.mem.read_u32(ready)
+        if not r & (1 << priority):
+            self.mem.write_u32(ready, r | (1 << priority))
+            v.mark_events_pending()
 
     def clear_pending(self, chn):
         if self._word_gpa(chn.port) is not None:
@@ -122,10 +135,6 @@ class Fifo:
     def is_pending(self, chn):
         w = self._word(chn.port)
         return bool(w is not None and w & PENDING)
-
-    def is_masked(self, chn):
-        w = self._word(chn.port)
-        return w is None or bool(w & MASKED)
 
     def is_busy(self, chn):
         w = self._word(chn.port)
@@ -173,13 +182,13 @@ def init_control(v, lay, buf):
     target = d.vcpu_by_id(vcpu_id)
     if target is None:
         return -errno.ENOENT
-    if offset > PAGE_SIZE - CONTROL_BLOCK_SIZE or offset & 7:
+    if offset > PAGE_SIZE - _CONTROL_BLOCK.size or offset & 7:
         return -errno.EINVAL
     ev = d.evtchn
     if isinstance(ev.abi, Fifo):
         return ev.abi.map_control_block(target, gfn, offset)
     fifo = Fifo(d)
-    fifo.queues = {u.vcpu_id: [Queue(u.vcpu_id, p) for p in range(ec.EVTCHN_FIFO_MAX_QUEUES)]
+    fifo.queues = {u.vcpu_id: [Queue(p) for p in range(ec.EVTCHN_FIFO_MAX_QUEUES)]
                    for u in d.vcpus}
     rc = fifo.map_control_block(target, gfn, offset)
     if rc:

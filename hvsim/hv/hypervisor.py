@@ -7,9 +7,11 @@ This is the object the boot code builds domains into and the CLI runs.
 from .. import snapshot
 from ..abi import errno
 from ..abi.errno import HypercallError
+from ..abi.sched import SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog
 from ..abi.xen import DOMID_SELF, VIRQ_DOM_EXC
 from .console import ConsoleSink
 from .domain import Domain
+from .evtchn import global_virq_handler
 from .hypercall import HypercallTable
 from .scheduler import Scheduler
 from .time import VirtualClock
@@ -17,6 +19,12 @@ from .xsm import XsmPolicy
 
 DEFAULT_HOST_MEM = 16 << 30            # the emulated machine's RAM (XENMEM_maximum_ram_page)
 HOST_PCPUS = 4                         # the emulated machine's physical CPUs (affinity masks)
+_HWDOM_SHUTDOWN = {                    # hwdom_shutdown()'s message per reason
+    SHUTDOWN_poweroff: "halted: halting machine",
+    SHUTDOWN_reboot: "shutdown: rebooting machine",
+    SHUTDOWN_crash: "crashed: rebooting machine",
+    SHUTDOWN_watchdog: "shutdown: watchdog rebooting machine",
+}
 
 
 class Hypervisor:
@@ -83,7 +91,7 @@ class Hypervisor:
         if self.dom_state_changed is not None:
             self.dom_state_changed.add(d.domid)
         if notify:
-            handler = self.global_virq_handlers.get(VIRQ_DOM_EXC) or self.hardware_domain
+            handler = global_virq_handler(self, VIRQ_DOM_EXC)
             if handler is not None and not handler.finished:
                 handler.evtchn.send_global_virq(VIRQ_DOM_EXC)
 
@@ -91,15 +99,14 @@ class Hypervisor:
         """hwdom_shutdown(): the hardware domain going down takes the host."""
         if not self.hwdom_shutdown_halts_host or self.host_down:
             return
-        what = {0: "halted: halting machine", 1: "shutdown: rebooting machine",
-                3: "crashed: rebooting machine", 4: "shutdown: watchdog rebooting machine"}
-        self.log("Hardware Dom%d %s" % (d.domid, what.get(
+        self.log("Hardware Dom%d %s" % (d.domid, _HWDOM_SHUTDOWN.get(
             reason, "shutdown (reason %d): rebooting machine" % reason)))
         self.host_down = True
+        others_reason = reason if reason in (SHUTDOWN_poweroff, SHUTDOWN_reboot) \
+            else SHUTDOWN_reboot
         for other in self.domains.values():
             if other is not d and not other.finished:
-                other.end_reason = "host down"
-                other.shutdown(reason if reason in (0, 1) else 1)
+                other.shutdown(others_reason)
                 other.end_reason = "host down"
 
     def domain_destroyed(self, d):

@@ -8,7 +8,7 @@ from .xsm import DM_PRIV
 
 MAX_POLL_PORTS = 128
 
-SHUTDOWN_CODE_INVALID = 0xFF
+SHUTDOWN_CODE_INVALID = 0xFFFFFFFF    # Xen's ~0u: no shutdown code yet (getdomaininfo)
 
 
 def _shutdown(v, arg):

@@ -87,13 +87,12 @@ class Scheduler:
         self.first_deadline = None       # the earliest armed deadline (None: no timer)
         self.slice_serial = 0            # fast mode: slices started, and whether the
         self.preempt_requested = False   # ticker wants the current one to end
-        self.on_slice = None             # debug hook: callable(vcpu, exit)
         self.debugger = None             # hvsim/debug/control.py RunControl: stops, steps
         self.stop_when = None            # callable() -> True: end the run at this slice
                                          # boundary (snapshots, hvsim/snapshot.py)
 
     def __getstate__(self):              # snapshots: hooks belong to the host session
-        return snapshot.transient(self, on_slice=None, debugger=None, stop_when=None)
+        return snapshot.transient(self, debugger=None, stop_when=None)
 
     # -- vCPU state changes ------------------------------------------------------------------
     def vcpu_woken(self, v):
@@ -123,6 +122,8 @@ class Scheduler:
 
     def _fire_timers(self):
         now = self.hv.clock.now()
+        if self.first_deadline is None or now < self.first_deadline:
+            return
         due = sorted((t for t in self.timers if t.deadline <= now), key=lambda t: t.deadline)
         for t in due:
             self.timers.remove(t)
@@ -178,10 +179,12 @@ class Scheduler:
                 self._fire_timers()
                 v = self._pick(self._vcpus())
                 if self.debugger is not None:
-                    held = time.monotonic()
+                    held = time.monotonic_ns()
                     v = self.debugger.before_slice(v)     # may hold every vCPU stopped
+                    held = time.monotonic_ns() - held
+                    hv.clock.exclude_host_time(held)      # hidden from the guests
                     if deadline is not None:
-                        deadline += time.monotonic() - held
+                        deadline += held / 1e9            # and from --timeout
                 if v is None:
                     nxt = self._next_deadline()
                     if nxt is None:
@@ -210,8 +213,7 @@ class Scheduler:
         arch = v.arch
         self._switch_to(v)
         v.set_runstate(RUNSTATE_running)
-        if self.debugger is None or not self.debugger.holds_interrupts(v):
-            v.inject_pending()
+        v.inject_pending()
         self.slice_serial += 1
         self.preempt_requested = False
         self.current = v
@@ -242,8 +244,6 @@ class Scheduler:
             # when the vCPU is next switched in.
             v.switched_out()
             self.last = None
-        if self.on_slice is not None:
-            self.on_slice(v, exit_)
 
     def _execute(self, v, count):
         """One slice of v (through the debugger, which may make it one step)."""

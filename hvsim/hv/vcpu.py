@@ -12,11 +12,11 @@ from collections import deque
 
 from ..abi import sched as so
 from ..abi import vcpu as vcpuop
+from ..arch.x86.traps import EFLAGS_IF
 from . import time as vtime
 from .timer import Timer
 
 DEBUG_PORT = 0xE9
-EFLAGS_IF = 1 << 9
 
 
 class VCpu:
@@ -225,7 +225,11 @@ class VCpu:
         """At VM entry (slice start) and at an interrupt window: a pending NMI
         first (IF does not block it), then the event-channel upcall if the
         guest can take it now; if it cannot, the arch vCPU watches for the
-        instructions that enable interrupts (Xen: interrupt-window exiting)."""
+        instructions that enable interrupts (Xen: interrupt-window exiting).
+        Nothing while a debugger holds this vCPU's interrupts (a held step)."""
+        debugger = self.hv.scheduler.debugger
+        if debugger is not None and debugger.holds_interrupts(self):
+            return
         arch = self.arch
         if self.nmi_pending:
             self.nmi_pending = False
@@ -244,9 +248,7 @@ class VCpu:
 
     def interrupt_window(self):
         """The arch vCPU ran an sti/popf/iret with an upcall waiting."""
-        debugger = self.hv.scheduler.debugger
-        if debugger is None or not debugger.holds_interrupts(self):
-            self.inject_pending()
+        self.inject_pending()
 
     def set_upcall_vector(self, vector):
         self.upcall_vector = vector

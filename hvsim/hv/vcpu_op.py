@@ -6,25 +6,21 @@ shared_info."""
 from ..abi import errno, vcpu as vo
 from ..abi import hvm_vcpu as hv_ctx
 from ..abi.errno import HypercallError
-from ..arch.x86.cpustate import (R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX,
-                                 R_ES, R_ESI, R_ESP, R_SS)
+from ..abi.sched import SHUTDOWN_poweroff
+from ..arch.x86.cpustate import GPRS_32, R_CS, R_DS, R_ES, R_SS
+from ..arch.x86.msr import EFER_LMA, EFER_LME, EFER_VALID, canonical
+from ..arch.x86.paging import CR0_PG, CR4_PAE
+from ..arch.x86.traps import EFLAGS_MBS
 from .guest_access import copy_from_guest, copy_to_guest, get_struct
 from .physmap import PAGE_SHIFT
 from .shared_info import VcpuInfoRef
 
 MILLISECS = 1_000_000
 STIME_DELTA_MAX = (1 << 62) - 1
-EFLAGS_MBS = 1 << 1
 
 # CR4 bits allowed by hvsim's CPUID (hvm_cr4_guest_valid_bits)
 CR4_VALID = ((1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) |
              (1 << 9) | (1 << 10) | (1 << 16) | (1 << 17) | (1 << 18) | (1 << 20))
-EFER_SCE, EFER_LME, EFER_LMA, EFER_NXE = 1 << 0, 1 << 8, 1 << 10, 1 << 11
-EFER_VALID = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE
-CR0_PG, CR4_PAE = 1 << 31, 1 << 5
-
-_REGS32 = (("eax", R_EAX), ("ecx", R_ECX), ("edx", R_EDX), ("ebx", R_EBX), ("esp", R_ESP),
-           ("ebp", R_EBP), ("esi", R_ESI), ("edi", R_EDI))
 
 
 # ---- VCPUOP_initialise -------------------------------------------------------------------
@@ -71,17 +67,17 @@ def _context32(lay, buf):
     efer = g("efer")
     if efer & EFER_LMA and not efer & EFER_LME:
         return None
-    regs = {idx: g(name) for name, idx in _REGS32}
+    regs = {idx: g(name) for name, idx in GPRS_32}
     return (g("eip"), regs, g("eflags"), g("cr0"), g("cr3"), g("cr4"), efer, segs)
 
 
 def _context64(lay, buf):
     g = lambda f: lay.get(buf, "cpu_regs.x86_64." + f)               # noqa: E731
     rip, cr0, cr4, efer = g("rip"), g("cr0"), g("cr4"), g("efer")
-    if (rip >> 47) not in (0, 0x1FFFF) or not cr0 & CR0_PG or not cr4 & CR4_PAE or \
+    if not canonical(rip) or not cr0 & CR0_PG or not cr4 & CR4_PAE or \
             not efer & EFER_LME:
         return None
-    regs = {idx: g("r" + name[1:]) for name, idx in _REGS32}
+    regs = {idx: g("r" + name[1:]) for name, idx in GPRS_32}
     segs = {"cs": (0, 0xFFFFFFFF, 0xA9B), "ds": (0, 0xFFFFFFFF, 0xC93),
             "ss": (0, 0xFFFFFFFF, 0xC93), "es": (0, 0xFFFFFFFF, 0xC93),
             "tr": (0, 0x67, 0x8B)}
@@ -124,7 +120,7 @@ def up(target):
 def down(v, target):
     d = v.domain
     if not any(u.online for u in d.vcpus if u is not target):
-        d.shutdown(0)                                      # SHUTDOWN_poweroff
+        d.shutdown(SHUTDOWN_poweroff)
         return 0
     target.take_down()
     return 0

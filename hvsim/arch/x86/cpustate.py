@@ -38,6 +38,9 @@ R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI = range(8)
 # segment indices inside CPUX86State.segs[]
 R_ES, R_CS, R_SS, R_DS, R_FS, R_GS = range(6)
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
+# the 32-bit general registers in encoding order: (name, QEMU register number)
+GPRS_32 = (("eax", R_EAX), ("ecx", R_ECX), ("edx", R_EDX), ("ebx", R_EBX), ("esp", R_ESP),
+           ("ebp", R_EBP), ("esi", R_ESI), ("edi", R_EDI))
 
 # hflags bits (qemu/target/i386/cpu.h)
 HF_CPL_MASK = 3

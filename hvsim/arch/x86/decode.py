@@ -6,9 +6,10 @@ explicit SS override, RSP/RBP as the base, or an implicit stack operation)
 raises #SS(0).  Only consulted on #GP(0) in 64-bit mode, so it costs nothing
 on the hot path."""
 
-import capstone
 from capstone import x86_const as C
 
+from .disasm import disassembler
+from .msr import canonical
 from .paging import BadPhysical, PageFault
 
 _GPR = {C.X86_REG_RAX: 0, C.X86_REG_RCX: 1, C.X86_REG_RDX: 2, C.X86_REG_RBX: 3,
@@ -17,22 +18,6 @@ _GPR = {C.X86_REG_RAX: 0, C.X86_REG_RCX: 1, C.X86_REG_RDX: 2, C.X86_REG_RBX: 3,
         C.X86_REG_R12: 12, C.X86_REG_R13: 13, C.X86_REG_R14: 14, C.X86_REG_R15: 15}
 _STACK_BASES = (C.X86_REG_RSP, C.X86_REG_RBP, C.X86_REG_ESP, C.X86_REG_EBP)
 _STACK_OPS = ("push", "pop", "call", "ret", "enter", "leave", "pushfq", "popfq", "iretq")
-
-_md64 = None
-
-
-def _disasm64():
-    global _md64
-    if _md64 is None:
-        _md64 = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        _md64.detail = True
-    return _md64
-
-
-def _canonical(v):
-    v &= (1 << 64) - 1
-    return (v >> 47) in (0, 0x1FFFF)
-
 
 def _reg(st, reg):
     return st.regs[_GPR[reg]] if reg in _GPR else 0
@@ -44,11 +29,11 @@ def stack_fault_instead_of_gp(cpu, rip):
         code = cpu.walker.read(rip, 15)
     except (PageFault, BadPhysical):
         return False
-    insn = next(_disasm64().disasm(code, rip), None)
+    insn = next(disassembler(True, detail=True).disasm(code, rip), None)
     if insn is None:
         return False
     st = cpu.st
-    if insn.mnemonic.split()[0] in _STACK_OPS and not _canonical(st.regs[4] - 8):
+    if insn.mnemonic.split()[0] in _STACK_OPS and not canonical(st.regs[4] - 8):
         return True
     for op in insn.operands:
         if op.type != C.X86_OP_MEM:
@@ -59,6 +44,6 @@ def stack_fault_instead_of_gp(cpu, rip):
         if not ss_ref:
             continue
         ea = _reg(st, mem.base) + _reg(st, mem.index) * mem.scale + mem.disp
-        if not _canonical(ea):
+        if not canonical(ea):
             return True
     return False

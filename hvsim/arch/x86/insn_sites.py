@@ -27,6 +27,7 @@ SYSRET = b"\x0f\x07"
 
 
 def _find_all(data, pat):
+    """Every offset where `pat` (bytes, or one byte value) occurs in `data`."""
     i = data.find(pat)
     while i >= 0:
         yield i
@@ -56,12 +57,10 @@ def find_window_sites(data):
     REX.W prefix, the prefix is the start)."""
     out = set()
     for op in (STI, POPF, IRET):
-        i = data.find(op)
-        while i >= 0:
+        for i in _find_all(data, op):
             out.add(i)
             if op != STI and i and data[i - 1] in OPERAND_PREFIXES:
                 out.add(i - 1)
-            i = data.find(op, i + 1)
     return sorted(out)
 
 

@@ -6,9 +6,13 @@ instead.  Architectural MSRs QEMU implements correctly (EFER, the syscall
 MSRs, segment bases, PAT, SYSENTER_*) are validated here and then handed to
 QEMU so its internal state (long mode, hflags) follows.  Xen-emulated MSRs
 live here.  Everything else raises #GP(0), as on Xen.
+
+The MSR numbers and EFER bits, and `canonical()`, are the arch layer's only
+definitions of them (syscall.py, decode.py and hv/vcpu_op.py import them).
 """
 
 from ...abi import cpuid as xc
+from .paging import CR0_PG
 
 
 class GPFault(Exception):
@@ -77,8 +81,10 @@ _CANONICAL = {MSR_LSTAR, MSR_CSTAR, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE
 _PAT_VALID_TYPES = (0, 1, 4, 5, 6, 7)
 
 
-def _canonical(v):
-    return (v >> 47) in (0, 0x1FFFF)
+def canonical(v):
+    """A canonical 48-bit linear address (bits 63..47 all equal), taken
+    modulo 2^64 (so a negative sum wraps as on the CPU)."""
+    return ((v & 0xFFFFFFFFFFFFFFFF) >> 47) in (0, 0x1FFFF)
 
 
 class MsrModel:
@@ -168,10 +174,10 @@ class MsrModel:
                 raise GPFault()
             old = self.cpu.uc.msr_read(MSR_EFER)
             # LME may not change while paging is on
-            if (old ^ value) & EFER_LME and self.cpu.st.cr[0] & (1 << 31):
+            if (old ^ value) & EFER_LME and self.cpu.st.cr[0] & CR0_PG:
                 raise GPFault()
             return
-        if index in _CANONICAL and not _canonical(value):
+        if index in _CANONICAL and not canonical(value):
             raise GPFault()
         if index == MSR_IA32_CR_PAT:
             for i in range(8):

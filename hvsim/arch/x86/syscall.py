@@ -12,20 +12,13 @@ keeps QEMU's hidden state and CPL consistent.
 
 from . import traps
 from .cpustate import R_CS, R_ECX, R_ESP, R_SS
+from .msr import (EFER_SCE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_EIP,
+                  MSR_IA32_SYSENTER_ESP, MSR_LSTAR, MSR_STAR, MSR_SYSCALL_MASK, canonical)
 from .segments import flat_flags, load_seg_cache
+from .traps import EFLAGS_IF, EFLAGS_MBS, EFLAGS_RF, EFLAGS_VM
 
 MASK32 = 0xFFFFFFFF
-EFER_SCE = 1
-EFLAGS_IF = 1 << 9
-EFLAGS_RF = 1 << 16
-EFLAGS_VM = 1 << 17
-MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_FMASK = 0xC0000081, 0xC0000082, 0xC0000083, 0xC0000084
-MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP = 0x174, 0x175, 0x176
 HOOK_ADVANCE = 2            # what Unicorn adds to RIP after the SYSCALL/SYSENTER hook
-
-
-def _canonical(v):
-    return (v >> 47) in (0, 0x1FFFF)
 
 
 def do_syscall(cpu):
@@ -43,13 +36,13 @@ def do_syscall(cpu):
     sel = (star >> 32) & 0xFFFC
     load_seg_cache(st, R_CS, sel, 0, MASK32, flat_flags(True, long=True))
     load_seg_cache(st, R_SS, sel + 8, 0, MASK32, flat_flags(False))
-    cpu.rflags = rflags & ~uc.msr_read(MSR_FMASK) & ~EFLAGS_RF
+    cpu.rflags = rflags & ~uc.msr_read(MSR_SYSCALL_MASK) & ~EFLAGS_RF
     st.rip = uc.msr_read(MSR_LSTAR) - HOOK_ADVANCE
 
 
 def do_sysenter(cpu):
     st, uc = cpu.st, cpu.uc
-    cs = uc.msr_read(MSR_SYSENTER_CS) & 0xFFFF
+    cs = uc.msr_read(MSR_IA32_SYSENTER_CS) & 0xFFFF
     if not cs & 0xFFFC:
         cpu._raise(traps.GP, traps.FAULT, 0, insn_rip=st.rip)
         st.rip -= HOOK_ADVANCE
@@ -58,8 +51,8 @@ def do_sysenter(cpu):
     load_seg_cache(st, R_CS, cs & 0xFFFC, 0, MASK32, flat_flags(True, long=long))
     load_seg_cache(st, R_SS, (cs & 0xFFFC) + 8, 0, MASK32, flat_flags(False))
     cpu.rflags = cpu.rflags & ~(EFLAGS_VM | EFLAGS_IF | EFLAGS_RF)
-    esp = uc.msr_read(MSR_SYSENTER_ESP)
-    eip = uc.msr_read(MSR_SYSENTER_EIP)
+    esp = uc.msr_read(MSR_IA32_SYSENTER_ESP)
+    eip = uc.msr_read(MSR_IA32_SYSENTER_EIP)
     st.regs[R_ESP] = esp if long else esp & MASK32
     st.rip = (eip if long else eip & MASK32) - HOOK_ADVANCE
 
@@ -75,12 +68,12 @@ def do_sysret(cpu, rex_w):
         cpu._raise(traps.GP, traps.FAULT, 0)
         return
     rcx = st.regs[R_ECX]
-    if rex_w and not _canonical(rcx):
+    if rex_w and not canonical(rcx):
         cpu._raise(traps.GP, traps.FAULT, 0)
         return
     star_sel = (uc.msr_read(MSR_STAR) >> 48) & 0xFFFF
     cs_sel = ((star_sel + 16) if rex_w else star_sel) | 3
     load_seg_cache(st, R_SS, (star_sel + 8) | 3, 0, MASK32, flat_flags(False, dpl=3))
     load_seg_cache(st, R_CS, cs_sel, 0, MASK32, flat_flags(True, dpl=3, long=rex_w))
-    cpu.rflags = (st.regs[11] & 0x3C7FD7) | 2
+    cpu.rflags = (st.regs[11] & 0x3C7FD7) | EFLAGS_MBS
     st.rip = rcx if rex_w else rcx & MASK32

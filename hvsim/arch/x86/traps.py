@@ -44,6 +44,7 @@ SOFTWARE = "software"    # int N / int3 / into: gate DPL checked
 ICEBP = "icebp"          # int1: privileged software exception, no DPL check
 EXTERNAL = "external"    # interrupt (event-channel upcall): no error code
 
+EFLAGS_MBS = 1 << 1     # reserved, always 1
 EFLAGS_TF = 1 << 8
 EFLAGS_IF = 1 << 9
 EFLAGS_NT = 1 << 14

@@ -18,7 +18,6 @@ is ever installed in normal runs.
 
 import ctypes
 
-import capstone
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
                      UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
@@ -31,20 +30,21 @@ from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from .. import uc as ucx
 from . import decode, hypercall_page, syscall, traps
+from .disasm import disassembler
 from .cpuid import CpuidModel
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
-from .msr import GPFault, MsrModel
-from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
+from .msr import EFER_LMA, MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
+from .paging import (ACCESS_READ, ACCESS_WRITE, CR0_PG, CR4_PAE, BadPhysical, PageFault,
+                     Walker)
 from .segments import flat_flags, load_seg_cache
+from .traps import EFLAGS_IF, EFLAGS_MBS
 
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 TCG_BUFFER_SIZE = 128 << 20
 DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
-EFLAGS_IF = 1 << 9
-EFLAGS_RESERVED = 1 << 1
-DEBUG_PORT = 0xE9
+EXIT_LISTS_KEPT = 4                    # exit lists cached (window open/closed x breakpoints)
 
 # the hypercall argument registers, by number of arguments (64-bit and 32-bit ABIs)
 _ARGS_64 = [(R_EDI, R_ESI, R_EDX, 10, 8)[:n] for n in range(6)]
@@ -105,7 +105,6 @@ class X86Vcpu:
         self._emulating = False
         self._pending_maps = []
         self._exit_sites = set()
-        self._loaded_exits = frozenset()
         self._window_sites = frozenset(window_sites)
         self._window_open = False      # exits at sti/popf/iret while an upcall waits
         self._mode_hook = None
@@ -114,13 +113,18 @@ class X86Vcpu:
         self.set_exit_sites(exit_sites)
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
-    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags")
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_exit_lists",
+               "_exit_diffs", "_loaded")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
         snapshot is resumed); guest memory comes from the physmap listener."""
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        uc.ctl_exits_enabled(True)
+        self._exit_lists = {}          # (window open, breakpoints) -> ucx.ExitList
+        self._exit_diffs = {}          # (from, to) ExitList -> addresses only `to` has
+        self._loaded = (None, None)    # what Unicorn has: (ExitList, the one left out)
         self.st = CpuState(uc)
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
@@ -196,7 +200,7 @@ class X86Vcpu:
 
     @rflags.setter
     def rflags(self, value):
-        self._rflags.value = value | EFLAGS_RESERVED
+        self._rflags.value = value | EFLAGS_MBS
         uclib.uc_reg_write(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
 
     def linear_rip(self):
@@ -210,10 +214,9 @@ class X86Vcpu:
             return "64-bit"
         if st.long_mode:
             return "compat"
-        paging = st.cr[0] >> 31
-        if not paging:
+        if not st.cr[0] & CR0_PG:
             return "32-bit"
-        return "32-bit PAE" if st.cr[4] & (1 << 5) else "32-bit paged"
+        return "32-bit PAE" if st.cr[4] & CR4_PAE else "32-bit paged"
 
     # ---- PVH entry ------------------------------------------------------------------------
     def reset_pvh(self, entry, start_info_gpa):
@@ -233,7 +236,7 @@ class X86Vcpu:
         self._leave_reset_state()
         uc.reg_write(X.UC_X86_REG_CR4, cr4)
         uc.reg_write(X.UC_X86_REG_CR3, cr3)
-        uc.msr_write(0xC0000080, efer & ~(1 << 10))       # QEMU derives LMA from CR0.PG
+        uc.msr_write(MSR_EFER, efer & ~EFER_LMA)          # QEMU derives LMA from CR0.PG
         uc.reg_write(X.UC_X86_REG_CR0, cr0)
         for seg, (base, limit, attr) in segments.items():
             flags = attr_to_flags(attr)
@@ -248,10 +251,10 @@ class X86Vcpu:
         """Unicorn's 64-bit reset state is not architectural (EFER.LMA set with
         paging off): go through PG=1 and back to make QEMU leave long mode."""
         uc = self.uc
-        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
+        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | CR4_PAE)
         uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
         uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)
-        uc.msr_write(0xC0000080, 0)
+        uc.msr_write(MSR_EFER, 0)
 
     def _load_flat32(self):
         st = self.st
@@ -270,7 +273,7 @@ class X86Vcpu:
         for i in range(16):
             st.regs[i] = regs.get(i, 0)
         st.rip = rip
-        self.rflags = EFLAGS_RESERVED
+        self.rflags = EFLAGS_MBS
         st.dr[6] = 0xFFFF0FF0
         st.dr[7] = 0x400
 
@@ -459,7 +462,7 @@ class X86Vcpu:
     def _on_rdtscp(self, uch, ud):
         self._on_rdtsc(uch, ud)
         try:
-            self.st.regs[R_ECX] = self.uc.msr_read(0xC0000103) & MASK32
+            self.st.regs[R_ECX] = self.uc.msr_read(MSR_TSC_AUX) & MASK32
         except BaseException as e:
             self.hooks.failed(e)
         return 1
@@ -490,6 +493,8 @@ class X86Vcpu:
     # ---- exits: rdmsr / wrmsr / sysret -------------------------------------------------------
     def set_exit_sites(self, addrs):
         self._exit_sites = set(addrs)
+        self._exit_lists.clear()
+        self._exit_diffs.clear()
         self._load_exits()
 
     def _load_exits(self, skip=None):
@@ -500,26 +505,54 @@ class X86Vcpu:
         but checks block starts against the exit list as they run: so a newly
         added exit needs the translations holding it dropped, a removed one
         nothing.  Translations at `skip` are dropped too, so that a counted
-        run stepping through it counts (X8)."""
-        addrs = self._exit_sites
-        if self._window_open:
-            addrs = addrs | self._window_sites
-        if self.debug is not None:
-            addrs = addrs | self.debug.breakpoints
-        stale = addrs - self._loaded_exits
+        run stepping through it counts (X8).  The exit list is only handed
+        to Unicorn when it changed."""
+        exits = self._exit_list()
+        skip_slot = skip if skip in exits.addrs else None
+        stale = self._added_exits(exits)
         if skip is not None:
-            addrs = addrs - {skip}
             stale = stale | {skip}
-        uc = self.uc
-        uc.ctl_exits_enabled(True)
-        # an exit list is never empty: the sentinel is a non-canonical address
-        uc.ctl_set_exits(sorted(addrs) or [0xDEAD000000000000])
-        self._loaded_exits = addrs
+        if self._loaded != (exits, skip_slot):
+            exits.load(self.uc, skip_slot)
+            self._loaded = (exits, skip_slot)
         self._drop_code_at(stale)
+
+    def _exit_list(self):
+        """The wanted exits, from a small cache (the sets come and go with
+        the interrupt window and the debugger's breakpoints)."""
+        bps = self.debug.breakpoints if self.debug is not None else frozenset()
+        key = (self._window_open, bps)
+        exits = self._exit_lists.get(key)
+        if exits is None:
+            if len(self._exit_lists) >= EXIT_LISTS_KEPT:
+                self._exit_lists.clear()
+                self._exit_diffs.clear()
+            addrs = self._exit_sites | bps
+            if self._window_open:
+                addrs |= self._window_sites
+            exits = self._exit_lists[key] = ucx.ExitList(addrs)
+        return exits
+
+    def _added_exits(self, exits):
+        """The addresses of `exits` that Unicorn does not have now."""
+        loaded, left_out = self._loaded
+        if loaded is None:
+            return exits.addrs
+        if loaded is exits:
+            added = frozenset()
+        else:
+            added = self._exit_diffs.get((loaded, exits))
+            if added is None:
+                added = self._exit_diffs[(loaded, exits)] = exits.addrs - loaded.addrs
+        if left_out is not None and left_out in exits.addrs:
+            added = added | {left_out}
+        return added
 
     def _drop_code_at(self, addrs):
         """Drop the translated blocks holding these addresses (a handful:
         one by one; many: all of them)."""
+        if not addrs:
+            return
         if len(addrs) > DROP_CODE_ONE_BY_ONE:
             self.uc.ctl_flush_tb()
             return
@@ -558,16 +591,13 @@ class X86Vcpu:
 
     def _step_over_exit(self, rip, n=1):
         """Execute the instruction at an exit address natively (and n-1 more,
-        unless one of them is at an exit address itself)."""
+        unless one of them is at an exit address itself).  What ended the
+        step, if anything did, becomes the slice's exit."""
         self._load_exits(skip=rip)
-        self._slice_request = n
-        self._emulating = True
-        err = ucx.emu_start(self.uc, self.st.rip, 0, n)
-        self._emulating = False
-        self._retire()
+        exit_ = self._emulate(self.st.rip, 0, n)
         self._load_exits()
-        if err != UC_ERR_OK and self.stop_exit is None:
-            self.stop_exit = self._emu_error(err)
+        if self.stop_exit is None:
+            self.stop_exit = exit_
 
     # ---- the interrupt window ---------------------------------------------------------------
     def set_interrupt_window(self, wanted):
@@ -726,12 +756,7 @@ class X86Vcpu:
         self._slice_base = 0
         while True:
             st.clear_halted()
-            self._slice_request = self._remaining
-            self._emulating = True
-            err = ucx.emu_start(self.uc, st.rip, timeout_us, self._remaining)
-            self._emulating = False
-            self._retire()
-            exit_ = self.after_emulation(err)
+            exit_ = self._emulate(st.rip, timeout_us, self._remaining)
             if exit_ is not None:
                 return exit_
             # Unicorn stops at an exit address the way it stops at hlt (both set
@@ -747,6 +772,17 @@ class X86Vcpu:
             if st.halted:
                 return HALTED
             return SLICE_END
+
+    def _emulate(self, begin, timeout_us=0, count=0):
+        """One emu_start from `begin` (at most `count` instructions if
+        nonzero), counted and checked: returns after_emulation()'s Exit, or
+        None."""
+        self._slice_request = count
+        self._emulating = True
+        err = ucx.emu_start(self.uc, begin, timeout_us, count)
+        self._emulating = False
+        self._retire()
+        return self.after_emulation(err)
 
     def after_emulation(self, err):
         """After an emu_start: apply deferred memory-map changes, and return
@@ -795,7 +831,6 @@ class X86Vcpu:
     def disassemble(self, count=6):
         st = self.st
         rip = self.linear_rip()
-        mode = capstone.CS_MODE_64 if st.code64 else capstone.CS_MODE_32
         try:
             code = self.walker.read(rip, 16 * count, ACCESS_READ)
         except (PageFault, BadPhysical):
@@ -803,9 +838,8 @@ class X86Vcpu:
                 code = self.walker.read(rip, 16, ACCESS_READ)
             except (PageFault, BadPhysical):
                 return ["  %#x: <not readable>" % rip]
-        md = capstone.Cs(capstone.CS_ARCH_X86, mode)
         out = []
-        for insn in md.disasm(code, rip):
+        for insn in disassembler(st.code64).disasm(code, rip):
             out.append("  %#x: %-24s %s %s" % (insn.address, insn.bytes.hex(),
                                                 insn.mnemonic, insn.op_str))
             if len(out) >= count:
