@@ -16,6 +16,7 @@ Usage: bench/run.py [--quick]
 """
 
 import argparse
+import ctypes
 import os
 import subprocess
 import sys
@@ -26,8 +27,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, Uc           # noqa: E402
-from unicorn import x86_const as X                                     # noqa: E402
 
+from hvsim.arch.x86.cpustate import CpuState                           # noqa: E402
+from hvsim.arch.x86.vcpu import X86Vcpu                                # noqa: E402
 from hvsim.boot.elf import load_kernel                                 # noqa: E402
 from hvsim.boot.pvh import DomainSpec, build_domain                    # noqa: E402
 from hvsim.hv.console import ConsoleSink                               # noqa: E402
@@ -88,21 +90,21 @@ def run_raw_unicorn(elf):
     uc.mem_map(0, 64 << 20, UC_PROT_ALL)
     for s in k.segments:
         uc.mem_write(s.paddr, s.data)
-    # PVH entry state (32-bit flat protected mode, paging off): see X86Vcpu.reset_pvh
-    uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)
-    uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
-    uc.reg_write(X.UC_X86_REG_CR0, 0x00000011)
-    uc.msr_write(0xC0000080, 0)
-    uc.reg_write(X.UC_X86_REG_CR4, 0)
-    from hvsim.arch.x86.cpustate import CpuState, R_CS, R_DS, R_ES, R_SS
-    from hvsim.arch.x86.segments import flat_flags, load_seg_cache
-    st = CpuState(uc)
-    for seg in (R_SS, R_DS, R_ES):
-        load_seg_cache(st, seg, 0, 0, 0xFFFFFFFF, flat_flags(False))
-    load_seg_cache(st, R_CS, 0, 0, 0xFFFFFFFF, flat_flags(True))
+    pvh_entry_state(uc, k.entry)
+    done = next(addr for addr, _, name in k.symbols if name == "workload_done")
     t = time.perf_counter()
-    uc.emu_start(k.entry, k.symbols["workload_done"])
+    uc.emu_start(k.entry, done)
     return time.perf_counter() - t
+
+
+def pvh_entry_state(uc, entry):
+    """Give a bare Unicorn the state hvsim gives vCPU0 at the PVH entry (32-bit
+    flat protected mode, paging off), with X86Vcpu.reset_pvh itself, run on an
+    X86Vcpu holding only the engine parts it uses (uc, st, _rflags): no hooks,
+    no domain."""
+    cpu = X86Vcpu.__new__(X86Vcpu)
+    cpu.uc, cpu.st, cpu._rflags = uc, CpuState(uc), ctypes.c_uint64()
+    cpu.reset_pvh(entry, 0)
 
 
 def best(fn, *args):

@@ -13,6 +13,9 @@ from .errors import ConfigError, HvsimError
 VERDICTS = ("SUCCESS", "SKIP", "ERROR", "FAILURE", "CRASH")
 EXIT_CODES = {"SUCCESS": 0, "SKIP": 3, "ERROR": 4, "FAILURE": 5, "CRASH": 6}
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70              # an internal error (a bug in hvsim): sysexits' EX_SOFTWARE
+EXIT_INTERRUPTED = 130          # as a shell reports a process killed by SIGINT
+EXIT_BROKEN_PIPE = 141          # as a shell reports a process killed by SIGPIPE
 
 
 def parse_size(text, what="--mem"):
@@ -57,12 +60,21 @@ def cmd_boot(args):
     return boot_scenario(args)
 
 
-def _common_run_options(p):
-    p.add_argument("--timeout", type=float, default=60.0,
-                   help="give up after this many host seconds (default 60; 0 = never)")
+def _guest_options(p):
+    """What each guest kernel gets: `run` and `step`."""
+    p.add_argument("--cmdline", default="", help="kernel command line for every guest")
+    p.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
+
+
+def _deterministic_option(p):
+    """--deterministic: every command that boots guests."""
     p.add_argument("--deterministic", action="store_true",
                    help="slice by instruction count and derive time from instructions "
                         "retired: identical inputs give identical output")
+
+
+def _common_run_options(p):
+    _deterministic_option(p)
     pr = p.add_mutually_exclusive_group()
     pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
                     help="prefix console lines with (dN) (default with several domains)")
@@ -72,7 +84,10 @@ def _common_run_options(p):
 
 
 def _output_options(p):
-    """Consoles and traces: every command that runs guests, `resume` included."""
+    """The time limit, consoles and traces: every command that runs guests,
+    `resume` included."""
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="give up after this many host seconds (default 60; 0 = never)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
     p.add_argument("--trace", metavar="FILE",
                    help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
@@ -122,8 +137,7 @@ def build_parser():
                                    "the worst verdict: SUCCESS 0, SKIP 3, ERROR 4, FAILURE 5, "
                                    "CRASH (crash, no result, timeout) 6.")
     r.add_argument("guests", nargs="+", metavar="GUEST", help="PVH kernel ELF file")
-    r.add_argument("--cmdline", default="", help="kernel command line for every guest")
-    r.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
+    _guest_options(r)
     r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
     r.add_argument("--gdb", metavar="[HOST]:PORT",
                    help="serve the GDB remote protocol on HOST:PORT (HOST defaults to "
@@ -163,8 +177,6 @@ def build_parser():
     s.add_argument("snapshot", metavar="FILE", help="snapshot file")
     s.add_argument("--info", action="store_true",
                    help="print what the snapshot holds (versions, point, domains) and exit")
-    s.add_argument("--timeout", type=float, default=60.0,
-                   help="give up after this many host seconds (default 60; 0 = never)")
     _output_options(s)
     _snapshot_options(s)
     s.set_defaults(func=cmd_resume)
@@ -184,7 +196,15 @@ def _internal_error(exc):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
     sys.stderr.write("hvsim: internal error: %s: %s (this is a bug in hvsim; the traceback "
                      "is in %s)\n" % (type(exc).__name__, exc, path))
-    return 70
+    return EXIT_INTERNAL
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so that exiting does not fail flushing a closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv=None):
@@ -200,13 +220,10 @@ def main(argv=None):
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("hvsim: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:              # e.g. `hvsim run ... | head`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 141
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as e:          # noqa: BLE001 - last line of defence
         return _internal_error(e)
 

@@ -29,5 +29,17 @@ class HostInputError(HvsimError):
         return text
 
 
+def read_input(path, problem, fix=None, where=None):
+    """The bytes of a host input file.  If it cannot be read: a HostInputError
+    at `where` ((file, field); default the file itself) whose problem is
+    `problem` with the OS's reason in place of its %s."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        file, field = where or (path, None)
+        raise HostInputError(file, field, problem % e.strerror, fix) from None
+
+
 class ConfigError(HvsimError):
     """A bad command-line value or option combination."""

@@ -6,6 +6,7 @@ import sys
 
 from . import snapshot
 from .arch.uc import check_unicorn_version
+from .boot import launch
 from .boot.pvh import DomainSpec, build_domain
 from .cli import EXIT_CODES, parse_size, verdict_of, worst
 from .errors import ConfigError
@@ -21,24 +22,40 @@ def run_guests(args):
     mem = parse_size(args.mem)
     if args.vcpus < 1 or args.vcpus > 128:
         raise ConfigError("--vcpus %d: must be between 1 and 128" % args.vcpus)
-    for g in args.guests:
-        if not os.path.exists(g):
-            raise ConfigError("%s: no such file" % g)
+    check_guest_files(args.guests)
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
     sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
     hv = Hypervisor(deterministic=args.deterministic, console=sink)
     gdb = _gdb_server(hv, args)
-    domains = []
-    for i, g in enumerate(args.guests):
-        spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline, vcpus=args.vcpus,
-                          name=os.path.basename(g))
-        domains.append(build_domain(hv, spec))
+    domains = build_guests(hv, args, args.guests, mem)
     if gdb is not None:
-        gdb.wide = any(d.kernel.elfclass == 64 for d in domains)
+        gdb.set_arch(any(d.kernel.elfclass == 64 for d in domains))
         gdb.attach()
         sys.stderr.write(gdb.banner() + "\n")
         sys.stderr.flush()
     return _run_and_report(hv, args, domains, snap=snap, debugger=gdb)
+
+
+def check_guest_files(paths):
+    """ConfigError for the first guest kernel file that does not exist."""
+    for g in paths:
+        if not os.path.exists(g):
+            raise ConfigError("%s: no such file" % g)
+
+
+def build_guests(hv, args, paths, mem):
+    """One paused PVH domain per kernel in `paths` (domids from FIRST_DOMID),
+    with args.cmdline and args.vcpus (1 for commands without --vcpus)."""
+    return [build_domain(hv, DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline,
+                                        vcpus=getattr(args, "vcpus", 1),
+                                        name=os.path.basename(g)))
+            for i, g in enumerate(paths)]
+
+
+def timed_out(result, domain):
+    """verdict_of's timed_out for `domain`: the run was cut short (timeout,
+    Ctrl-C) or the domain never finished."""
+    return result.reason in ("timeout", "interrupted") or not domain.finished
 
 
 def _gdb_server(hv, args):
@@ -46,14 +63,14 @@ def _gdb_server(hv, args):
     if not getattr(args, "gdb", None):
         return None
     from .debug.gdbstub import GdbServer, parse_address
-    server = GdbServer(hv, parse_address(args.gdb), wide=True, elf_path=args.guests[0])
+    server = GdbServer(hv, parse_address(args.gdb), elf_path=args.guests[0])
     server.listen()
     return server
 
 
 def boot_scenario(args):
     """`hvsim boot SCENARIO`: firmware -> MBI -> LCM -> domains -> run."""
-    from .boot import launch, lcm
+    from .boot import lcm
     check_unicorn_version()
     snap = snapshot.Request.from_args(args, args.deterministic)
     cfg = args.scenario
@@ -74,8 +91,7 @@ def boot_scenario(args):
     hv.log("%s boot from %s: %d domain%s" % (plan.kind, cfg, len(plan.domains),
                                             "s" if len(plan.domains) != 1 else ""))
     domains = launch.build_plan(hv, plan)
-    return _run_and_report(hv, args, domains, start=lambda: launch.start(domains, args.order),
-                           summary=True, snap=snap)
+    return _run_and_report(hv, args, domains, order=args.order, summary=True, snap=snap)
 
 
 def resume(args):
@@ -95,19 +111,16 @@ def resume(args):
                            snap=snap, resumed=True)
 
 
-def _run_and_report(hv, args, domains, start=None, summary=None, snap=None, resumed=False,
+def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, resumed=False,
                     debugger=None):
+    """Unpause the domains in `order` (see hvsim.boot.launch.start; a resumed
+    run carries on as it was), run them to the end and report: the exit code."""
     summary = bool(summary or len(domains) > 1)
     if snap is not None:
         snap.arm(hv, {"domains": domains, "summary": summary})
     sinks = _start_observers(hv, args)
-    if resumed:
-        pass
-    elif start is None:
-        for d in domains:
-            d.unpause()
-    else:
-        start()
+    if not resumed:
+        launch.start(domains, order)
     try:
         result = hv.run(timeout=args.timeout or None, resumed=resumed)
     finally:
@@ -119,7 +132,6 @@ def _run_and_report(hv, args, domains, start=None, summary=None, snap=None, resu
         if debugger is not None:
             debugger.finish(0)
         return 0
-    timed_out = result.reason in ("timeout", "interrupted")
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
     elif result.reason == "stalled":
@@ -128,7 +140,7 @@ def _run_and_report(hv, args, domains, start=None, summary=None, snap=None, resu
                 why = "paused" if d.paused else "every vCPU is blocked with no event or " \
                     "timer pending"
                 hv.log("d%d can never run again: %s" % (d.domid, why))
-    verdicts = [verdict_of(d, timed_out or not d.finished) for d in domains]
+    verdicts = [verdict_of(d, timed_out(result, d)) for d in domains]
     if summary:
         print_summary(hv, domains, verdicts)
     code = EXIT_CODES[worst(verdicts)]

@@ -128,14 +128,15 @@ def save_cpu(uc):
 
 
 def load_cpu(uc, blob):
-    """Load a saved CPUX86State into a fresh instance through uc_context_restore
-    (the context of this instance supplies Unicorn's header)."""
+    """Load a saved CPUX86State (from save_cpu, so without host pointers) into
+    a fresh instance through uc_context_restore (the context of this instance
+    supplies Unicorn's header)."""
     ctx = uc.context_save()
     hdr, size = _split_context(bytes(ctx))
     if size != len(blob):
         raise SnapshotError("<snapshot>", "CPU state of %d bytes, this Unicorn has %d"
                             % (len(blob), size), "resume with the Unicorn that wrote it")
-    ctypes.memmove(ctx.context.value + hdr, _without_host_pointers(blob), size)
+    ctypes.memmove(ctx.context.value + hdr, blob, size)
     uc.context_restore(ctx)
 
 

@@ -3,8 +3,9 @@
 Reads the ELF headers and Xen ELF notes (public/elfnote.h), requires the
 XEN_ELFNOTE_PHYS32_ENTRY note (the PVH entry point), and describes the
 PT_LOAD segments at their *physical* addresses (p_paddr), which is where a
-PVH kernel is loaded.  Every problem is a HostInputError naming the file,
-the field and the fix; nothing here raises anything else for bad input.
+PVH kernel is loaded, and its symbols (for `hvsim step`).  Every problem is
+a HostInputError naming the file, the field and the fix; nothing here
+raises anything else for bad input.
 """
 
 import io
@@ -15,7 +16,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..abi import elfnote
-from ..errors import HostInputError
+from ..errors import HostInputError, read_input
 
 PT_LOAD = 1
 PT_NOTE = 4
@@ -42,7 +43,9 @@ class Segment:
 
 
 class KernelImage:
-    """A parsed PVH kernel: entry point, segments, Xen notes, symbols."""
+    """A parsed PVH kernel: entry point, segments, Xen notes, symbols
+    ((address, size, name) of the defined functions, objects and untyped
+    symbols, in symbol-table order; what `hvsim step` shows)."""
 
     def __init__(self, path, machine, elfclass, entry, segments, notes, symbols):
         self.path = path
@@ -84,26 +87,25 @@ def _notes(elf):
 
 
 def _symbols(elf):
+    """(address, size, name) of .symtab's named functions, objects and
+    untyped symbols, leaving out undefined and absolute ones."""
     symtab = elf.get_section_by_name(".symtab")
-    out = {}
     if symtab is None:
-        return out
-    for sym in symtab.iter_symbols():
-        if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"):
-            out[sym.name] = sym["st_value"]
-    return out
+        return []
+    return [(sym["st_value"], sym["st_size"], sym.name) for sym in symtab.iter_symbols()
+            if _shown(sym)]
+
+
+def _shown(sym):
+    return (sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT")
+            and sym["st_shndx"] not in ("SHN_UNDEF", "SHN_ABS"))
 
 
 def load_kernel(path, data=None):
     """Parse a PVH kernel ELF (from `path`, or from `data` named `path` in
     messages, e.g. a Multiboot2 module); HostInputError for anything unusable."""
     if data is None:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise HostInputError(path, None, "cannot open: %s" % e.strerror,
-                                 "check the path") from None
+        data = read_input(path, "cannot open: %s", "check the path")
     return _parse(os.fspath(path), data)
 
 

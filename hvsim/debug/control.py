@@ -16,12 +16,12 @@ all-stop mode:
 * the machine's breakpoints and watchpoints, pushed to every vCPU's arch
   debug state (hvsim/arch/x86/debug.py).
 
-The scheduler calls before_slice(), holds_interrupts() and execute() (see
-hvsim/hv/scheduler.py) only while a RunControl is attached.
+The scheduler calls before_slice() (hiding the time spent stopped from the
+guests) and execute(), and VCpu.inject_pending() asks holds_interrupts(),
+only while a RunControl is attached.
 """
 
 import threading
-import time
 
 from ..arch.x86.debug import X86Debug
 
@@ -36,12 +36,11 @@ class StopRun(KeyboardInterrupt):
 class StopEvent:
     """Why the machine stopped.  kind: 'start', 'breakpoint', 'watch', 'step',
     'interrupt'; vcpu: the hv VCpu concerned; watch: (kind, address) of a
-    watchpoint hit; exit: the arch Exit of the slice that stopped."""
+    watchpoint hit."""
 
-    def __init__(self, kind, vcpu, exit_=None, watch=None):
+    def __init__(self, kind, vcpu, watch=None):
         self.kind = kind
         self.vcpu = vcpu
-        self.exit = exit_
         self.watch = watch
 
     def __repr__(self):
@@ -61,9 +60,6 @@ class RunControl:
         self._step = None                 # None, ANY or the vCPU to step
         self._interrupted = threading.Event()
         self.attached = False
-
-    def __reduce__(self):                 # snapshots: a debugger is not machine state
-        return (type(None), ())
 
     # -- wiring -----------------------------------------------------------------------------
     def vcpus(self):
@@ -156,11 +152,7 @@ class RunControl:
                 self.event = StopEvent("interrupt", self._interrupted_vcpu(v))
         while self.event is not None and self.attached:
             event, self.event = self.event, None
-            held = time.monotonic_ns()
-            try:
-                self.stopped(event)
-            finally:
-                self.hv.clock.exclude_host_time(time.monotonic_ns() - held)
+            self.stopped(event)
         target = self._step
         if target is None or target is ANY:
             return v
@@ -191,7 +183,7 @@ class RunControl:
         if self.stepping(v):
             self._step = None
             exit_ = dbg.step()
-            self.event = self._event(v, exit_, dbg) or StopEvent("step", v, exit_)
+            self.event = self._event(v, exit_, dbg) or StopEvent("step", v)
             return exit_
         exit_ = dbg.run(count)
         if exit_.kind == "debug":
@@ -203,5 +195,5 @@ class RunControl:
         if exit_.kind != "debug":
             return None
         if exit_.reason == "watch":
-            return StopEvent("watch", v, exit_, dbg.hit)
-        return StopEvent("breakpoint", v, exit_)
+            return StopEvent("watch", v, dbg.hit)
+        return StopEvent("breakpoint", v)

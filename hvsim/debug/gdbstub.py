@@ -238,13 +238,14 @@ class _Resume(Exception):
 
 # ---- the stub ------------------------------------------------------------------------------------
 class GdbServer(RunControl):
-    """The stub: listen(), attach() (RunControl), then the scheduler calls
-    stopped() whenever the machine stops; finish(exit_code) at the end."""
+    """The stub: listen(), set_arch(), attach() (RunControl), then the
+    scheduler calls stopped() whenever the machine stops; finish(exit_code)
+    at the end."""
 
-    def __init__(self, hv, address, wide, elf_path=None):
+    def __init__(self, hv, address, elf_path=None):
         super().__init__(hv)
         self.host, self.port = address
-        self.wide = wide
+        self.regs = self._xml = None     # set_arch()
         self.elf_path = elf_path
         self._listener = None
         self._sock = None
@@ -258,13 +259,8 @@ class GdbServer(RunControl):
         self._bp_types = {}              # address -> {0, 1} (Z0 software, Z1 hardware)
         self._ended = False
 
-    @property
-    def wide(self):
-        """x86-64 target description (else i386)."""
-        return self.regs is REGS_64
-
-    @wide.setter
-    def wide(self, wide):
+    def set_arch(self, wide):
+        """The target description: x86-64 (wide) or i386; once, before attach()."""
         self.regs = REGS_64 if wide else REGS_32
         self._xml = target_xml(self.regs, wide)
 

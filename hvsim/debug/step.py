@@ -1,8 +1,9 @@
 """`hvsim step GUEST.elf`: follow a guest one instruction at a time.
 
 Owns the stepper: for every instruction executed it prints the address with
-the ELF's symbol+offset (pyelftools), the instruction (capstone, AT&T
-syntax, decoded in the CPU's current mode), and the registers it changed;
+the kernel's symbol+offset (from the KernelImage the domain builder parsed,
+hvsim/boot/elf.py), the instruction (capstone, AT&T syntax, decoded in the
+CPU's current mode), and the registers it changed;
 between instructions it prints what else happened: mode switches ("-- mode:
 32-bit protected mode, paging off -> compatibility mode (IA-32e, 32-bit
 code)"), exceptions and interrupts delivered, hypercalls.  `--until` runs at
@@ -14,21 +15,20 @@ otherwise.
 
 Stopping and stepping are RunControl's (control.py); pending interrupts are
 delivered between steps (unlike the gdb stub), so a guest waiting for an
-event makes progress.
+event makes progress.  Exceptions and hypercalls reach the stepper as a
+trace sink (trace.py `attach`).  The setup and the verdict are `hvsim run`'s
+(hvsim/run.py).
 """
 
 import bisect
-import os
 import sys
-
-import capstone
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from ..arch.x86.debug import REGS_32, REGS_64, describe_mode, flag_names
 from ..arch.x86.traps import vector_name
+from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
 from .control import ANY, RunControl, StopRun
+from ..arch.x86.disasm import disassembler
 
 HELP = "follow a guest one instruction at a time (boot flows)"
 DESCRIPTION = (
@@ -44,16 +44,15 @@ PROMPT_HELP = "Enter: one step, N: N steps, c: continue to the end, q: quit"
 
 
 def add_parser(subparsers):
+    from ..cli import _deterministic_option, _guest_options
     p = subparsers.add_parser("step", help=HELP, description=DESCRIPTION)
     p.add_argument("guest", metavar="GUEST", help="PVH kernel ELF file")
     p.add_argument("-n", "--count", type=int, metavar="N",
                    help="step N instructions, then stop")
     p.add_argument("--until", metavar="SYMBOL|ADDR",
                    help="run at full speed until this symbol or address, then step")
-    p.add_argument("--cmdline", default="", help="kernel command line")
-    p.add_argument("--mem", default="128M", help="guest memory (default 128M)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="derive time from instructions retired (reproducible output)")
+    _guest_options(p)
+    _deterministic_option(p)
     p.add_argument("--timeout", type=float, default=0.0,
                    help="give up after this many host seconds of running (default 0: never)")
     p.set_defaults(func=cmd_step)
@@ -61,41 +60,24 @@ def add_parser(subparsers):
 
 # ---- symbols ------------------------------------------------------------------------------------
 class Symbols:
-    """An ELF's symbols: address -> 'name+0x12', name or number -> address.
-    Addresses inside a segment's physical range (code that runs before
-    paging, e.g. Linux's early entry) are looked up at its virtual address."""
+    """A kernel's symbols: address -> 'name+0x12', name or number -> address.
+    `kernel`: the KernelImage (hvsim/boot/elf.py) the domain was built from,
+    or the path of the ELF (parsed here).  Addresses inside a segment's
+    physical range (code that runs before paging, e.g. Linux's early entry)
+    are looked up at its virtual address."""
 
-    def __init__(self, path):
-        self.path = path
-        self._syms = []              # (address, size, name), sorted
-        self._by_name = {}
-        self._phys = []              # (paddr, vaddr, memsz) where they differ
-        self.wide = False            # a 64-bit ELF
-        try:
-            with open(path, "rb") as f:
-                elf = ELFFile(f)
-                self._load(elf)
-        except (OSError, ELFError) as e:
-            raise ConfigError("%s: cannot read symbols: %s" % (path, e)) from None
+    def __init__(self, kernel):
+        if not isinstance(kernel, KernelImage):
+            kernel = load_kernel(kernel)
+        self.path = kernel.path
+        self.wide = kernel.elfclass == 64        # a 64-bit ELF
+        self._syms = sorted(kernel.symbols)      # (address, size, name)
         self._starts = [a for a, _, _ in self._syms]
-
-    def _load(self, elf):
-        self.wide = elf.elfclass == 64
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_LOAD" and seg["p_paddr"] != seg["p_vaddr"]:
-                self._phys.append((seg["p_paddr"], seg["p_vaddr"], seg["p_memsz"]))
-        symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
-            return
-        for sym in symtab.iter_symbols():
-            kind = sym["st_info"]["type"]
-            if not sym.name or kind not in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
-                continue
-            if sym["st_shndx"] in ("SHN_UNDEF", "SHN_ABS"):
-                continue
-            self._by_name.setdefault(sym.name, sym["st_value"])
-            self._syms.append((sym["st_value"], sym["st_size"], sym.name))
-        self._syms.sort()
+        self._by_name = {}
+        for addr, _, name in kernel.symbols:     # the first of a name wins
+            self._by_name.setdefault(name, addr)
+        self._phys = [(s.paddr, s.vaddr, s.memsz)     # where they differ
+                      for s in kernel.segments if s.paddr != s.vaddr]
 
     def lookup(self, addr):
         """'name+0x12' for the symbol at or before addr ('' if none, or if
@@ -139,32 +121,37 @@ class Stepper(RunControl):
         self._events = []                 # exceptions/interrupts/hypercalls of this step
         self._collect = False             # stepping: collect those events
         self._modes = {}                  # vCPU -> last mode description
-        self._cs = {m: capstone.Cs(capstone.CS_ARCH_X86, m)
-                    for m in (capstone.CS_MODE_32, capstone.CS_MODE_64)}
-        for md in self._cs.values():
-            md.syntax = capstone.CS_OPT_SYNTAX_ATT
 
     def attach(self, stop_first=True):
+        from .trace import attach
         super().attach(stop_first)
-        for v in self.vcpus():
-            self._observe_exceptions(v)
-        self.hv.hypercalls.tracer = self._hypercall
+        attach(self.hv, [self])
 
-    def _observe_exceptions(self, v):
-        arch, inner = v.arch, v.arch.on_exception
+    # -- events (a trace sink, trace.py) ------------------------------------------------------
+    def exception(self, v, vector, kind, error_code, rip):
+        if self._collect:
+            ec = "" if error_code is None else "[%#x]" % error_code
+            self._events.append("%s%s (%s) at %#x" % (vector_name(vector), ec, kind, rip))
 
-        def seen(vector, kind, error_code, rip):
-            if self._collect:
-                ec = "" if error_code is None else "[%#x]" % error_code
-                self._events.append("%s%s (%s) at %#x" % (vector_name(vector), ec, kind, rip))
-            if inner is not None:
-                inner(vector, kind, error_code, rip)
-        arch.on_exception = seen
-
-    def _hypercall(self, v, nr, args, result, *_):
+    def hypercall(self, v, nr, args, result, start_ns):
         from .trace import decode_hypercall
         if self._collect:
             self._events.append("hypercall " + decode_hypercall(nr, args, result))
+
+    def upcall(self, v, vector):
+        pass
+
+    def evtchn_pending(self, d, port, v):
+        pass
+
+    def domain_event(self, d, what):
+        pass
+
+    def slice(self, v, start_ns, end_ns, exit_):
+        pass
+
+    def runstate(self, v, old, new, now):
+        pass
 
     # -- output -------------------------------------------------------------------------------------
     def _say(self, text):
@@ -180,10 +167,8 @@ class Stepper(RunControl):
         return "d%dv%d " % (v.domain.domid, v.vcpu_id) if many else ""
 
     def _disassemble(self, arch, rip):
-        code64 = arch.st.code64
         code = arch.debug.read_memory(rip, 15)
-        md = self._cs[capstone.CS_MODE_64 if code64 else capstone.CS_MODE_32]
-        for insn in md.disasm(code, rip):
+        for insn in disassembler(arch.st.code64, att=True).disasm(code, rip):
             return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
         return "(bad) %s" % code[:8].hex() if code else "<not mapped>"
 
@@ -228,7 +213,7 @@ class Stepper(RunControl):
         for e in self._events:
             self._say("-- %s%s" % (self._who(v), e))
         self._events = []
-        mode = describe_mode(v.arch.st)
+        mode = describe_mode(v.arch)
         old = self._modes.get(v)
         if old is not None and old != mode:
             self._say("-- %smode: %s -> %s" % (self._who(v), old, mode))
@@ -254,7 +239,7 @@ class Stepper(RunControl):
     def stopped(self, event):
         v = event.vcpu
         if event.kind == "start":
-            self._modes[v] = describe_mode(v.arch.st)
+            self._modes[v] = describe_mode(v.arch)
             self._say("-- %sstarts at %s in %s" % (self._who(v), self._where(v.arch.linear_rip()),
                                                    self._modes[v]))
             if self.until is not None:
@@ -265,7 +250,7 @@ class Stepper(RunControl):
         if event.kind == "breakpoint" and self.until is not None:
             self.remove_breakpoint(self.until)
             self.until = None
-            self._modes[v] = describe_mode(v.arch.st)
+            self._modes[v] = describe_mode(v.arch)
             self._say("-- %sreached %s in %s" % (self._who(v), self._where(v.arch.linear_rip()),
                                                  self._modes[v]))
         return self._next()
@@ -309,22 +294,19 @@ class Stepper(RunControl):
 # ---- the command -------------------------------------------------------------------------------
 def cmd_step(args):
     from ..arch.uc import check_unicorn_version
-    from ..boot.pvh import DomainSpec, build_domain
     from ..cli import EXIT_CODES, parse_size, verdict_of
     from ..hv.console import ConsoleSink
     from ..hv.hypervisor import Hypervisor
-    from ..run import FIRST_DOMID
+    from ..run import build_guests, check_guest_files, timed_out
     check_unicorn_version()
     if args.count is not None and args.count < 1:
         raise ConfigError("--count %d: must be at least 1" % args.count)
-    if not os.path.exists(args.guest):
-        raise ConfigError("%s: no such file" % args.guest)
+    check_guest_files([args.guest])
     mem = parse_size(args.mem)
     hv = Hypervisor(deterministic=args.deterministic,
                     console=ConsoleSink(stream=sys.stdout, prefix_domains=False))
-    d = build_domain(hv, DomainSpec(FIRST_DOMID, args.guest, mem, cmdline=args.cmdline,
-                                    name=os.path.basename(args.guest)))
-    symbols = Symbols(args.guest)
+    d, = build_guests(hv, args, [args.guest], mem)
+    symbols = Symbols(d.kernel)
     until = symbols.resolve(args.until) if args.until else None
     interactive = args.count is None and sys.stdin.isatty()
     stepper = Stepper(hv, symbols, sys.stdout, count=args.count, until=until,
@@ -336,7 +318,7 @@ def cmd_step(args):
         return 0
     if stepper.until is not None:
         stepper._say("-- %s was never reached" % stepper._where(stepper.until))
-    verdict = verdict_of(d, result.reason in ("timeout", "interrupted") or not d.finished)
+    verdict = verdict_of(d, timed_out(result, d))
     stepper._say("-- the run ended after %d stepped instruction%s: %s"
                  % (stepper.executed, "" if stepper.executed == 1 else "s", verdict))
     return EXIT_CODES[verdict]

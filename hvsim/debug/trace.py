@@ -16,9 +16,10 @@ or JSON lines (one object per line).  Streams:
 import json
 
 from ..abi import errno as xerrno
-from ..abi import (domctl, event_channel, hvm, memory, sched, sysctl, vcpu, version, xen)
+from ..abi import event_channel, hvm, memory, sched, vcpu, version, xen
 from ..arch.x86.traps import vector_name
 from ..hv.hypercall import hypercall_name
+from ..arch.x86.disasm import disassembler
 
 STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn", "insn")
 DEFAULT_STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn")
@@ -38,8 +39,6 @@ _SUBOPS = {
     xen.__HYPERVISOR_vcpu_op: _names(vcpu, "VCPUOP_"),
     xen.__HYPERVISOR_console_io: {0: "CONSOLEIO_write", 1: "CONSOLEIO_read"},
 }
-_STRUCT_CMD = {xen.__HYPERVISOR_domctl: _names(domctl, "XEN_DOMCTL_"),
-               xen.__HYPERVISOR_sysctl: _names(sysctl, "XEN_SYSCTL_")}
 
 
 def decode_hypercall(nr, args, result):
@@ -68,7 +67,6 @@ class Tracer:
         self.streams = frozenset(streams)
         self.json = fmt == "jsonl"
         self.insn_range = insn_range
-        self._cs = None
 
     def install_insn_hooks(self):
         """The insn stream: a code hook on the traced range only."""
@@ -122,10 +120,8 @@ class Tracer:
         pass
 
     def _insn_hook(self, v):
-        import capstone
         def hook(address, code, code64):
-            md = capstone.Cs(capstone.CS_ARCH_X86,
-                             capstone.CS_MODE_64 if code64 else capstone.CS_MODE_32)
+            md = disassembler(code64)
             text = next(("%s %s" % (i.mnemonic, i.op_str) for i in md.disasm(code, address)),
                         code.hex())
             self._emit(v, "insn", "%#x: %s" % (address, text), rip=address)
@@ -142,11 +138,13 @@ class Tee:
         self.sinks = sinks
 
     def __getattr__(self, name):
+        """The fan-out for event `name`, built on first use and kept."""
         methods = [getattr(s, name) for s in self.sinks]
 
         def fan_out(*args):
             for m in methods:
                 m(*args)
+        setattr(self, name, fan_out)
         return fan_out
 
 

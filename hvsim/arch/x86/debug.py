@@ -20,9 +20,11 @@ Owns:
 * single-step: exactly one instruction, whatever it is: a hypercall, an
   emulated rdmsr/wrmsr/sysret, hlt, or an instruction that faults (the step
   then ends at the first instruction of the guest's handler, as on hardware);
-* debugger access to guest memory by virtual address: a page walk without
-  accessed/dirty side effects and without protection checks;
-* `describe_mode`: the CPU mode in words, for the stepper.
+* debugger access to guest memory by virtual address: the page walker's
+  peek/poke (paging.py), without accessed/dirty side effects and without
+  protection checks;
+* `describe_mode`: the CPU mode in words (vcpu.py `mode_name`, spelt out),
+  for the stepper.
 
 A vCPU without a debugger has `debug = None` and pays nothing.
 """
@@ -34,14 +36,13 @@ from unicorn import x86_const as X
 
 from .. import uc as ucx
 from .cpustate import (OFF, R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX, R_ES,
-                       R_ESI, R_ESP, R_FS, R_GS, R_SS, CpuStateError)
-from .paging import (ACCESS_READ, CR0_PG, CR4_PAE, CR4_PSE, BadPhysical, PageFault)
+                       R_ESI, R_ESP, R_FS, R_GS, R_SS, GPRS_32, CpuStateError)
+from .msr import MSR_EFER
+from .paging import CR4_PSE
 from .segments import CR0_PE, load_seg_cache, unpack_descriptor
 from .vcpu import HALTED, MASK32, MASK64, SLICE_END, Exit
 
-PAGE = 0x1000
 CR4_LA57 = 1 << 12
-MSR_EFER = 0xC0000080
 WATCH_SLICE = 1 << 62          # the instruction budget of a counted run with watchpoints
 STEP_TRIES = 100               # a step interrupted before its instruction is run again
 WIDEST_ACCESS = 16             # bytes (SSE): an access this far below a watch may touch it
@@ -85,8 +86,6 @@ class Reg:
 _GPRS_64 = (("rax", R_EAX), ("rbx", R_EBX), ("rcx", R_ECX), ("rdx", R_EDX), ("rsi", R_ESI),
             ("rdi", R_EDI), ("rbp", R_EBP), ("rsp", R_ESP)) + \
     tuple(("r%d" % i, i) for i in range(8, 16))
-_GPRS_32 = (("eax", R_EAX), ("ecx", R_ECX), ("edx", R_EDX), ("ebx", R_EBX), ("esp", R_ESP),
-            ("ebp", R_EBP), ("esi", R_ESI), ("edi", R_EDI))
 _SEGS = (("cs", R_CS), ("ss", R_SS), ("ds", R_DS), ("es", R_ES), ("fs", R_FS), ("gs", R_GS))
 _FPU_CONTROL = (("fctrl", X.UC_X86_REG_FPCW), ("fstat", X.UC_X86_REG_FPSW),
                 ("ftag", X.UC_X86_REG_FPTAG), ("fiseg", X.UC_X86_REG_FCS),
@@ -98,7 +97,7 @@ def _table(wide):
     """gdb's register numbering for x86-64 (wide) or i386."""
     w = 64 if wide else 32
     regs = []
-    for name, idx in (_GPRS_64 if wide else _GPRS_32):
+    for name, idx in (_GPRS_64 if wide else GPRS_32):
         ptr = idx in (R_ESP, R_EBP)
         regs.append(Reg(name, w, "data_ptr" if ptr else "int%d" % w, CORE, GPR, idx))
     regs.append(Reg("rip" if wide else "eip", w, "code_ptr", CORE, RIP))
@@ -149,20 +148,24 @@ def flag_names(reg, value):
     return " ".join(name for bit, name in bits if name and value >> bit & 1)
 
 
-def describe_mode(st):
-    """The CPU mode in words, e.g. 'long mode (64-bit), 4-level paging'."""
-    cr0, cr4 = st.cr[0], st.cr[4]
-    if not cr0 & CR0_PE:
+# X86Vcpu.mode_name() -> (words, a CR4 bit that refines them, the refined words)
+_MODE_WORDS = {
+    "64-bit": ("long mode (64-bit), 4-level paging", CR4_LA57,
+               "long mode (64-bit), 5-level paging"),
+    "compat": ("compatibility mode (IA-32e, 32-bit code)", 0, None),
+    "32-bit": ("32-bit protected mode, paging off", 0, None),
+    "32-bit PAE": ("32-bit PAE paging", 0, None),
+    "32-bit paged": ("32-bit paging", CR4_PSE, "32-bit paging (PSE)"),
+}
+
+
+def describe_mode(vcpu):
+    """The X86Vcpu's mode in words, e.g. 'long mode (64-bit), 4-level paging'."""
+    st = vcpu.st
+    if not st.cr[0] & CR0_PE:
         return "real mode"
-    if st.code64:
-        return "long mode (64-bit), %s-level paging" % ("5" if cr4 & CR4_LA57 else "4")
-    if st.long_mode:
-        return "compatibility mode (IA-32e, 32-bit code)"
-    if not cr0 & CR0_PG:
-        return "32-bit protected mode, paging off"
-    if cr4 & CR4_PAE:
-        return "32-bit PAE paging"
-    return "32-bit paging" + (" (PSE)" if cr4 & CR4_PSE else "")
+    words, bit, refined = _MODE_WORDS[vcpu.mode_name()]
+    return refined if st.cr[4] & bit else words
 
 
 class RegisterError(Exception):
@@ -208,11 +211,6 @@ class X86Debug:
         self._emu_counter = ctypes.c_uint64.from_address(h + OFF.emu_counter)
         self._emu_count = ctypes.c_uint64.from_address(h + _emu_count_offset())
         vcpu.debug = self
-
-    def __reduce__(self):
-        """Snapshots: a debugger belongs to the host session, so a resumed
-        vCPU has none."""
-        return (type(None), ())
 
     def detach(self):
         for key in list(self._watches):
@@ -342,47 +340,15 @@ class X86Debug:
         return SLICE_END
 
     # -- guest memory ---------------------------------------------------------------------------
-    def _pages(self, addr, n):
-        """(guest-physical, length) of each page of [addr, addr+n); stops at
-        the first page that does not translate."""
-        st = self.vcpu.st
-        wrap = MASK64 if st.long_mode else MASK32
-        if addr > wrap:
-            return                           # beyond 4 GiB outside long mode
-        n = min(n, wrap + 1 - addr)
-        while n > 0:
-            chunk = min(n, PAGE - (addr & (PAGE - 1)))
-            try:
-                gpa = self.vcpu.walker.walk(addr & wrap, ACCESS_READ, False, set_ad=False)
-            except (PageFault, BadPhysical):
-                return
-            yield gpa, chunk
-            addr += chunk
-            n -= chunk
-
     def read_memory(self, addr, n):
         """Up to n bytes at a guest virtual address (fewer if the range runs
         into an unmapped page; b'' if the first byte is not mapped)."""
-        out = bytearray()
-        for gpa, chunk in self._pages(addr, n):
-            data = self.vcpu.physmap.read(gpa, chunk)
-            if data is None:
-                break
-            out += data
-        return bytes(out)
+        return self.vcpu.walker.peek(addr, n)
 
     def write_memory(self, addr, data):
         """Write at a guest virtual address, ignoring page protections.
         False (nothing written) if any byte is not mapped."""
-        pages = list(self._pages(addr, len(data)))
-        if sum(chunk for _, chunk in pages) != len(data):
-            return False
-        pos = 0
-        for gpa, chunk in pages:
-            if not self.vcpu.physmap.write(gpa, data[pos:pos + chunk]):
-                return False
-            pos += chunk
-        return True
+        return self.vcpu.walker.poke(addr, data)
 
     # -- registers ------------------------------------------------------------------------------
     def read_register(self, reg):

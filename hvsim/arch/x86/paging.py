@@ -2,12 +2,14 @@
 
 Used wherever the hypervisor touches guest *linear* addresses: hypercall
 buffers (Xen's copy_{to,from}_guest on HVM go through the guest's paging),
-exception frames pushed during IDT delivery, descriptor-table reads, the
-debugger.  The walk follows the SDM (and QEMU's mmu_translate, so that a
-fault we raise matches what the CPU itself would raise): no paging, 32-bit
-with PSE/PSE-36, PAE, and 4-level long mode; present, writable (CR0.WP),
-user, NX (EFER.NXE) and SMEP checks; reserved-bit checks against MAXPHYADDR;
-accessed and dirty bits are set as the hardware sets them.
+exception frames pushed during IDT delivery, descriptor-table reads, and
+the debugger (`peek`/`poke`: no accessed/dirty side effects, no protection
+checks, stopping at the first page that does not translate).  The walk
+follows the SDM (and QEMU's mmu_translate, so that a fault we raise matches
+what the CPU itself would raise): no paging, 32-bit with PSE/PSE-36, PAE,
+and 4-level long mode; present, writable (CR0.WP), user, NX (EFER.NXE) and
+SMEP checks; reserved-bit checks against MAXPHYADDR; accessed and dirty bits
+are set as the hardware sets them.
 
 A fault raises `PageFault(linear, error_code)` with the architectural #PF
 error code; a page-table entry pointing outside guest RAM raises
@@ -116,30 +118,85 @@ class Walker:
 
     def read(self, la, n, access=ACCESS_READ, user=False):
         """Read n bytes at a linear address (may cross pages)."""
-        out = bytearray()
-        for pa, chunk in self._pages(la, n, access, user):
-            data = self.mem.read(pa, chunk)
-            if data is None:
-                raise BadPhysical(pa)
-            out += data
-        return bytes(out)
+        out, bad = self._load(self._pages(la, n, lambda a: self.translate(a, access, user)))
+        if bad is not None:
+            raise BadPhysical(bad)
+        return out
 
     def write(self, la, data, access=ACCESS_WRITE, user=False):
         """Write at a linear address; every page is translated (and may fault)
         before any byte is written."""
-        pos = 0
-        for pa, chunk in list(self._pages(la, len(data), access, user)):
-            if not self.mem.write(pa, data[pos:pos + chunk]):
-                raise BadPhysical(pa)
-            pos += chunk
+        pages = list(self._pages(la, len(data), lambda a: self.translate(a, access, user)))
+        bad = self._store(pages, data)
+        if bad is not None:
+            raise BadPhysical(bad)
 
-    def _pages(self, la, n, access, user):
-        wrap = (1 << 64) - 1 if self.st.efer & EFER_LMA else 0xFFFFFFFF
+    # -- debugger access: no accessed/dirty side effects, no protection checks --
+    def peek(self, la, n):
+        """Up to n bytes at a linear address: fewer if the range runs into a
+        page that does not translate or is not RAM (b'' if the first byte is
+        not readable)."""
+        return self._load(self._peek_pages(la, n))[0]
+
+    def poke(self, la, data):
+        """Write at a linear address, ignoring page protections.  False
+        (nothing written) if any byte does not translate."""
+        pages = list(self._peek_pages(la, len(data)))
+        if sum(chunk for _, chunk in pages) != len(data):
+            return False
+        return self._store(pages, data) is None
+
+    def _peek_pages(self, la, n):
+        """The translatable prefix of [la, la+n), without wrapping around the
+        linear address space (nothing past 4 GiB outside long mode)."""
+        wrap = self._wrap()
+        if la > wrap or n <= 0:
+            return iter(())
+        return self._pages(la, min(n, wrap + 1 - la), self._peek_translate)
+
+    def _peek_translate(self, la):
+        try:
+            return self.walk(la, ACCESS_READ, False, set_ad=False)
+        except (PageFault, BadPhysical):
+            return None
+
+    # -- the page loop -------------------------------------------------------------
+    def _wrap(self):
+        return (1 << 64) - 1 if self.st.efer & EFER_LMA else 0xFFFFFFFF
+
+    def _pages(self, la, n, locate):
+        """(guest-physical, length) of each page of [la, la+n), located by
+        locate(la); ends early where that returns None."""
+        wrap = self._wrap()
         while n:
             chunk = min(n, 0x1000 - (la & 0xFFF))
-            yield self.translate(la, access, user), chunk
+            pa = locate(la)
+            if pa is None:
+                return
+            yield pa, chunk
             la = (la + chunk) & wrap
             n -= chunk
+
+    def _load(self, pages):
+        """(bytes of `pages` up to the first that is not RAM, that page's
+        guest-physical address or None)."""
+        out = bytearray()
+        for pa, chunk in pages:
+            data = self.mem.read(pa, chunk)
+            if data is None:
+                return bytes(out), pa
+            out += data
+        return bytes(out), None
+
+    def _store(self, pages, data):
+        """Write `data` over `pages`; the address of the first page that is not
+        RAM (the rest is not written), or None."""
+        pos = 0
+        for pa, chunk in pages:
+            if not self.mem.write(pa, data[pos:pos + chunk]):
+                return pa
+            pos += chunk
+        return None
 
     # -- helpers ---------------------------------------------------------------
     def _read64(self, pa):
