@@ -8,15 +8,16 @@ STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the build and the tests need (gdb: tests/test_gdbstub.py), as "command:package"
-TOOLS := gcc:gcc ld:binutils make:make dtc:device-tree-compiler gdb:gdb
+TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb
 
-.PHONY: all venv deps guests firmware test demo bench clean distclean
+.PHONY: all venv deps apt guests firmware test demo bench clean distclean
 
 all: venv guests
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# after deps: the two must not run apt-get at once (make -j)
+$(STAMP): pyproject.toml | deps
 	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || $(MAKE) --no-print-directory apt PKGS=python3-venv
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip

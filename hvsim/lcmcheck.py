@@ -16,7 +16,7 @@ import sys
 from .boot import lcm
 from .boot.firmware import DEFAULT_HOST_MEM, boot_config
 from .boot.plan import KIND_CLASSIC
-from .errors import ConfigError, HostInputError
+from .errors import ConfigError, HostInputError, read_input
 
 EXIT_OK = 0
 EXIT_ERRORS = 2
@@ -54,7 +54,7 @@ def main(args):
     if lcm.is_fdt(data):
         result, title = _check_lcm_file(args, data, host_mem)
     elif _is_text(data):
-        result, title = _check_config(args, host_mem)
+        result, title = _check_config(args, host_mem, data)
     else:
         raise HostInputError(args.file, None, "neither a device tree blob (an LCM) nor a boot "
                              "config (text)", "give an LCM compiled by dtc, or a boot.cfg")
@@ -62,11 +62,7 @@ def main(args):
 
 
 def _read(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise HostInputError(path, None, "cannot read it: %s" % e.strerror) from None
+    return read_input(path, "cannot read it: %s")
 
 
 def _is_text(data):
@@ -86,8 +82,9 @@ def _check_lcm_file(args, data, host_mem):
     return lcm.check_lcm(data, args.file, table, host_mem), title
 
 
-def _check_config(args, host_mem):
-    fw = boot_config(args.file, args.entry, host_mem or DEFAULT_HOST_MEM)
+def _check_config(args, host_mem, data=None):
+    """Boot the config up to its plan (`data`: the file's bytes, when already read)."""
+    fw = boot_config(args.file, args.entry, host_mem or DEFAULT_HOST_MEM, data)
     result = lcm.check_firmware(fw, host_mem)
     return result, "boot config %s, entry %r" % (args.file, fw.entry.title)
 

@@ -29,7 +29,7 @@ HostInputError naming the config file and the line.
 
 import os
 
-from ..errors import HostInputError
+from ..errors import HostInputError, read_input
 
 HARMLESS = frozenset(("insmod", "echo", "serial", "terminal_input", "terminal_output",
                       "terminal", "search", "load_video", "loadfont", "export", "unset",
@@ -49,6 +49,11 @@ BUILTIN_VARIABLES = {"menuentry_id_option": "--id"}
 def printable(text):
     """Text for a one-line message: control characters escaped."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _line_error(path, line, problem, fix=None):
+    """The HostInputError for a problem on a line of the config file."""
+    return HostInputError(path, "line %d" % line, printable(problem), fix and printable(fix))
 
 
 class ImageLine:
@@ -151,8 +156,7 @@ class _Lexer:
         self.line = 1
 
     def error(self, line, problem, fix=None):
-        return HostInputError(self.path, "line %d" % line, printable(problem),
-                              fix and printable(fix))
+        return _line_error(self.path, line, problem, fix)
 
     def tokens(self):
         out = []
@@ -351,8 +355,7 @@ class _Evaluator:
         self.var_lines = {}
 
     def error(self, line, problem, fix=None):
-        return HostInputError(self.path, "line %d" % line, printable(problem),
-                              fix and printable(fix))
+        return _line_error(self.path, line, problem, fix)
 
     @staticmethod
     def expand(word, variables):
@@ -478,8 +481,7 @@ class _Evaluator:
             what = "is a directory" if os.path.isdir(path) else "no such file"
             raise self.error(cmd.line, "module2 %s: %s (looked for %s)" % (args[0], what, path),
                              "module2 paths are relative to %s; build or fix the file"
-                             % (os.path.relpath(self.dir) if _is_below_cwd(self.dir)
-                                else self.dir))
+                             % display_path(self.dir))
         entry.modules.append(ImageLine(args[0], path, args[1:], cmd.line, nounzip))
 
     def _path(self, cmd, given):
@@ -511,8 +513,15 @@ class _Evaluator:
                              "use e.g. set timeout=5 (-1: wait for a choice)") from None
 
 
-def _is_below_cwd(path):
-    return not os.path.relpath(path).startswith("..")
+def display_path(path):
+    """A path as the user would type it: relative to the current directory
+    when below it, else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _read(path):
+    return read_input(path, "cannot read the boot config: %s")
 
 
 def parse_bootcfg_text(text, path):
@@ -521,21 +530,18 @@ def parse_bootcfg_text(text, path):
     return _Evaluator(path).run(_parse(lexer.tokens(), lexer))
 
 
-def parse_bootcfg(path):
-    """Read and parse a boot config file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise HostInputError(path, None, "cannot read the boot config: %s" % e.strerror) from None
+def parse_bootcfg(path, raw=None):
+    """Read (unless `raw` holds its bytes already) and parse a boot config file."""
+    if raw is None:
+        raw = _read(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
-        raise HostInputError(path, "line %d" % line, "not UTF-8 text",
-                             "a boot config is a text file") from None
+        raise _line_error(path, line, "not UTF-8 text", "a boot config is a text file") \
+            from None
     if "\0" in text:
         line = text[:text.index("\0")].count("\n") + 1
-        raise HostInputError(path, "line %d" % line, "a NUL byte: not a text file",
-                             "give the boot config (boot.cfg), not a binary")
+        raise _line_error(path, line, "a NUL byte: not a text file",
+                          "give the boot config (boot.cfg), not a binary")
     return parse_bootcfg_text(text, path)

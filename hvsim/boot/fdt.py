@@ -31,14 +31,13 @@ def display(raw):
 class FdtNode:
     """A device-tree node: name, raw property values, children in order."""
 
-    __slots__ = ("name", "parent", "props", "children", "offset")
+    __slots__ = ("name", "parent", "props", "children")
 
-    def __init__(self, name, parent, offset):
+    def __init__(self, name, parent):
         self.name = name
         self.parent = parent
         self.props = {}             # name -> bytes, in order
         self.children = []
-        self.offset = offset
 
     @property
     def path(self):
@@ -165,7 +164,7 @@ class _FdtReader:
             raise self.error("FDT offset %#x" % here, "nodes nested deeper than %d"
                              % FDT_MAX_DEPTH)
         parent = stack[-1] if stack else None
-        node = FdtNode(name, parent, here)
+        node = FdtNode(name, parent)
         if parent is not None:
             if parent.child(name) is not None:
                 raise self.error("FDT offset %#x" % here, "%s has two children named %r"

@@ -23,15 +23,15 @@ read the command lines as GRUB's, without an image name first.
 
 import gzip
 import lzma
-import os
 import zlib
 
 from ..abi import multiboot2 as mb2
-from ..errors import HostInputError
-from .bootcfg import parse_bootcfg
+from ..errors import HostInputError, read_input
+from ..hv.physmap import PAGE_SIZE
+from .bootcfg import display_path, parse_bootcfg
 from .multiboot2 import MemoryMapEntry, build_mbi
+from .util import round_up
 
-PAGE_SIZE = 4096
 MiB = 1 << 20
 GiB = 1 << 30
 DEFAULT_HOST_MEM = 4 * GiB
@@ -49,10 +49,6 @@ MODULES_BASE = 16 * MiB
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
-
-
-def _page_up(x):
-    return (x + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
 
 
 def pc_memory_map(size):
@@ -118,13 +114,6 @@ class FirmwareResult:
         self.magic = mb2.MULTIBOOT2_BOOTLOADER_MAGIC
 
 
-def display_path(path):
-    """A path as the user would type it: relative to the current directory
-    when below it, else absolute."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
-
-
 def _decompress(data, image, where):
     """GRUB opens module files through its decompression filters."""
     try:
@@ -141,12 +130,8 @@ def _decompress(data, image, where):
 
 def _read_module(image, config_path):
     where = (config_path, "line %d" % image.line)
-    try:
-        with open(image.path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise HostInputError(where[0], where[1], "module2 %s: %s" % (image.given, e.strerror),
-                             "check the file") from None
+    data = read_input(image.path, "module2 %s: %%s" % image.given.replace("%", "%%"),
+                      "check the file", where)
     return data if image.nounzip else _decompress(data, image, where)
 
 
@@ -173,7 +158,7 @@ def load_entry(entry, config_path, host_mem=DEFAULT_HOST_MEM):
         memory.load(addr, data)
         tags.append((addr, addr + len(data), image.cmdline))
         names.append(display_path(image.path))
-        addr = _page_up(addr + len(data))
+        addr = round_up(addr + len(data))
     mbi = build_mbi(entry.hypervisor.cmdline, LOADER_NAME, tags, memory.mmap,
                     memory.mem_lower, memory.mem_upper, load_base_addr=HYPERVISOR_LOAD_BASE)
     _check_fits(memory, addr, len(mbi), config_path, "line %d" % entry.line,
@@ -182,7 +167,8 @@ def load_entry(entry, config_path, host_mem=DEFAULT_HOST_MEM):
     return FirmwareResult(entry, memory, mbi, addr, names)
 
 
-def boot_config(path, selector=None, host_mem=DEFAULT_HOST_MEM):
-    """Parse a boot config, choose an entry (default: GRUB's default) and load it."""
-    config = parse_bootcfg(path)
+def boot_config(path, selector=None, host_mem=DEFAULT_HOST_MEM, raw=None):
+    """Parse a boot config (`raw`: its bytes, when already read), choose an
+    entry (default: GRUB's default) and load it."""
+    config = parse_bootcfg(path, raw)
     return load_entry(config.select(selector), path, host_mem)

@@ -18,6 +18,7 @@ the host down with it (hwdom_shutdown): so does hvsim, unless asked not to.
 from ..abi import bootfdt, xen
 from ..errors import HostInputError
 from ..hv import evtchn
+from .plan import unlimited_evtchns
 from .pvh import build_domain
 
 UNLIMITED_PORTS = 0x7FFFFFFF
@@ -37,7 +38,7 @@ def build_plan(hv, plan):
     for dp, spec in zip(plan.domains, plan.to_domain_specs()):
         spec.backend_domid = backend if dp.domid != backend else 0
         d = build_domain(hv, spec)
-        if dp.caps & (bootfdt.DOMAIN_CAPS_HARDWARE | bootfdt.DOMAIN_CAPS_XENSTORE):
+        if unlimited_evtchns(dp.caps):
             d.evtchn.max_port = UNLIMITED_PORTS
         if dp.caps & bootfdt.DOMAIN_CAPS_XENSTORE:
             hv.global_virq_handlers[xen.VIRQ_DOM_EXC] = d

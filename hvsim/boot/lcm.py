@@ -31,11 +31,12 @@ from ..abi.event_channel import evtchn_2l_nr_channels
 from ..abi.xen import DOMID_FIRST_RESERVED
 from ..errors import HostInputError
 from ..hv.evtchn import DEFAULT_MAX_EVTCHN_PORT
+from ..hv.physmap import PAGE_SIZE
 from .fdt import _BE32, FDT_MAGIC, is_fdt, read_fdt
 from .firmware import DEFAULT_HOST_MEM, boot_config
 from .multiboot2 import cmdline_cook, parse_mbi
 from .plan import (CAPABILITY_NAMES, KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH, BootPlan,
-                   DomainPlan, ModuleRef, StaticEvtchn)
+                   DomainPlan, ModuleRef, StaticEvtchn, unlimited_evtchns)
 
 HYPERLAUNCH_MODULE_IDX = bootfdt.HYPERLAUNCH_MODULE_IDX
 MAX_NR_BOOTMODS = bootfdt.MAX_NR_BOOTMODS
@@ -46,7 +47,6 @@ HVM_MAX_VCPUS = hvm.HVM_MAX_VCPUS
 DEFAULT_ADDRESS_CELLS = 2           # libfdt fdt_address_cells() without the property
 DEFAULT_SIZE_CELLS = 1              # libfdt fdt_size_cells() without the property
 DEFAULT_DOMAIN_MEM = 128 << 20      # as `hvsim run --mem`
-PAGE_SIZE = 4096
 COMPAT_HYPERVISOR = "hypervisor,xen"
 COMPAT_DOMAIN = "xen,domain"
 COMPAT_MODULE = "multiboot,module"
@@ -113,12 +113,8 @@ class ModuleTable:
         return None
 
     def read(self, start, size):
-        if self.memory is not None:
-            return self.memory.read(start, size)
-        for m in self.modules:          # a range inside a module's bytes
-            if m.data is not None and m.start <= start and start + size <= m.end:
-                return m.data[start - m.start:start - m.start + size]
-        return None
+        """The loaded bytes at [start, start + size), or None (unknown)."""
+        return self.memory.read(start, size) if self.memory is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -596,7 +592,7 @@ class _LcmReader:
         return StaticEvtchn(node.path, port, remote.domid, back[0], peer.path)
 
     def _port_ok(self, d, node, port):
-        unlimited = d.caps & (bootfdt.DOMAIN_CAPS_HARDWARE | bootfdt.DOMAIN_CAPS_XENSTORE)
+        unlimited = unlimited_evtchns(d.caps)
         limit = EVTCHN_MAX_PORT if unlimited else DEFAULT_MAX_EVTCHN_PORT
         if not 1 <= port <= limit:
             self.fail(node, "xen,evtchn", "local port %d: must be 1..%d (port 0 is reserved%s)"
@@ -641,15 +637,24 @@ def check_lcm(data, source, table=None, host_mem=None, hypervisor_cmdline=""):
     if not is_fdt(data):
         raise HostInputError(source, "FDT header", "not a device tree blob (no magic %#x)"
                              % FDT_MAGIC, "compile the LCM source with dtc -I dts -O dtb")
-    root = read_fdt(data, source)
-    kind, container = find_container(root, source)
-    if kind is None:
+    result = _check_fdt(data, source, table or ModuleTable(), host_mem or DEFAULT_HOST_MEM,
+                        hypervisor_cmdline)
+    if result is None:
         raise HostInputError(source, "/chosen", "not an LCM: no /chosen/hypervisor "
                              "compatible %r and no /chosen child compatible %r"
                              % (COMPAT_HYPERVISOR, COMPAT_DOMAIN),
                              "see firmware/README.md for the layout")
-    reader = _LcmReader(root, source, table or ModuleTable(),
-                        host_mem or DEFAULT_HOST_MEM, hypervisor_cmdline)
+    return result
+
+
+def _check_fdt(data, source, table, host_mem, hypervisor_cmdline):
+    """Read an FDT blob as an LCM: its LcmCheck, or None when it is a device
+    tree but not an LCM.  A malformed blob raises."""
+    root = read_fdt(data, source)
+    kind, container = find_container(root, source)
+    if kind is None:
+        return None
+    reader = _LcmReader(root, source, table, host_mem, hypervisor_cmdline)
     plan = reader.read(kind, container)
     return LcmCheck(plan, reader.errors, reader.warnings)
 
@@ -742,22 +747,14 @@ def check_bootinfo(info, module_names=None, memory=None, host_mem=None, source="
     warnings = []
     if is_fdt(lcm):
         lcm_source = module_names[0] if module_names else "LCM (MB2 module 0)"
-        root = read_fdt(lcm, lcm_source)
-        kind, container = find_container(root, lcm_source)
-        if kind is not None:
-            xen_cmdline = cmdline_cook(info.cmdline, info.loader_name)
-            reader = _LcmReader(root, lcm_source, table, host_mem, xen_cmdline)
-            plan = reader.read(kind, container)
-            return LcmCheck(plan, reader.errors, reader.warnings)
+        result = _check_fdt(lcm, lcm_source, table, host_mem,
+                            cmdline_cook(info.cmdline, info.loader_name))
+        if result is not None:
+            return result
         warnings.append("%s: module 0 is a device tree but not an LCM (no /chosen/hypervisor, "
                         "no /chosen child compatible %r): booting it as a kernel"
                         % (lcm_source, COMPAT_DOMAIN))
     return LcmCheck(_classic_plan(info, table, host_mem, source, warnings), [], warnings)
-
-
-def plan_from_bootinfo(info, module_names=None, memory=None, host_mem=None, source="MBI"):
-    """The boot plan for a parsed MBI; raises the first HostInputError."""
-    return check_bootinfo(info, module_names, memory, host_mem, source).plan_or_raise()
 
 
 def check_firmware(result, host_mem=None):

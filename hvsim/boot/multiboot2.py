@@ -23,6 +23,7 @@ import struct
 from ..abi import multiboot2 as mb2
 from ..abi.cstruct import X86_32
 from ..errors import HostInputError
+from .util import round_up
 
 _TAG = mb2.multiboot2_tag.layout(X86_32)
 _FIXED = mb2.multiboot2_fixed.layout(X86_32)
@@ -37,10 +38,6 @@ _END_TAG_SIZE = _TAG.size
 _SINGLE_TAGS = (mb2.MULTIBOOT2_TAG_TYPE_CMDLINE, mb2.MULTIBOOT2_TAG_TYPE_BOOT_LOADER_NAME,
                 mb2.MULTIBOOT2_TAG_TYPE_BASIC_MEMINFO, mb2.MULTIBOOT2_TAG_TYPE_MMAP,
                 mb2.MULTIBOOT2_TAG_TYPE_LOAD_BASE_ADDR)
-
-
-def _align(x, a=mb2.MULTIBOOT2_TAG_ALIGN):
-    return (x + a - 1) // a * a
 
 
 class MemoryMapEntry:
@@ -92,7 +89,6 @@ class BootInfo:
     """What a Multiboot2 kernel learns from the MBI."""
 
     def __init__(self):
-        self.total_size = 0
         self.cmdline = ""
         self.loader_name = ""
         self.modules = []
@@ -158,7 +154,7 @@ class _MbiWriter:
         hdr = bytearray(_TAG.size)
         _TAG.put(hdr, type=type_, size=_TAG.size + len(payload))
         self.buf += hdr + payload
-        self.buf += bytes(_align(len(self.buf)) - len(self.buf))
+        self.buf += bytes(round_up(len(self.buf), mb2.MULTIBOOT2_TAG_ALIGN) - len(self.buf))
 
     def finish(self):
         self.tag(mb2.MULTIBOOT2_TAG_TYPE_END)
@@ -236,7 +232,6 @@ class _MbiReader:
 
     def parse(self):
         total = self._total_size()
-        self.info.total_size = total
         off = _FIXED.size
         while True:
             if off + _TAG.size > total:
@@ -253,7 +248,7 @@ class _MbiReader:
             handler = self.handlers.get(type_)
             if handler:                 # other tags: the spec says to ignore them
                 handler(off, type_, size)
-            off = _align(off + size)
+            off = round_up(off + size, mb2.MULTIBOOT2_TAG_ALIGN)
 
     def _total_size(self):
         n = len(self.data)

@@ -25,6 +25,12 @@ CAPABILITY_NAMES = (
 )
 
 
+def unlimited_evtchns(caps):
+    """Whether a domain with these capabilities gets an unlimited event-channel
+    space, as the hardware and xenstore domains do (the others: 1023 ports)."""
+    return bool(caps & (bootfdt.DOMAIN_CAPS_HARDWARE | bootfdt.DOMAIN_CAPS_XENSTORE))
+
+
 def capability_names(caps):
     """'CONTROL|XENSTORE' for 0x5, '-' for 0."""
     names = [name for bit, name in CAPABILITY_NAMES if caps & bit]
@@ -124,12 +130,6 @@ class BootPlan:
         self.hypervisor_cmdline = hypervisor_cmdline
         self.domains = list(domains)
         self.warnings = list(warnings)
-
-    def domain(self, domid):
-        for d in self.domains:
-            if d.domid == domid:
-                return d
-        raise KeyError(domid)
 
     def to_domain_specs(self):
         return [d.to_domain_spec() for d in self.domains]

@@ -26,6 +26,7 @@ from ..hv.physmap import PAGE_SIZE
 from ..hv.vcpu import VCpu
 from ..hv.version import version_tuple
 from .elf import load_kernel
+from .util import round_up
 
 LOWMEM_LIMIT = 0xFC000000
 HIGHMEM_BASE = 1 << 32
@@ -34,10 +35,6 @@ SPECIAL_SIZE = h.X86_HVM_NR_SPECIAL_PAGES * PAGE_SIZE
 MTRR_DEF_TYPE_WB_ENABLED = 0x806       # MTRR_TYPE_WRBACK | MTRR_DEF_TYPE_ENABLE (1 << 11)
 MAX_GUEST_CMDLINE = 1024
 LIBXL_MAXMEM_CONSTANT = 1 << 20          # libxl's slack above the memory target
-
-
-def _round_up(x, a=PAGE_SIZE):
-    return (x + a - 1) // a * a
 
 
 class Module:
@@ -54,8 +51,7 @@ class DomainSpec:
     (the `hvsim run` command line, or a hyperlaunch boot plan)."""
 
     def __init__(self, domid, kernel, mem, cmdline="", modules=(), vcpus=1, caps=0,
-                 is_console=False, name=None, source=None, kernel_data=None, backend_domid=0,
-                 max_mem=None):
+                 is_console=False, name=None, source=None, kernel_data=None, backend_domid=0):
         self.domid = domid
         self.kernel = kernel            # path (or name) of the kernel ELF
         self.kernel_data = kernel_data  # its bytes, when not read from a file
@@ -68,7 +64,6 @@ class DomainSpec:
         self.name = name
         self.source = source or kernel  # what to name in error messages
         self.backend_domid = backend_domid  # xenstored/xenconsoled's domain
-        self.max_mem = max_mem          # max_pages in bytes (default: mem + libxl's slack)
 
 
 def memory_map(mem):
@@ -109,13 +104,13 @@ def _start_info(d, spec, base, lowmem):
                                  "%d bytes do not fit in the domain's RAM" % size,
                                  "give the domain more memory")
         d.physmap.write(addr, m.data)
-        mods.append((addr, _round_up(size), m))
-        addr = _round_up(addr + size)
+        mods.append((addr, round_up(size), m))
+        addr = round_up(addr + size)
     start = addr
     lay = si.hvm_start_info.layout(X86_64)
     cmdline = spec.cmdline.encode() + b"\0" if spec.cmdline else b""
     cmdline_addr = start + lay.size
-    modlist_addr = cmdline_addr + _round_up(len(cmdline), 8)
+    modlist_addr = cmdline_addr + round_up(len(cmdline), 8)
     mod_lay = si.hvm_modlist_entry.layout(X86_64)
     mod_cmdlines_addr = modlist_addr + mod_lay.size * len(mods)
     memmap_addr = mod_cmdlines_addr + MAX_GUEST_CMDLINE * len(mods)
@@ -168,13 +163,13 @@ def build_domain(hv, spec):
     """Create, load and prepare one PVH domain (left paused)."""
     kernel = load_kernel(spec.kernel, spec.kernel_data)
     d = hv.create_domain(spec.domid, name=spec.name, caps=spec.caps, max_vcpus=spec.vcpus,
-                         max_pages=(spec.max_mem or spec.mem + LIBXL_MAXMEM_CONSTANT) >> 12,
+                         max_pages=(spec.mem + LIBXL_MAXMEM_CONSTANT) >> 12,
                          is_console=spec.is_console)
     d.kernel = kernel
     lowmem = _populate(d, spec.mem)
     d.e820 = memory_map(spec.mem)
     _load_segments(d, spec, kernel, lowmem)
-    start_info = _start_info(d, spec, _round_up(kernel.highest), lowmem)
+    start_info = _start_info(d, spec, round_up(kernel.highest), lowmem)
     _create_vcpus(d, spec, kernel, start_info)
     _toolstack_channels(d, spec)
     return d

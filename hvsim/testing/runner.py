@@ -33,16 +33,14 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
-from ..cli import EXIT_CODES, EXIT_USAGE, VERDICTS, parse_size, worst
+from ..cli import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
+                   VERDICTS, _silence_stdout, parse_size, worst)
 from ..errors import ConfigError, HvsimError
 
 DEFAULT_TIMEOUT = 60.0
 HARD_KILL_GRACE = 10.0          # host kill at --timeout + this many seconds
 TAIL_LINES = 20                 # console lines shown for a failing test
 
-EXIT_INTERNAL = 70              # `hvsim` internal error (see hvsim.cli)
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141          # as a shell reports a process killed by SIGPIPE
 VERDICT_OF_EXIT = {code: verdict for verdict, code in EXIT_CODES.items()}
 NOT_PASSING = ("ERROR", "FAILURE", "CRASH")
 
@@ -586,14 +584,6 @@ def _report(results, elapsed, verbose, quiet, out):
                 out.write(format_console(r) + "\n")
     out.write(format_summary(results, elapsed, only_not_passing=quiet))
     out.flush()
-
-
-def _silence_stdout():
-    """Point stdout at /dev/null so that exiting does not fail flushing a closed pipe."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 def main(args):
