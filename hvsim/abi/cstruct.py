@@ -218,6 +218,7 @@ class Layout:
         return self.fields[name].offset
 
     def _compiled(self, names):
+        """[(offset, struct.Struct, mask or None)] for scalar fields `names`."""
         c = self._cache.get(names)
         if c is None:
             parts = []
@@ -225,22 +226,26 @@ class Layout:
                 f = self.fields[n]
                 if f.fmt is None or f.count is not None:
                     raise TypeError("%s.%s is not a scalar" % (self.struct.name, n))
-                parts.append((f.offset, _struct.Struct("<" + f.fmt)))
+                s = _struct.Struct("<" + f.fmt)
+                mask = (1 << (8 * s.size)) - 1 if s.format[-1] in "BHIQ" else None
+                parts.append((f.offset, s, mask))
             c = self._cache[names] = parts
         return c
 
     def get(self, buf, *names, base=0):
         """Read scalar fields; one name gives a value, several give a tuple."""
-        vals = tuple(s.unpack_from(buf, base + off)[0]
-                     for off, s in self._compiled(names))
-        return vals[0] if len(vals) == 1 else vals
+        parts = self._compiled(names)
+        if len(parts) == 1:
+            off, s, _ = parts[0]
+            return s.unpack_from(buf, base + off)[0]
+        return tuple(s.unpack_from(buf, base + off)[0] for off, s, _ in parts)
 
     def put(self, buf, base=0, **values):
         """Write scalar fields (values are masked to the field's width)."""
         for n, v in values.items():
-            (off, s), = self._compiled((n,))
-            if isinstance(v, int) and s.format[-1] in "BHIQ":
-                v &= (1 << (8 * s.size)) - 1
+            (off, s, mask), = self._compiled((n,))
+            if mask is not None and isinstance(v, int):
+                v &= mask
             s.pack_into(buf, base + off, v)
 
     def get_bytes(self, buf, name, base=0):

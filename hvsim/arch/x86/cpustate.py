@@ -19,7 +19,9 @@ QEMU has synchronised its register globals to memory.
 """
 
 import ctypes
+import os
 import struct
+import weakref
 
 import unicorn
 from unicorn import Uc, UC_ARCH_X86, UC_MODE_64, UC_HOOK_INTR, UcError
@@ -73,6 +75,21 @@ _KNOWN_CPU_PTR_OFF = 440
 _KNOWN_ENV_IN_CPU = 35408
 _KNOWN_EMU_COUNTER_OFF = 1368
 
+# Hardware interrupt injection without a Python IDT walk.  QEMU takes an SVM
+# virtual interrupt (CPU_INTERRUPT_VIRQ in CPUState.interrupt_request) at the
+# next instruction boundary where EFLAGS.IF=1 and no STI/MOV SS shadow is in
+# force, fetching its vector from the guest-physical VMCB that env->vm_vmcb
+# names (control.int_vector), and delivers it through the guest IDT in C
+# (do_interrupt_x86_hardirq).  Unicorn keeps that path; CPU_INTERRUPT_HARD is
+# useless (its PIC stub always answers vector 0).  hvsim points vm_vmcb at a
+# private page above MAXPHYADDR, where no guest page table can reach.
+_KNOWN_INTERRUPT_REQUEST_IN_CPU = 0x1C
+_KNOWN_VM_VMCB_IN_ENV = 0x1580
+VMCB_INT_VECTOR = 0x64                 # struct vmcb: control.int_vector
+CPU_INTERRUPT_VIRQ = 0x100
+VIRQ_PAGE_GPA = 1 << 44                # beyond the 40 physical address bits we report
+SOFT_IRQ_ENV = "HVSIM_SOFT_IRQ"        # set (non-empty): hvsim pushes interrupt frames itself
+
 
 class SegmentCache(ctypes.Structure):
     """QEMU's SegmentCache: {u32 selector; target_ulong base; u32 limit; u32 flags}."""
@@ -90,6 +107,8 @@ class _Offsets:
     env_in_cpu = None
     emu_counter = None
     halted = None      # CPUState.halted, relative to the X86CPU object
+    interrupt_request = None   # CPUState.interrupt_request, relative to the X86CPU object,
+    vm_vmcb = None             # and env->vm_vmcb: None if native injection failed its check
     efer = None
     error_code = None
 
@@ -267,6 +286,64 @@ def _calibrate_halted(uc_factory):
     OFF.halted = cands.pop()
 
 
+def _calibrate_virq(uc_factory):
+    """CPUState.interrupt_request and env->vm_vmcb: post a virtual interrupt
+    (vector 0x40) to a scratch long-mode CPU with IF=1 and check that QEMU
+    delivers it through the IDT before the first instruction, with the right
+    frame.  On failure native injection stays off (hvsim then pushes the
+    frame itself, which is slower but equivalent)."""
+    uc = uc_factory()
+    uc.mem_map(0, 0x10000)
+    vmcb = VirqPage.of(uc)
+    uc.mem_write(0x8000, struct.pack("<QQ", 0, 0x00209A0000000000))   # 64-bit code at 0x8
+    uc.reg_write(X.UC_X86_REG_GDTR, (0, 0x8000, 0xF, 0))
+    handler = 0x3000
+    gate_lo = (handler & 0xFFFF) | 0x8 << 16 | 0x8E00 << 32 | (handler >> 16 & 0xFFFF) << 48
+    uc.mem_write(0x9000 + 0x40 * 16, struct.pack("<QQ", gate_lo, handler >> 32))
+    uc.reg_write(X.UC_X86_REG_IDTR, (0, 0x9000, 0xFFF, 0))
+    uc.mem_write(handler, b"\xf4")                  # hlt
+    uc.mem_write(0x1000, b"\x90\xf4")              # nop; hlt
+    uc.reg_write(X.UC_X86_REG_RSP, 0x7000)
+    uc.reg_write(X.UC_X86_REG_EFLAGS, 0x202)
+    cpu = _env_addr(uc) - OFF.env_in_cpu
+    ireq = ctypes.c_uint32.from_address(cpu + _KNOWN_INTERRUPT_REQUEST_IN_CPU)
+    vm_vmcb = ctypes.c_uint64.from_address(cpu + OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV)
+    if ireq.value != 0 or vm_vmcb.value != 0:
+        return
+    vm_vmcb.value = VIRQ_PAGE_GPA
+    vmcb.post(ireq, 0x40)
+    uc.emu_start(0x1000, 0, timeout=1000000)
+    rsp = uc.reg_read(X.UC_X86_REG_RSP)
+    frame = struct.unpack("<QQQQ", uc.mem_read(rsp, 32)) if rsp == 0x7000 - 40 else None
+    if (ireq.value == 0 and uc.reg_read(X.UC_X86_REG_RIP) == handler + 1
+            and frame == (0x1000, 0, 0x202, 0x7000)):
+        OFF.interrupt_request = _KNOWN_INTERRUPT_REQUEST_IN_CPU
+        OFF.vm_vmcb = OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV
+
+
+class VirqPage:
+    """The private page env->vm_vmcb points at: QEMU reads a posted virtual
+    interrupt's vector from it.  One per Unicorn instance (`of`)."""
+
+    _pages = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, uc):
+        page = cls._pages.get(uc)
+        if page is None:
+            page = cls._pages[uc] = cls(uc)
+        return page
+
+    def __init__(self, uc):
+        self._page = (ctypes.c_uint8 * 0x1000)()
+        uc.mem_map_ptr(VIRQ_PAGE_GPA, 0x1000, unicorn.UC_PROT_READ, ctypes.addressof(self._page))
+        self._vector = ctypes.c_uint32.from_buffer(self._page, VMCB_INT_VECTOR)
+
+    def post(self, interrupt_request, vector):
+        self._vector.value = vector
+        interrupt_request.value |= CPU_INTERRUPT_VIRQ
+
+
 _calibrated = False
 
 
@@ -283,6 +360,7 @@ def calibrate():
         _calibrate_exception(factory)
         _calibrate_counter(factory)
         _calibrate_halted(factory)
+        _calibrate_virq(factory)
     except UcError as e:
         raise CpuStateError("unicorn calibration failed: %s" % e) from None
     _calibrated = True
@@ -317,6 +395,11 @@ class CpuState:
         self._counter = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.emu_counter)
         cpu = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.cpu_ptr).value
         self._halted = ctypes.c_uint32.from_address(cpu + OFF.halted)
+        self._ireq = self._virq_page = None
+        if OFF.interrupt_request is not None and not os.environ.get(SOFT_IRQ_ENV):
+            self._ireq = ctypes.c_uint32.from_address(cpu + OFF.interrupt_request)
+            ctypes.c_uint64.from_address(cpu + OFF.vm_vmcb).value = VIRQ_PAGE_GPA
+            self._virq_page = VirqPage.of(uc)
 
     # --- plain fields ---------------------------------------------------------
     @property
@@ -384,6 +467,22 @@ class CpuState:
 
     def clear_halted(self):
         self._halted.value = 0
+
+    # --- hardware interrupts QEMU delivers itself ------------------------------
+    @property
+    def can_post_interrupt(self):
+        """Native injection calibrated, and no interrupt posted still waiting."""
+        return self._ireq is not None and not self._ireq.value & CPU_INTERRUPT_VIRQ
+
+    def post_interrupt(self, vector):
+        """Have QEMU deliver `vector` through the guest IDT at the next
+        instruction boundary where the guest can take an interrupt (before
+        the first instruction of the next run, if it can now)."""
+        self._virq_page.post(self._ireq, vector)
+
+    @property
+    def interrupt_posted(self):
+        return self._ireq is not None and bool(self._ireq.value & CPU_INTERRUPT_VIRQ)
 
     @property
     def long_mode(self):

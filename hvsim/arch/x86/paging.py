@@ -118,6 +118,12 @@ class Walker:
 
     def read(self, la, n, access=ACCESS_READ, user=False):
         """Read n bytes at a linear address (may cross pages)."""
+        if (la & 0xFFF) + n <= 0x1000:         # the common case: one page
+            pa = self.translate(la, access, user)
+            data = self.mem.read(pa, n)
+            if data is None:
+                raise BadPhysical(pa)
+            return data
         out, bad = self._load(self._pages(la, n, lambda a: self.translate(a, access, user)))
         if bad is not None:
             raise BadPhysical(bad)
@@ -126,6 +132,11 @@ class Walker:
     def write(self, la, data, access=ACCESS_WRITE, user=False):
         """Write at a linear address; every page is translated (and may fault)
         before any byte is written."""
+        if (la & 0xFFF) + len(data) <= 0x1000:
+            pa = self.translate(la, access, user)
+            if not self.mem.write(pa, data):
+                raise BadPhysical(pa)
+            return
         pages = list(self._pages(la, len(data), lambda a: self.translate(a, access, user)))
         bad = self._store(pages, data)
         if bad is not None:

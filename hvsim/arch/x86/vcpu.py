@@ -712,10 +712,18 @@ class X86Vcpu:
     def inject_interrupt(self, vector):
         """Deliver an external interrupt now if the guest can take one.
         Returns True if delivered."""
-        if not self.rflags & EFLAGS_IF or self.st.interrupt_shadow:
+        st = self.st
+        if not self.rflags & EFLAGS_IF or st.interrupt_shadow:
             return False
-        self._raise(vector, traps.EXTERNAL, insn_rip=self.st.rip)
-        self.st.clear_halted()              # an interrupt ends hlt
+        if st.can_post_interrupt:
+            # QEMU pushes the frame itself as the next run starts, before any
+            # instruction: the same delivery, in C (see cpustate.VirqPage).
+            if self.on_exception is not None:
+                self.on_exception(vector, traps.EXTERNAL, None, st.rip)
+            st.post_interrupt(vector)
+        else:
+            self._raise(vector, traps.EXTERNAL, insn_rip=st.rip)
+        st.clear_halted()                   # an interrupt ends hlt
         return True
 
     def inject_nmi(self):
