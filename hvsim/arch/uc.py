@@ -23,6 +23,20 @@ from ..errors import HvsimError
 
 PINNED_UNICORN = "2.1.4"
 
+# Short calls that keep the GIL (ctypes.PyDLL).  Through the binding's CDLL,
+# every call releases the GIL and takes it back: when another thread waits
+# for it (the fast-mode ticker), that is a futex round trip and a handoff for
+# a call that lasts a microsecond.  uc_emu_start, which runs guest code for
+# long stretches, still releases it.
+uclib_gil = ctypes.PyDLL(uclib._name)
+for _name, _argtypes in (("uc_reg_read", None), ("uc_reg_write", None), ("uc_emu_stop", None),
+                         ("uc_ctl", None),
+                         ("uc_vmem_translate", (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                                ctypes.c_void_p))):
+    _fast, _slow = getattr(uclib_gil, _name), getattr(uclib, _name)
+    _fast.argtypes = _argtypes or _slow.argtypes
+    _fast.restype = _slow.restype
+
 
 class UnicornVersionError(HvsimError):
     pass
@@ -85,17 +99,16 @@ class RawHooks:
         """Called by a callback that caught an exception: record it, stop."""
         if self.error is None:
             self.error = exc
-        uclib.uc_emu_stop(self.uc._uch)
+        uclib_gil.uc_emu_stop(self.uc._uch)
 
 
 def emu_start(uc, begin, timeout_us=0, count=0):
     """uc_emu_start without the binding's bookkeeping; returns a uc_err code."""
-    return uclib.uc_emu_start(uc._uch, ctypes.c_uint64(begin), ctypes.c_uint64(0),
-                              ctypes.c_uint64(timeout_us), ctypes.c_size_t(count))
+    return uclib.uc_emu_start(uc._uch, begin, 0, timeout_us, count)   # argtypes convert
 
 
 def emu_stop(uc):
-    uclib.uc_emu_stop(uc._uch)
+    uclib_gil.uc_emu_stop(uc._uch)
 
 
 def _ctl_code(ctl, nargs, op=unicorn.UC_CTL_IO_WRITE):
@@ -110,7 +123,7 @@ _SET_EXITS = _ctl_code(unicorn.UC_CTL_UC_EXITS, 2)
 def remove_cache(uc, begin, end):
     """Drop translated code covering guest-virtual [begin, end) (uc_ctl
     without the binding's wrappers: about 1.5 us)."""
-    uclib.uc_ctl(uc._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end))
+    uclib_gil.uc_ctl(uc._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end))
 
 
 def flush_tlb(uc):
@@ -153,7 +166,7 @@ class ExitList:
         return bisect_left(self._sorted, addr)
 
     def _set(self, uc):
-        st = uclib.uc_ctl(uc._uch, _SET_EXITS, ctypes.cast(self._array, ctypes.c_void_p),
+        st = uclib_gil.uc_ctl(uc._uch, _SET_EXITS, ctypes.cast(self._array, ctypes.c_void_p),
                           ctypes.c_size_t(len(self._array)))
         if st:
             raise UcError(st)

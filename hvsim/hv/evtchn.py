@@ -74,14 +74,19 @@ class TwoLevel:
 
     def __init__(self, d):
         self.d = d
+        self._offsets = (None, 0, 0)    # (ABI, evtchn_pending, evtchn_mask offsets)
 
     def max_channels(self):
         return ec.evtchn_2l_nr_channels(self.d.shared_info.abi)
 
     def _bitmaps(self):
         si = self.d.shared_info
-        lay = si.layout
-        return si.buf, lay.offset("evtchn_pending"), lay.offset("evtchn_mask")
+        abi, pending, mask = self._offsets
+        if abi is not si.abi:
+            lay = si.layout
+            abi, pending, mask = self._offsets = (si.abi, lay.offset("evtchn_pending"),
+                                                  lay.offset("evtchn_mask"))
+        return si.buf, pending, mask
 
     @staticmethod
     def _test(buf, base, bit):
@@ -107,8 +112,7 @@ class TwoLevel:
         if ref is None:
             return 1
         bits = self.d.shared_info.abi.ulong * 8
-        return self._test_and_set(ref.buf, ref.base + ref.layout.offset("evtchn_pending_sel"),
-                                  port // bits)
+        return self._test_and_set(ref.buf, ref.sel_at, port // bits)
 
     def set_pending(self, v, chn):
         """Returns True when the port became pending (pollers are checked)."""

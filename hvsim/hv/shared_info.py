@@ -19,14 +19,22 @@ from .physmap import PAGE_SIZE, host_pages
 
 
 class VcpuInfoRef:
-    """Where one vCPU's vcpu_info lives: (buffer, offset) + layout."""
+    """Where one vCPU's vcpu_info lives: (buffer, offset) + layout, and the
+    indices in `buf` of the fields event delivery touches on every event
+    (evtchn_upcall_pending and _mask are bytes in every layout; mask_at is
+    None where the layout has no mask)."""
 
-    __slots__ = ("buf", "base", "layout")
+    __slots__ = ("buf", "base", "layout", "pending_at", "mask_at", "sel_at")
 
     def __init__(self, buf, base, layout):
         self.buf = buf
         self.base = base
         self.layout = layout
+        fields = layout.fields
+        self.pending_at = base + fields["evtchn_upcall_pending"].offset
+        mask = fields.get("evtchn_upcall_mask")
+        self.mask_at = None if mask is None else base + mask.offset
+        self.sel_at = base + fields["evtchn_pending_sel"].offset
 
     def get(self, *names):
         return self.layout.get(self.buf, *names, base=self.base)

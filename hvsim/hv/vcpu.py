@@ -170,7 +170,7 @@ class VCpu:
     # -- events ---------------------------------------------------------------------------------
     def upcall_pending(self):
         ref = self.vcpu_info
-        return ref is not None and ref.get("evtchn_upcall_pending") != 0
+        return ref is not None and ref.buf[ref.pending_at] != 0
 
     def events_need_delivery(self):
         """hvm_local_events_need_delivery(): an upcall is pending and the guest
@@ -198,9 +198,9 @@ class VCpu:
         """vcpu_mark_events_pending(): set evtchn_upcall_pending; on a 0->1
         transition raise the upcall."""
         ref = self.vcpu_info
-        if ref is None or ref.get("evtchn_upcall_pending"):
+        if ref is None or ref.buf[ref.pending_at]:
             return
-        ref.put(evtchn_upcall_pending=1)
+        ref.buf[ref.pending_at] = 1
         self.assert_evtchn_irq()
 
     def assert_evtchn_irq(self):
@@ -258,8 +258,8 @@ class VCpu:
         """SCHEDOP_block: clear evtchn_upcall_mask, then block unless an event
         can be delivered right now."""
         ref = self.vcpu_info
-        if ref is not None and ref.layout.fields.get("evtchn_upcall_mask"):
-            ref.put(evtchn_upcall_mask=0)
+        if ref is not None and ref.mask_at is not None:
+            ref.buf[ref.mask_at] = 0
         if self.events_need_delivery():
             self.deliver_now()
             return

@@ -59,6 +59,7 @@ HF_CS64_MASK = 1 << 15
 ENV_REGS = 0
 ENV_EIP = 128
 ENV_EFLAGS = 136
+EFLAGS_IF = 1 << 9
 ENV_HFLAGS = 176
 ENV_HFLAGS2 = 180
 ENV_SEGS = 184
@@ -208,6 +209,9 @@ def _calibrate_fields(uc):
         idx = i if i < 9 else 15
         uc.reg_write(reg, 0x1000 + i)
         _check(_u64(env + ENV_REGS + 8 * idx) == 0x1000 + i, "regs[%d]" % idx)
+    for rflags in (0x202, 0x2):          # IF lives in env->eflags (only the
+        uc.reg_write(X.UC_X86_REG_RFLAGS, rflags)       # arithmetic flags are lazy)
+        _check(_u64(env + ENV_EFLAGS) & EFLAGS_IF == rflags & EFLAGS_IF, "eflags.IF")
     uc.reg_write(X.UC_X86_REG_GDTR, (0, 0xABC000, 0x7F, 0))
     _check(_u64(env + ENV_GDT + 8) == 0xABC000 and _u32(env + ENV_GDT + 16) == 0x7F, "gdt")
     uc.reg_write(X.UC_X86_REG_IDTR, (0, 0xDEF000, 0xFFF, 0))
@@ -380,6 +384,7 @@ class CpuState:
         self.regs = (ctypes.c_uint64 * 16).from_address(env + ENV_REGS)
         self._eip = ctypes.c_uint64.from_address(env + ENV_EIP)
         self._hflags = ctypes.c_uint32.from_address(env + ENV_HFLAGS)
+        self._eflags = ctypes.c_uint64.from_address(env + ENV_EFLAGS)
         self.segs = (SegmentCache * 6).from_address(env + ENV_SEGS)
         self.ldt = SegmentCache.from_address(env + ENV_LDT)
         self.tr = SegmentCache.from_address(env + ENV_TR)
@@ -491,6 +496,13 @@ class CpuState:
     @property
     def code64(self):
         return bool(self._hflags.value & HF_CS64_MASK)
+
+    @property
+    def interruptible(self):
+        """EFLAGS.IF set and no STI/MOV SS shadow: an external interrupt can
+        be taken now."""
+        return (bool(self._eflags.value & EFLAGS_IF)
+                and not self._hflags.value & HF_INHIBIT_IRQ_MASK)
 
     @property
     def interrupt_shadow(self):

@@ -17,7 +17,7 @@ error code; a page-table entry pointing outside guest RAM raises
 
 import ctypes
 
-from unicorn.unicorn_py3.unicorn import uclib
+from ..uc import uclib_gil
 
 from .segments import CR0_PE
 
@@ -28,8 +28,7 @@ def _uc_vmem_translate(uch, la, prot, out):
     """uc_vmem_translate(): 0 on success (C entry point, no Python wrapper)."""
     if uch is None:
         return 1
-    return uclib.uc_vmem_translate(uch, ctypes.c_uint64(la), ctypes.c_int(prot),
-                                   ctypes.byref(out))
+    return uclib_gil.uc_vmem_translate(uch, la, prot, ctypes.byref(out))
 
 PHYS_BITS = 40                       # what our CPUID leaf 0x80000008 reports
 

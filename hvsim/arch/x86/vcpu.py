@@ -23,7 +23,6 @@ from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
                      UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_64, UC_PROT_ALL, Uc)
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import uclib
 
 from ... import snapshot
 from ...abi import errno
@@ -38,7 +37,7 @@ from .msr import EFER_LMA, MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import (ACCESS_READ, ACCESS_WRITE, CR0_PG, CR4_PAE, BadPhysical, PageFault,
                      Walker)
 from .segments import flat_flags, load_seg_cache
-from .traps import EFLAGS_IF, EFLAGS_MBS
+from .traps import EFLAGS_MBS
 
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -195,13 +194,13 @@ class X86Vcpu:
     # ---- registers ----------------------------------------------------------------------
     @property
     def rflags(self):
-        uclib.uc_reg_read(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
+        ucx.uclib_gil.uc_reg_read(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
         return self._rflags.value
 
     @rflags.setter
     def rflags(self, value):
         self._rflags.value = value | EFLAGS_MBS
-        uclib.uc_reg_write(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
+        ucx.uclib_gil.uc_reg_write(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
 
     def linear_rip(self):
         st = self.st
@@ -336,8 +335,6 @@ class X86Vcpu:
             result = self.host.hypercall(nr, (regs[R_EBX] & MASK32, regs[R_ECX] & MASK32,
                                               regs[R_EDX] & MASK32, regs[R_ESI] & MASK32,
                                               regs[R_EDI] & MASK32), X86_32)
-        if self.stop_exit is not None:
-            ucx.emu_stop(self.uc)
         if is64:
             regs[R_EDI] = result & MASK64       # the stub moves %rdi into %rax
         return result & MASK32
@@ -713,7 +710,7 @@ class X86Vcpu:
         """Deliver an external interrupt now if the guest can take one.
         Returns True if delivered."""
         st = self.st
-        if not self.rflags & EFLAGS_IF or st.interrupt_shadow:
+        if not st.interruptible:
             return False
         if st.can_post_interrupt:
             # QEMU pushes the frame itself as the next run starts, before any
@@ -732,7 +729,7 @@ class X86Vcpu:
         self._raise(traps.NMI, traps.EXTERNAL, insn_rip=self.st.rip)
 
     def interruptible(self):
-        return bool(self.rflags & EFLAGS_IF) and not self.st.interrupt_shadow
+        return self.st.interruptible
 
     @property
     def slice_insns(self):
