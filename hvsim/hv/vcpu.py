@@ -207,9 +207,16 @@ class VCpu:
         """hvm_assert_evtchn_irq(): raise the upcall and wake the vCPU.  If it
         is the running vCPU (an event it sent itself, a timer it armed in the
         past), the slice ends after the hypercall so that the upcall is
-        injected before its next instruction, as at Xen's VM entry."""
+        injected before its next instruction, as at Xen's VM entry.
+
+        With neither a per-vCPU upcall vector nor the domain's callback
+        vector there is nothing to raise and nobody is woken (Xen would only
+        assert vCPU 0's GSI/INTx callback, and PVH has no PIC or IOAPIC to
+        take it): SCHEDOP_poll still wakes on its ports (check_poller)."""
         if self.upcall_vector:
             self.upcall_vector_latched = True
+        elif not self.domain.callback_vector:
+            return
         self.irq_hint = True
         self.deliver_now()
         self.kick()

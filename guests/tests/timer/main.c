@@ -14,6 +14,8 @@
  * - VCPUOP_set_periodic_timer / stop_periodic_timer (1 ms minimum; ticks
  *   while the vCPU runs, never wakes it while it is blocked);
  * - SCHEDOP_block woken by VIRQ_TIMER, SCHEDOP_poll with a timeout;
+ * - before HVM_PARAM_CALLBACK_IRQ, an event wakes nobody: SCHEDOP_poll on
+ *   another port sleeps to its timeout (hvm_assert_evtchn_irq());
  * - with a second vCPU (--vcpus 2): system time never goes backwards
  *   between the vCPUs, and vCPU 1's own singleshot timer wakes it.
  *
@@ -540,6 +542,35 @@ static void test_poll(void)
     }
 }
 
+/* ---- no callback yet -------------------------------------------------------------- */
+/*
+ * With neither a callback vector nor an upcall vector there is nothing to
+ * raise: hvm_assert_evtchn_irq() kicks nobody, so a VIRQ_TIMER event does not
+ * end SCHEDOP_poll on another port, which sleeps to its timeout.
+ */
+static void test_no_callback(void)
+{
+    long other = evtchnop_bind_ipi(0);
+    evtchn_port_t port = other;
+    uint64_t d, until;
+
+    printk("Testing events without a callback\n");
+    if ( !xtf_check(other > 0, "bind_ipi: %ld", other) )
+        return;
+    d = now() + 2 * NS_PER_MS;
+    until = now() + 10 * NS_PER_MS;
+    xtf_check_rc("singleshot(now + 2 ms)", singleshot(0, d, 0), 0);
+    xtf_check_rc("poll(IPI port, now + 10 ms)", poll_ports(&port, 1, until), 0);
+    xtf_check(fired_already(), "the singleshot timer did not fire");
+    xtf_check(now() >= until, "no callback, yet an event on another port ended the poll "
+              "%llu us early", (unsigned long long)div_u64(until - now(), 1000, NULL));
+    /* Consume the event as an upcall would have. */
+    evtchn_clear_pending(timer_port);
+    vi->evtchn_pending_sel = 0;
+    vi->evtchn_upcall_pending = 0;
+    xtf_check_rc("close(IPI)", evtchnop_close(port), 0);
+}
+
 /* ---- a second vCPU --------------------------------------------------------------- */
 #define XVCPU_ROUNDS    8
 #define XVCPU_SPINS     1000000     /* SCHEDOP_yields while waiting for the other vCPU. */
@@ -648,6 +679,7 @@ void test_main(void)
     timer_port = port;
     evtchn_clear_mask(timer_port);
     evtchn_bind_handler(timer_port, 0, timer_event, NULL);
+    test_no_callback();
     if ( !xtf_check_rc("HVM_PARAM_CALLBACK_IRQ (vector)", evtchn_setup_callback_vector(), 0) )
         return;
 
