@@ -117,7 +117,7 @@ def pvh_entry_state(uc, entry):
 
 def _trap_loop_engine(on_trap):
     """A raw Unicorn running `1: in $0x10,%al; in $0x11,%al; jmp 1b` in its
-    64-bit flat mode, with `on_trap(port)` as a raw IN hook (what hvsim's
+    64-bit flat mode, with `on_trap(uc, port)` as a raw IN hook (what hvsim's
     hypercall traps use)."""
     uc = Uc(UC_ARCH_X86, UC_MODE_64)
     uc.mem_map(0x1000, 0x1000, UC_PROT_ALL)
@@ -125,7 +125,7 @@ def _trap_loop_engine(on_trap):
     hooks = ucx.RawHooks(uc)
 
     def hook(uch, port, size, ud):
-        on_trap(port)
+        on_trap(uc, port)
         return 0
     hooks.add(UC_HOOK_INSN, ucx.CB_X86_IN, hook, insn=x86_const.UC_X86_INS_IN)
     uc.hvsim_bench_hooks = hooks            # keep the callbacks alive
@@ -135,9 +135,8 @@ def _trap_loop_engine(on_trap):
 def run_raw_traps(calls):
     """Seconds for `calls` empty IN traps into Python in one emu_start."""
     left = [calls]
-    uc = None
 
-    def on_trap(port):
+    def on_trap(uc, port):
         left[0] -= 1
         if not left[0]:
             ucx.emu_stop(uc)
@@ -150,12 +149,10 @@ def run_raw_traps(calls):
 def run_raw_ping_pong(rounds):
     """Seconds for `rounds` turns of two raw Unicorn instances, each run by
     one emu_start per turn that takes two traps and is stopped by the second."""
-    engines = []
-    for _ in range(2):
-        box = []
-        engines.append(_trap_loop_engine(
-            lambda port, box=box: ucx.emu_stop(box[0]) if port == 0x11 else None))
-        box.append(engines[-1])
+    def on_trap(uc, port):
+        if port == 0x11:
+            ucx.emu_stop(uc)
+    engines = [_trap_loop_engine(on_trap) for _ in range(2)]
     t = time.perf_counter()
     for _ in range(rounds):
         for uc in engines:

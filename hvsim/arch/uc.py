@@ -23,19 +23,23 @@ from ..errors import HvsimError
 
 PINNED_UNICORN = "2.1.4"
 
-# Short calls that keep the GIL (ctypes.PyDLL).  Through the binding's CDLL,
-# every call releases the GIL and takes it back: when another thread waits
-# for it (the fast-mode ticker), that is a futex round trip and a handoff for
-# a call that lasts a microsecond.  uc_emu_start, which runs guest code for
-# long stretches, still releases it.
-uclib_gil = ctypes.PyDLL(uclib._name)
-for _name, _argtypes in (("uc_reg_read", None), ("uc_reg_write", None), ("uc_emu_stop", None),
-                         ("uc_ctl", None),
-                         ("uc_vmem_translate", (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
-                                                ctypes.c_void_p))):
-    _fast, _slow = getattr(uclib_gil, _name), getattr(uclib, _name)
-    _fast.argtypes = _argtypes or _slow.argtypes
-    _fast.restype = _slow.restype
+
+def _gil_keeping(lib):
+    """The short Unicorn calls through ctypes.PyDLL, which keeps the GIL.
+    Through the binding's CDLL every call releases the GIL and takes it
+    back: when another thread waits for it (the fast-mode ticker), that is a
+    futex round trip and a handoff for a call that lasts a microsecond.
+    uc_emu_start, which runs guest code for long stretches, stays on the CDLL."""
+    fast = ctypes.PyDLL(lib._name)
+    for name in ("uc_reg_read", "uc_reg_write", "uc_emu_stop", "uc_ctl", "uc_vmem_translate"):
+        f, slow = getattr(fast, name), getattr(lib, name)
+        f.argtypes, f.restype = slow.argtypes, slow.restype
+    fast.uc_vmem_translate.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                                       ctypes.c_void_p)   # the binding declares none
+    return fast
+
+
+uclib_gil = _gil_keeping(uclib)
 
 
 class UnicornVersionError(HvsimError):

@@ -486,10 +486,6 @@ class CpuState:
         self._virq_page.post(self._ireq, vector)
 
     @property
-    def interrupt_posted(self):
-        return self._ireq is not None and bool(self._ireq.value & CPU_INTERRUPT_VIRQ)
-
-    @property
     def long_mode(self):
         return bool(self._hflags.value & HF_LMA_MASK)
 
@@ -503,10 +499,6 @@ class CpuState:
         be taken now."""
         return (bool(self._eflags.value & EFLAGS_IF)
                 and not self._hflags.value & HF_INHIBIT_IRQ_MASK)
-
-    @property
-    def interrupt_shadow(self):
-        return bool(self._hflags.value & HF_INHIBIT_IRQ_MASK)
 
     def clear_interrupt_shadow(self):
         self._hflags.value &= ~HF_INHIBIT_IRQ_MASK

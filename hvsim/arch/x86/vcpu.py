@@ -299,11 +299,13 @@ class X86Vcpu:
     def _crash(self, reason):
         self._stop(Exit("crashed", reason, self.crash_report(reason)))
 
+    def _traced(self, vector, kind, error_code, rip):
+        if self.on_exception is not None:
+            self.on_exception(vector, kind, error_code, rip)
+
     def _raise(self, vector, kind, error_code=None, insn_rip=None, next_rip=None):
         """Deliver an event from a hook; a triple fault crashes the domain."""
-        if self.on_exception is not None:
-            rip = self.st.rip if insn_rip is None else insn_rip
-            self.on_exception(vector, kind, error_code, rip)
+        self._traced(vector, kind, error_code, self.st.rip if insn_rip is None else insn_rip)
         try:
             self.traps.raise_event(vector, kind, error_code, insn_rip, next_rip)
         except traps.TripleFault as tf:
@@ -715,8 +717,7 @@ class X86Vcpu:
         if st.can_post_interrupt:
             # QEMU pushes the frame itself as the next run starts, before any
             # instruction: the same delivery, in C (see cpustate.VirqPage).
-            if self.on_exception is not None:
-                self.on_exception(vector, traps.EXTERNAL, None, st.rip)
+            self._traced(vector, traps.EXTERNAL, None, st.rip)
             st.post_interrupt(vector)
         else:
             self._raise(vector, traps.EXTERNAL, insn_rip=st.rip)
