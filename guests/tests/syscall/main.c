@@ -48,6 +48,39 @@ static void reset_records(void)
 /* The user side's (%ss << 16 | %cs), as compat_report returns it. */
 #define CS_SS(cs, ss) ((unsigned long)(ss) << 16 | (cs))
 
+/*
+ * Probes for SYSEXIT and SYSENTER in this build's mode: %edx/%rdx points at
+ * the recovery label and %ecx/%rcx at the stack, so that a SYSEXIT that
+ * does not fault lands there; a fault is recorded and skipped.
+ */
+#ifdef __x86_64__
+#define SYS_PROBE_SETUP "lea 2f(%%rip), %%rdx; mov %%rsp, %%rcx;"
+#define SYSEXIT_INSN    "sysexitq"
+#else
+#define SYS_PROBE_SETUP "mov $2f, %%edx; mov %%esp, %%ecx;"
+#define SYSEXIT_INSN    "sysexit"
+#endif
+
+static unsigned long probe_sysexit(unsigned long p)
+{
+    unsigned long fault = 0;
+
+    asm volatile (SYS_PROBE_SETUP "1: " SYSEXIT_INSN "; 2:"
+                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
+                  : "+a" (fault) :: "ecx", "edx", "memory");
+    return fault;
+}
+
+static unsigned long probe_sysenter(unsigned long p)
+{
+    unsigned long fault = 0;
+
+    asm volatile (SYS_PROBE_SETUP "1: sysenter; 2:"
+                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
+                  : "+a" (fault) :: "ecx", "edx", "memory");
+    return fault;
+}
+
 #ifdef __x86_64__
 
 void syscall_entry64(void);
@@ -277,28 +310,6 @@ static void test_syscall_64(void)
     wrmsr(MSR_EFER, efer);
 }
 
-static unsigned long probe_sysexit(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("lea 2f(%%rip), %%rdx; mov %%rsp, %%rcx;"
-                  "1: sysexitq; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault) :: "rcx", "rdx", "memory");
-    return fault;
-}
-
-static unsigned long probe_sysenter(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("lea 2f(%%rip), %%rdx; mov %%rsp, %%rcx;"
-                  "1: sysenter; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault) :: "rcx", "rdx", "memory");
-    return fault;
-}
-
 static void test_sysenter_64(void)
 {
     printk("Testing SYSENTER/SYSEXIT (64-bit)\n");
@@ -404,28 +415,6 @@ static unsigned long probe_syscall(unsigned long p)
     asm volatile ("1: syscall; 2:"
                   _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
                   : "+a" (fault) :: "ecx", "memory");
-    return fault;
-}
-
-static unsigned long probe_sysexit(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("mov $2f, %%edx; mov %%esp, %%ecx;"
-                  "1: sysexit; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault) :: "ecx", "edx", "memory");
-    return fault;
-}
-
-static unsigned long probe_sysenter(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("mov $2f, %%edx; mov %%esp, %%ecx;"
-                  "1: sysenter; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault) :: "ecx", "edx", "memory");
     return fault;
 }
 
