@@ -52,15 +52,19 @@ static unsigned long probe_div0(unsigned long p)
     return fault;
 }
 
-static unsigned long probe_ud2(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: ud2; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
+/* A probe running one instruction: what it raised (EXINFO_SYM), or 0. */
+#define FAULT_PROBE(name, insn)                                      \
+static unsigned long name(unsigned long p)                           \
+{                                                                    \
+    unsigned long fault = 0;                                         \
+                                                                     \
+    asm volatile ("1: " insn "; 2:"                                  \
+                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)  \
+                  : "+a" (fault));                                   \
+    return fault;                                                    \
 }
+
+FAULT_PROBE(probe_ud2, "ud2")
 
 /* int3 traps (#BP after it), or faults (#GP on it) if the gate's DPL < CPL. */
 static unsigned long probe_int3(unsigned long p)
@@ -114,15 +118,7 @@ static unsigned long probe_single_step(unsigned long p)
 
 #ifdef __x86_64__
 /* into is invalid in 64-bit mode. */
-static unsigned long probe_into(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: .byte 0xce; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
+FAULT_PROBE(probe_into, ".byte 0xce")
 #else
 /* into with OF set: #OF, a trap. */
 static unsigned long probe_into(unsigned long p)
@@ -149,35 +145,9 @@ static unsigned long probe_bound(unsigned long p)
 }
 #endif
 
-static unsigned long probe_fnop(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: fnop; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
-
-static unsigned long probe_fwait(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: fwait; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
-
-static unsigned long probe_sse(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: movaps %%xmm0, %%xmm0; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
+FAULT_PROBE(probe_fnop, "fnop")
+FAULT_PROBE(probe_fwait, "fwait")
+FAULT_PROBE(probe_sse, "movaps %%xmm0, %%xmm0")
 
 /* x87 divide by zero, unmasked: #MF on the next waiting instruction. */
 static unsigned long probe_x87_div0(unsigned long p)
@@ -216,25 +186,8 @@ static unsigned long probe_load_ss(unsigned long sel)
 }
 
 /* Privileged instructions: fine at ring 0, #GP(0) at ring 3. */
-static unsigned long probe_cli(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: cli; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
-
-static unsigned long probe_hlt(unsigned long p)
-{
-    unsigned long fault = 0;
-
-    asm volatile ("1: hlt; 2:"
-                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_eax)
-                  : "+a" (fault));
-    return fault;
-}
+FAULT_PROBE(probe_cli, "cli")
+FAULT_PROBE(probe_hlt, "hlt")
 
 static unsigned long probe_read_cr0(unsigned long p)
 {
