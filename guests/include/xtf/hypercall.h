@@ -16,6 +16,47 @@
 # include <arch/hypercall-x86_32.h>
 #endif
 
+/*
+ * Calls into the hypercall page with one to three arguments, in the
+ * registers the ABI names (_HYPERCALL_ARGn); all are outputs too, since a
+ * debug build of Xen clobbers the ones a hypercall consumed.
+ */
+#define _hypercall_1(type, hcall, a1)                                   \
+    ({                                                                  \
+        long __res, __ign1;                                             \
+        asm volatile ("call hypercall_page + %c[offset]"                \
+                      : "=a" (__res), _HYPERCALL_ARG1 (__ign1)          \
+                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
+                        "1" ((long)(a1))                                \
+                      : "memory");                                      \
+        (type)__res;                                                    \
+    })
+
+#define _hypercall_2(type, hcall, a1, a2)                               \
+    ({                                                                  \
+        long __res, __ign1, __ign2;                                     \
+        asm volatile ("call hypercall_page + %c[offset]"                \
+                      : "=a" (__res), _HYPERCALL_ARG1 (__ign1),         \
+                        _HYPERCALL_ARG2 (__ign2)                        \
+                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
+                        "1" ((long)(a1)), "2" ((long)(a2))              \
+                      : "memory");                                      \
+        (type)__res;                                                    \
+    })
+
+#define _hypercall_3(type, hcall, a1, a2, a3)                           \
+    ({                                                                  \
+        long __res, __ign1, __ign2, __ign3;                             \
+        asm volatile ("call hypercall_page + %c[offset]"                \
+                      : "=a" (__res), _HYPERCALL_ARG1 (__ign1),         \
+                        _HYPERCALL_ARG2 (__ign2), _HYPERCALL_ARG3 (__ign3) \
+                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
+                        "1" ((long)(a1)), "2" ((long)(a2)),             \
+                        "3" ((long)(a3))                                \
+                      : "memory");                                      \
+        (type)__res;                                                    \
+    })
+
 /* Hypercall @nr with five arguments (for numbers without a wrapper). */
 static inline long hypercall(unsigned int nr, unsigned long a1,
                              unsigned long a2, unsigned long a3,

@@ -3,45 +3,15 @@
  *
  * The 64-bit hypercall ABI: arguments in %rdi, %rsi, %rdx, %r10, %r8, the
  * result in %rax.  Xen (debug builds) clobbers the argument registers a
- * hypercall consumed, so they are all outputs here.
+ * hypercall consumed, so they are all outputs of the wrappers.
  */
 #ifndef XTF_X86_HYPERCALL_X86_64_H
 #define XTF_X86_HYPERCALL_X86_64_H
 
-#define _hypercall_1(type, hcall, a1)                                   \
-    ({                                                                  \
-        long __res, __ign1;                                             \
-        asm volatile ("call hypercall_page + %c[offset]"                \
-                      : "=a" (__res), "=D" (__ign1)                     \
-                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
-                        "1" ((long)(a1))                                \
-                      : "memory");                                      \
-        (type)__res;                                                    \
-    })
-
-#define _hypercall_2(type, hcall, a1, a2)                               \
-    ({                                                                  \
-        long __res, __ign1, __ign2;                                     \
-        asm volatile ("call hypercall_page + %c[offset]"                \
-                      : "=a" (__res), "=D" (__ign1), "=S" (__ign2)      \
-                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
-                        "1" ((long)(a1)), "2" ((long)(a2))              \
-                      : "memory");                                      \
-        (type)__res;                                                    \
-    })
-
-#define _hypercall_3(type, hcall, a1, a2, a3)                           \
-    ({                                                                  \
-        long __res, __ign1, __ign2, __ign3;                             \
-        asm volatile ("call hypercall_page + %c[offset]"                \
-                      : "=a" (__res), "=D" (__ign1), "=S" (__ign2),     \
-                        "=d" (__ign3)                                   \
-                      : [offset] "i" ((hcall) * HYPERCALL_PAGE_SLOT_SIZE), \
-                        "1" ((long)(a1)), "2" ((long)(a2)),             \
-                        "3" ((long)(a3))                                \
-                      : "memory");                                      \
-        (type)__res;                                                    \
-    })
+/* Output constraints of the first three argument registers (xtf/hypercall.h). */
+#define _HYPERCALL_ARG1 "=D"
+#define _HYPERCALL_ARG2 "=S"
+#define _HYPERCALL_ARG3 "=d"
 
 static inline long _hypercall_any(unsigned int nr, unsigned long a1,
                                   unsigned long a2, unsigned long a3,
