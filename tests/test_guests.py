@@ -49,6 +49,9 @@ EXPECT = {
                 "checks": 14},
     "msr-cpuid": {"lines": [r"Testing Xen's CPUID leaves", r"Testing Xen's MSRs"],
                   "checks": 70},
+    "platform": {"lines": [r"Testing unbacked guest-physical space and ports",
+                           r"Testing a hole that Xen maps a page into"],
+                 "checks": 35},
 }
 
 # Guests that only make sense booted another way (a firmware scenario with

@@ -72,6 +72,10 @@ CB_MEM = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, 
                           ctypes.c_int64, ctypes.c_void_p)
 CB_MEM_INVALID = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                                   ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
+CB_MMIO_READ = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint,
+                                ctypes.c_void_p)
+CB_MMIO_WRITE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint,
+                                 ctypes.c_uint64, ctypes.c_void_p)
 
 
 class RawHooks:
@@ -104,6 +108,15 @@ class RawHooks:
         if self.error is None:
             self.error = exc
         uclib_gil.uc_emu_stop(self.uc._uch)
+
+
+def mmio_map(uc, base, size, read_fp, write_fp):
+    """uc_mmio_map with raw callbacks (CB_MMIO_READ/CB_MMIO_WRITE, kept alive
+    by the caller); each gets `base` as its user data, so one pair of
+    callbacks serves every region."""
+    st = uclib.uc_mmio_map(uc._uch, base, size, read_fp, base, write_fp, base)
+    if st:
+        raise UcError(st)
 
 
 def emu_start(uc, begin, timeout_us=0, count=0):

@@ -9,7 +9,8 @@ do.  Listeners (the vCPUs) are told about every (un)mapping so their
 Unicorn views stay identical.
 
 Reads and writes return None/False for addresses that are not backed; the
-callers turn that into -EFAULT (hypercalls) or a domain crash (the CPU).
+callers turn that into -EFAULT (hypercalls).  The guest's own accesses to
+such addresses are emulated I/O (hv/x86/io.py).
 """
 
 import ctypes

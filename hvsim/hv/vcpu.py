@@ -15,6 +15,7 @@ from ..abi import vcpu as vcpuop
 from ..arch.x86.traps import EFLAGS_IF
 from . import time as vtime
 from .timer import Timer
+from .x86 import io as x86io
 
 DEBUG_PORT = 0xE9
 
@@ -69,6 +70,12 @@ class VCpu:
         if port == DEBUG_PORT:
             self.domain.console.write(bytes((value & 0xFF,)))
         self.preempt_point()
+
+    def mmio_read(self, gpa, size):
+        return x86io.mmio_read(self, gpa, size)
+
+    def mmio_write(self, gpa, size, value):
+        x86io.mmio_write(self, gpa, size, value)
 
     def preempt_point(self):
         """Called from the arch's instruction hooks: end the slice here if an

@@ -21,7 +21,8 @@ import ctypes
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
                      UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
-                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_MODE_64, UC_PROT_ALL, Uc)
+                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED, UC_MODE_64, UC_PROT_ALL,
+                     Uc)
 from unicorn import x86_const as X
 
 from ... import snapshot
@@ -113,7 +114,7 @@ class X86Vcpu:
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_exit_lists",
-               "_exit_diffs", "_loaded")
+               "_exit_diffs", "_loaded", "_emulated_pages", "_mmio_callbacks")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -129,6 +130,9 @@ class X86Vcpu:
         self.traps = traps.TrapDelivery(self)
         self.hooks = ucx.RawHooks(uc)
         self._rflags = ctypes.c_uint64()
+        self._emulated_pages = set()   # guest-physical pages of emulated I/O (see _on_unmapped)
+        self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
+                                ucx.CB_MMIO_WRITE(self._on_mmio_write))
         self._install_hooks()
 
     def __getstate__(self):
@@ -172,6 +176,7 @@ class X86Vcpu:
     def _apply_mapping(self, change):
         op, gpa, size, addr = change
         if op == "map":
+            self._drop_emulated_pages(gpa, size)
             self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
         else:
             saved = self.st.exception_state()
@@ -479,15 +484,48 @@ class X86Vcpu:
         except BaseException as e:
             self.hooks.failed(e)
 
-    # -- unbacked guest-physical memory -----------------------------------------------------
+    # -- guest-physical space nothing backs: emulated I/O ------------------------------------
+    # A read or write of a guest-physical page with no RAM behind it makes
+    # that page an emulated one (a Unicorn MMIO region) and is retried there;
+    # each access then goes to the host (the platform's hvm_io_intercept:
+    # the local APIC, else Xen's null handler).  Nothing is paid until a
+    # guest touches a hole, and RAM mapped there later replaces the page.
     def _on_unmapped(self, uch, access, address, size, value, ud):
         try:
-            what = {19: "read", 20: "write", 21: "fetch"}.get(access, "access")
-            self._crash("%s of unbacked guest-physical address %#x (size %d)"
-                        % (what, address, size))
+            if access == UC_MEM_FETCH_UNMAPPED:
+                self._crash("instruction fetch from unbacked guest-physical address %#x"
+                            % address)
+                return False
+            page = address & ~0xFFF
+            ucx.mmio_map(self.uc, page, 0x1000, *self._mmio_callbacks)
+            self._emulated_pages.add(page)
+            return True
         except BaseException as e:
             self.hooks.failed(e)
-        return False
+            return False
+
+    def _on_mmio_read(self, uch, offset, size, base):
+        try:
+            return self.host.mmio_read((base or 0) + offset, size)
+        except BaseException as e:
+            self.hooks.failed(e)
+            return 0
+
+    def _on_mmio_write(self, uch, offset, size, value, base):
+        try:
+            self.host.mmio_write((base or 0) + offset, size, value)
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    def _drop_emulated_pages(self, gpa, size):
+        """RAM is about to be mapped at [gpa, gpa+size): it replaces emulated pages."""
+        pages = self._emulated_pages
+        if pages:
+            for page in [p for p in pages if gpa <= p < gpa + size]:
+                saved = self.st.exception_state()
+                self.uc.mem_unmap(page, 0x1000)
+                self.st.restore_exception_state(saved)
+                pages.discard(page)
 
     # ---- exits: rdmsr / wrmsr / sysret -------------------------------------------------------
     def set_exit_sites(self, addrs):

@@ -1,0 +1,93 @@
+/**
+ * @file tests/platform/main.c
+ *
+ * The x86 platform a PVH domU has on Xen (xen/arch/x86/hvm/):
+ *
+ * - guest-physical space and I/O ports that nothing backs complete through
+ *   Xen's null handler: reads return all ones, writes are discarded (the
+ *   addresses of an IO-APIC, an HPET, PCI config ports, the PIT and RTC
+ *   included: a PVH domU has none of them);
+ * - a page Xen maps into a hole later (shared_info with add_to_physmap)
+ *   replaces the null handler there, and the null handler is back once it
+ *   is moved away.
+ */
+#include <xtf.h>
+
+const char test_title[] = "The PVH platform";
+
+#define IOAPIC_BASE   0xfec00000u
+#define HPET_BASE     0xfed00000u
+#define HOLE_4G_BELOW 0xf0000000u      /* between RAM and the APIC window */
+
+static volatile uint8_t *mmio8(unsigned long gpa) { return (volatile uint8_t *)gpa; }
+static volatile uint16_t *mmio16(unsigned long gpa) { return (volatile uint16_t *)gpa; }
+static volatile uint32_t *mmio32(unsigned long gpa) { return (volatile uint32_t *)gpa; }
+
+static void check_hole(const char *what, unsigned long gpa)
+{
+    xtf_check_eq(what, *mmio32(gpa), 0xffffffffu);
+    *mmio32(gpa) = 0x12345678;
+    xtf_check(*mmio32(gpa) == 0xffffffffu, "%s: write to %#lx not discarded", what, gpa);
+    xtf_check_eq(what, *mmio16(gpa + 2), 0xffffu);
+    xtf_check_eq(what, *mmio8(gpa + 5), 0xffu);
+}
+
+static void test_unbacked(void)
+{
+    printk("Testing unbacked guest-physical space and ports\n");
+
+    check_hole("hole below 4 GiB", HOLE_4G_BELOW);
+    check_hole("hole, last dword of a page", HOLE_4G_BELOW + 0x1ff8);
+    check_hole("IO-APIC (absent)", IOAPIC_BASE);
+    check_hole("IO-APIC data window (absent)", IOAPIC_BASE + 0x10);
+    check_hole("HPET capabilities (absent)", HPET_BASE);
+    check_hole("HPET counter (absent)", HPET_BASE + 0xf0);
+
+    /* A string store into a hole, then a read of a whole range. */
+    memset((void *)(unsigned long)(HOLE_4G_BELOW + 0x3000), 0, 64);
+    xtf_check_eq("rep stos into a hole", *mmio32(HOLE_4G_BELOW + 0x3020), 0xffffffffu);
+
+    xtf_check_eq("port 0x61 (no PIT/speaker)", inb(0x61), 0xff);
+    xtf_check_eq("port 0x71 (no RTC)", inb(0x71), 0xff);
+    outl(0x80000000u, 0xcf8);       /* no PCI config space */
+    xtf_check_eq("port 0xcfc (no PCI)", inb(0xcfc), 0xff);
+    outb(0xff, 0x21);               /* a PIC mask write: discarded */
+    xtf_check_eq("port 0x21 (no PIC)", inb(0x21), 0xff);
+}
+
+static uint8_t spare_page[XEN_PAGE_SIZE] __aligned(XEN_PAGE_SIZE);
+
+/* shared_info put on a gfn that was a hole, then moved on. */
+static void test_hole_then_mapped(void)
+{
+    unsigned long gfn = (HOLE_4G_BELOW >> XEN_PAGE_SHIFT) + 0x10;
+    volatile struct shared_info *si = (void *)(gfn << XEN_PAGE_SHIFT);
+    struct xen_add_to_physmap xatp = {
+        .domid = DOMID_SELF, .space = XENMAPSPACE_shared_info, .idx = 0, .gpfn = gfn,
+    };
+
+    printk("Testing a hole that Xen maps a page into\n");
+
+    xtf_check_eq("hole before add_to_physmap", *mmio32(gfn << XEN_PAGE_SHIFT), 0xffffffffu);
+    if ( !xtf_check_rc("add_to_physmap(shared_info) on a hole",
+                       hypercall_memory_op(XENMEM_add_to_physmap, &xatp), 0) )
+        return;
+    si->evtchn_mask[0] = 0x5a5a;
+    xtf_check_eq("shared_info in the former hole", si->evtchn_mask[0], 0x5a5a);
+    xtf_check(si->wc_sec != 0xffffffffu, "shared_info wc_sec reads all ones");
+
+    /* Move it on to a RAM page: the gfn becomes a hole again. */
+    xatp.gpfn = (unsigned long)spare_page >> XEN_PAGE_SHIFT;
+    xtf_check_rc("add_to_physmap(shared_info) back",
+                 hypercall_memory_op(XENMEM_add_to_physmap, &xatp), 0);
+    xtf_check_eq("hole after the page moved away", *mmio32(gfn << XEN_PAGE_SHIFT),
+                 0xffffffffu);
+}
+
+void test_main(void)
+{
+    test_unbacked();
+    test_hole_then_mapped();
+
+    xtf_success(NULL);
+}
