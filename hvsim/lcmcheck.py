@@ -17,6 +17,7 @@ from .boot import lcm
 from .boot.firmware import DEFAULT_HOST_MEM, boot_config
 from .boot.plan import KIND_CLASSIC
 from .errors import ConfigError, HostInputError, read_input
+from .options import parse_size
 
 EXIT_OK = 0
 EXIT_ERRORS = 2
@@ -48,7 +49,6 @@ def main(args):
     if getattr(args, "lcm_command", None) != "check":
         args.lcm_parser.print_help()
         return EXIT_ERRORS
-    from .cli import parse_size         # late: hvsim.cli imports this module
     host_mem = parse_size(args.host_mem, "--host-mem") if args.host_mem else None
     data = _read(args.file)
     if lcm.is_fdt(data):

@@ -4,21 +4,23 @@ from a boot config + LCM): build, run, stream consoles, give a verdict."""
 import os
 import sys
 
-from . import snapshot
 from .arch.uc import check_unicorn_version
 from .boot import launch
 from .boot.pvh import DomainSpec, build_domain
-from .cli import EXIT_CODES, parse_size, verdict_of, worst
 from .errors import ConfigError
 from .hv.console import ConsoleSink
 from .hv.hypervisor import Hypervisor
+from .options import parse_size
+from .snapshot import fileformat, machine
+from .snapshot.point import Request
+from .verdict import EXIT_CODES, timed_out, verdict_of, worst
 
 FIRST_DOMID = 1
 
 
 def run_guests(args):
     check_unicorn_version()
-    snap = snapshot.Request.from_args(args, args.deterministic)
+    snap = Request.from_args(args, args.deterministic)
     mem = parse_size(args.mem)
     if args.vcpus < 1 or args.vcpus > 128:
         raise ConfigError("--vcpus %d: must be between 1 and 128" % args.vcpus)
@@ -52,12 +54,6 @@ def build_guests(hv, args, paths, mem):
             for i, g in enumerate(paths)]
 
 
-def timed_out(result, domain):
-    """verdict_of's timed_out for `domain`: the run was cut short (timeout,
-    Ctrl-C) or the domain never finished."""
-    return result.reason in ("timeout", "interrupted") or not domain.finished
-
-
 def _gdb_server(hv, args):
     """--gdb [HOST]:PORT: a listening gdb stub (hvsim/debug/gdbstub.py), or None."""
     if not getattr(args, "gdb", None):
@@ -72,7 +68,7 @@ def boot_scenario(args):
     """`hvsim boot SCENARIO`: firmware -> MBI -> LCM -> domains -> run."""
     from .boot import lcm
     check_unicorn_version()
-    snap = snapshot.Request.from_args(args, args.deterministic)
+    snap = Request.from_args(args, args.deterministic)
     cfg = args.scenario
     if os.path.isdir(cfg):
         cfg = os.path.join(cfg, "boot.cfg")
@@ -95,18 +91,18 @@ def boot_scenario(args):
 
 
 def resume(args):
-    """`hvsim resume FILE`: carry on a run from a snapshot (hvsim/snapshot.py)."""
+    """`hvsim resume FILE`: carry on a run from a snapshot (hvsim/snapshot/)."""
     if args.info:
-        header, _ = snapshot.read_header(args.snapshot)
-        print("\n".join(snapshot.info_lines(args.snapshot, header)))
+        header, _ = fileformat.read_header(args.snapshot)
+        print("\n".join(fileformat.info_lines(args.snapshot, header)))
         return 0
-    loaded = snapshot.load(args.snapshot)
+    loaded = machine.load(args.snapshot)
     hv = loaded.hv
-    snap = snapshot.Request.from_args(args, hv.clock.deterministic)
+    snap = Request.from_args(args, hv.clock.deterministic)
     hv.console.stream = None if args.quiet else sys.stdout
     h = loaded.header
     sys.stderr.write("hvsim: resuming %s at %s (loaded in %.2f s)\n"
-                     % (args.snapshot, snapshot.describe_point(h), loaded.load_seconds))
+                     % (args.snapshot, fileformat.describe_point(h), loaded.load_seconds))
     return _run_and_report(hv, args, loaded.run["domains"], summary=loaded.run["summary"],
                            snap=snap, resumed=True)
 

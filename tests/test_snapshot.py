@@ -1,4 +1,4 @@
-"""Snapshots (hvsim/snapshot.py): `--snapshot-at/--snapshot-file` and `hvsim resume`.
+"""Snapshots (hvsim/snapshot/): `--snapshot-at/--snapshot-file` and `hvsim resume`.
 
 In deterministic mode, [run to the snapshot] + [resume] must print exactly
 what one uninterrupted run prints (consoles and traces), whatever the CPU
@@ -18,7 +18,8 @@ import sys
 
 import pytest
 
-from hvsim import snapshot
+from hvsim.arch.x86.cpustate import load_cpu, save_cpu
+from hvsim.snapshot import machine
 from hvsim.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,7 +95,7 @@ def cut_and_resume(tmp_path, cmd, point, trace=True):
 def test_single_domain_resume_is_byte_identical(tmp_path, guest, point, mode, paging):
     snap, full = cut_and_resume(tmp_path, ["run", private_copy(tmp_path, guest)], point)
     assert full[0] == 0 and "Test result: SUCCESS" in full[1]
-    loaded = snapshot.load(str(snap))
+    loaded = machine.load(str(snap))
     arch = loaded.hv.all_domains[0].vcpus[0].arch
     assert arch.mode_name() == mode
     assert bool(arch.st.cr[0] >> 31) == paging
@@ -108,7 +109,7 @@ def test_single_domain_resume_is_byte_identical(tmp_path, guest, point, mode, pa
 def test_demo3_resume_is_byte_identical_with_events_in_flight(tmp_path):
     snap, full = cut_and_resume(tmp_path, ["boot", DEMO3], "40us")
     assert full[0] == 0 and full[1].count("Test result: SUCCESS") == 3
-    hv = snapshot.load(str(snap)).hv
+    hv = machine.load(str(snap)).hv
     vcpus = [v for d in hv.all_domains for v in d.vcpus]
     assert len(vcpus) == 4 and any(v.blocked for v in vcpus)        # d0v0 polls
     assert any(not v.online for v in vcpus)                          # d1v1 not up yet
@@ -132,7 +133,7 @@ def state_digest(hv):
         for v in d.vcpus:
             put(v.online, v.blocked, v.polling, v.runstate, v.runstate_time, v.insns,
                 v.upcall_vector_latched, v.periodic_period, v.periodic_last_event)
-            h.update(snapshot.save_cpu(v.arch.uc))
+            h.update(save_cpu(v.arch.uc))
     return h.hexdigest()
 
 
@@ -148,7 +149,7 @@ def test_timers_and_fifo_events_survive_a_snapshot(tmp_path):
     a, b1, b2 = (tmp_path / n for n in ("a.hvsnap", "b1.hvsnap", "b2.hvsnap"))
     uncut = hvsim(*cmd, "--snapshot-at", "4200us", "--snapshot-file", b1)
     first = hvsim(*cmd, "--snapshot-at", "200us", "--snapshot-file", a)
-    hv = snapshot.load(str(a)).hv
+    hv = machine.load(str(a)).hv
     assert hv.scheduler.timers, "no timer armed at the snapshot point"
     assert any(v.blocked for d in hv.all_domains for v in d.vcpus)
     fifo = [d for d in hv.all_domains if d.evtchn.abi.name == "FIFO"]
@@ -157,7 +158,7 @@ def test_timers_and_fifo_events_survive_a_snapshot(tmp_path):
     deadline = min(t.deadline for t in hv.scheduler.timers)
     second = hvsim("resume", a, "--snapshot-at", "4200us", "--snapshot-file", b2)
     assert first[1] + second[1] == uncut[1]
-    h1, h2 = (snapshot.load(str(p)) for p in (b1, b2))
+    h1, h2 = (machine.load(str(p)) for p in (b1, b2))
     assert h1.header["virtual_ns"] == h2.header["virtual_ns"] > deadline
     assert state_digest(h1.hv) == state_digest(h2.hv)
 
@@ -281,7 +282,7 @@ def test_cpu_state_round_trip():
     st.hflags = st.hflags | 3                          # CPL 3 lives in hflags
     dst = Uc(UC_ARCH_X86, UC_MODE_64)
     CpuState(dst)
-    snapshot.load_cpu(dst, snapshot.save_cpu(src))
+    load_cpu(dst, save_cpu(src))
     for r in regs:
         assert dst.reg_read(r) == src.reg_read(r), r
     for m in msrs:

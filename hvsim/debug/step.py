@@ -27,6 +27,8 @@ from ..arch.x86.debug import REGS_32, REGS_64, describe_mode, flag_names
 from ..arch.x86.traps import vector_name
 from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
+from ..options import deterministic_option, guest_options, parse_size
+from ..verdict import EXIT_CODES, timed_out, verdict_of
 from .control import ANY, RunControl, StopRun
 from ..arch.x86.disasm import disassembler
 
@@ -44,15 +46,14 @@ PROMPT_HELP = "Enter: one step, N: N steps, c: continue to the end, q: quit"
 
 
 def add_parser(subparsers):
-    from ..cli import _deterministic_option, _guest_options
     p = subparsers.add_parser("step", help=HELP, description=DESCRIPTION)
     p.add_argument("guest", metavar="GUEST", help="PVH kernel ELF file")
     p.add_argument("-n", "--count", type=int, metavar="N",
                    help="step N instructions, then stop")
     p.add_argument("--until", metavar="SYMBOL|ADDR",
                    help="run at full speed until this symbol or address, then step")
-    _guest_options(p)
-    _deterministic_option(p)
+    guest_options(p)
+    deterministic_option(p)
     p.add_argument("--timeout", type=float, default=0.0,
                    help="give up after this many host seconds of running (default 0: never)")
     p.set_defaults(func=cmd_step)
@@ -294,10 +295,9 @@ class Stepper(RunControl):
 # ---- the command -------------------------------------------------------------------------------
 def cmd_step(args):
     from ..arch.uc import check_unicorn_version
-    from ..cli import EXIT_CODES, parse_size, verdict_of
     from ..hv.console import ConsoleSink
     from ..hv.hypervisor import Hypervisor
-    from ..run import build_guests, check_guest_files, timed_out
+    from ..run import build_guests, check_guest_files
     check_unicorn_version()
     if args.count is not None and args.count < 1:
         raise ConfigError("--count %d: must be at least 1" % args.count)

@@ -13,7 +13,7 @@ domain may write with console_io (CONFIG_VERBOSE_DEBUG).
 
 import sys
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 from ..abi import console as cio
 from ..abi import errno
 from ..abi.errno import HypercallError
@@ -33,7 +33,7 @@ class ConsoleSink:
         self.listeners = []
 
     def __getstate__(self):           # snapshots: output is re-attached on resume
-        return snapshot.transient(self, stream=None, listeners=[])
+        return snapstate.transient(self, stream=None, listeners=[])
 
     def line(self, domain, text):
         out = ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text

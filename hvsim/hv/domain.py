@@ -10,7 +10,7 @@ Xen.
 import struct
 import time
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 from ..abi import errno, hvm, sched
 from ..abi.bootfdt import (DOMAIN_CAPS_CONTROL, DOMAIN_CAPS_DEVICE_MODEL, DOMAIN_CAPS_HARDWARE,
                            DOMAIN_CAPS_XENSTORE)
@@ -70,10 +70,10 @@ class Domain:
 
     # snapshots: host seconds (the summary) count only time spent running
     def __getstate__(self):
-        return snapshot.rebase_host_stamps(dict(self.__dict__), ("host_start", "host_end"))
+        return snapstate.rebase_host_stamps(dict(self.__dict__), ("host_start", "host_end"))
 
     def __setstate__(self, state):
-        self.__dict__.update(snapshot.rebase_host_stamps(state, ("host_start", "host_end")))
+        self.__dict__.update(snapstate.rebase_host_stamps(state, ("host_start", "host_end")))
 
     # -- capabilities ----------------------------------------------------------------------
     @property

@@ -9,7 +9,7 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 (for crash reports) and can be traced.
 """
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
 from . import console, domctl, evtchn, hvm, memory, sched, sysctl, vcpu_op, version
@@ -46,7 +46,7 @@ class HypercallTable:
         self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
 
     def __getstate__(self):          # snapshots: tracers are re-attached on resume
-        return snapshot.transient(self, tracer=None)
+        return snapstate.transient(self, tracer=None)
 
     def register(self, nr, handler, nargs):
         self.table[nr] = (handler, nargs)

@@ -4,7 +4,7 @@ hypercall table, the XSM policy and the host console.
 This is the object the boot code builds domains into and the CLI runs.
 """
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 from ..abi import errno
 from ..abi.errno import HypercallError
 from ..abi.sched import SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog
@@ -135,4 +135,4 @@ class Hypervisor:
         return result
 
     def __getstate__(self):            # snapshots: tracers are re-attached on resume
-        return snapshot.transient(self, tracer=None)
+        return snapstate.transient(self, tracer=None)

@@ -17,7 +17,7 @@ import ctypes
 import mmap
 import struct
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -57,7 +57,7 @@ class Region:
     def __setstate__(self, state):
         for k, v in state.items():
             setattr(self, k, v)
-        self.addr = snapshot.buffer_address(self.buf)
+        self.addr = snapstate.buffer_address(self.buf)
 
 
 class Physmap:
@@ -72,7 +72,7 @@ class Physmap:
         """Snapshots: host addresses are recomputed; the listeners (vCPUs with
         new engines) are given every mapping once the whole graph is loaded."""
         self.__dict__.update(state)
-        self.overlays = {gfn: (buf, snapshot.buffer_address(buf), name)
+        self.overlays = {gfn: (buf, snapstate.buffer_address(buf), name)
                          for gfn, (buf, _, name) in self.overlays.items()}
 
     # -- building ---------------------------------------------------------------------

@@ -21,7 +21,7 @@ import time
 
 from ..abi.vcpu import (RUNSTATE_blocked, RUNSTATE_offline, RUNSTATE_runnable,
                         RUNSTATE_running)
-from .. import snapshot
+from ..snapshot import state as snapstate
 from . import time as vtime
 
 TICK_MS = 1                            # fast mode: timer granularity
@@ -89,10 +89,10 @@ class Scheduler:
         self.preempt_requested = False   # ticker wants the current one to end
         self.debugger = None             # hvsim/debug/control.py RunControl: stops, steps
         self.stop_when = None            # callable() -> True: end the run at this slice
-                                         # boundary (snapshots, hvsim/snapshot.py)
+                                         # boundary (snapshots, hvsim/snapshot/)
 
     def __getstate__(self):              # snapshots: hooks belong to the host session
-        return snapshot.transient(self, debugger=None, stop_when=None)
+        return snapstate.transient(self, debugger=None, stop_when=None)
 
     # -- vCPU state changes ------------------------------------------------------------------
     def vcpu_woken(self, v):

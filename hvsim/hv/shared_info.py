@@ -11,7 +11,7 @@ Also here: the wallclock (wc_*) and the per-vCPU time (vcpu_time_info)
 updates with their version seqlocks.
 """
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 from ..abi import xen
 from ..abi.cstruct import X86_32, X86_64
 from . import time as vtime
@@ -52,7 +52,7 @@ class SharedInfo:
 
     def __setstate__(self, state):           # snapshots: the page's host address
         self.__dict__.update(state)
-        self.addr = snapshot.buffer_address(self.buf)
+        self.addr = snapstate.buffer_address(self.buf)
 
     # -- format ---------------------------------------------------------------------------
     @property

@@ -14,7 +14,7 @@ at boot, or a fixed epoch in deterministic mode.
 
 import time
 
-from .. import snapshot
+from ..snapshot import state as snapstate
 
 TSC_KHZ = 2_000_000                  # a 2 GHz TSC: ns = tsc / 2
 TSC_TO_SYSTEM_MUL = 1 << 31          # (tsc << shift) * mul >> 32 == tsc / 2
@@ -43,10 +43,10 @@ class VirtualClock:
 
     # snapshots: in fast mode system time goes on from where it was saved
     def __getstate__(self):
-        return snapshot.rebase_host_stamps(dict(self.__dict__), ("_host_t0",), time.monotonic_ns)
+        return snapstate.rebase_host_stamps(dict(self.__dict__), ("_host_t0",), time.monotonic_ns)
 
     def __setstate__(self, state):
-        self.__dict__.update(snapshot.rebase_host_stamps(state, ("_host_t0",), time.monotonic_ns))
+        self.__dict__.update(snapstate.rebase_host_stamps(state, ("_host_t0",), time.monotonic_ns))
 
     def now(self):
         """System time in ns since boot (Xen's NOW())."""

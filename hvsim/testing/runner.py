@@ -33,9 +33,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
-from ..cli import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
-                   VERDICTS, _silence_stdout, parse_size, worst)
 from ..errors import ConfigError, HvsimError
+from ..options import parse_size, silence_stdout
+from ..verdict import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
+                       VERDICTS, worst)
 
 DEFAULT_TIMEOUT = 60.0
 HARD_KILL_GRACE = 10.0          # host kill at --timeout + this many seconds
@@ -570,7 +571,7 @@ def _run(args, tests, opts, jobs):
     try:
         _report(results, elapsed, args.verbose, args.quiet, sys.stdout)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
-        _silence_stdout()
+        silence_stdout()
     if args.junit:
         write_junit(args.junit, results, elapsed, opts)
     return EXIT_CODES[worst([r.verdict for r in results])]
@@ -600,7 +601,7 @@ def main(args):
         sys.stderr.write("hvsim: error: %s\n" % e)
         return EXIT_USAGE
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         sys.stderr.write("hvsim: interrupted: running guests killed\n")

@@ -25,15 +25,15 @@ from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
                      Uc)
 from unicorn import x86_const as X
 
-from ... import snapshot
 from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
+from ...snapshot import state as snapstate
 from .. import uc as ucx
 from . import decode, hypercall_page, syscall, traps
 from .disasm import disassembler
 from .cpuid import CpuidModel
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
-                       R_FS, R_GS, R_SS, SEG_NAMES, CpuState)
+                       R_FS, R_GS, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
 from .msr import EFER_LMA, MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import (ACCESS_READ, ACCESS_WRITE, CR0_PG, CR4_PAE, BadPhysical, PageFault,
                      Walker)
@@ -136,13 +136,13 @@ class X86Vcpu:
         self._install_hooks()
 
     def __getstate__(self):
-        """Snapshots (hvsim/snapshot.py): QEMU's CPU state plus hvsim's models;
+        """Snapshots (hvsim/snapshot/): QEMU's CPU state plus hvsim's models;
         a debugger and debug hooks (mode watch, instruction trace) are re-attached
         by their owners."""
-        state = snapshot.transient(self, stop_exit=None, _mode_hook=None, debug=None)
+        state = snapstate.transient(self, stop_exit=None, _mode_hook=None, debug=None)
         for name in self._ENGINE:
             del state[name]
-        state["cpu"] = snapshot.save_cpu(self.uc)
+        state["cpu"] = save_cpu(self.uc)
         return state
 
     def __setstate__(self, state):
@@ -152,7 +152,7 @@ class X86Vcpu:
     def load_saved_cpu(self):
         """Snapshot load, once guest memory is mapped again (Unicorn's mem_unmap
         clobbers QEMU's exception state): the saved CPU state and exit sites."""
-        snapshot.load_cpu(self.uc, self.__dict__.pop("cpu"))
+        load_cpu(self.uc, self.__dict__.pop("cpu"))
         self.set_exit_sites(self._exit_sites)
 
     # ---- memory mappings (physmap listener) -----------------------------------------------

@@ -1,0 +1,97 @@
+"""Command-line options shared by the `hvsim` sub-commands (run, boot,
+resume, step, test, lcm check): their argparse definitions, the size parser
+behind --mem/--host-mem, and the stdout clean-up after a broken pipe.
+
+`hvsim/cli.py` wires the sub-commands' parsers from these; each sub-command
+module adds its own options beside them.
+"""
+
+import os
+import sys
+
+from .errors import ConfigError
+from .snapshot.point import POINT_HELP
+
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+PAGE_SIZE = 4096
+
+
+def parse_size(text, what="--mem"):
+    """'128M', '1G', '65536K' or plain bytes -> bytes."""
+    t = text.strip().upper().rstrip("B") or "0"
+    mult = _SIZE_UNITS.get(t[-1], 1)
+    num = t[:-1] if t[-1] in _SIZE_UNITS else t
+    try:
+        value = int(num, 0) * mult
+    except ValueError:
+        raise ConfigError("%s %r: not a size (use e.g. 64M, 1G)" % (what, text)) from None
+    if value <= 0 or value % PAGE_SIZE:
+        raise ConfigError("%s %r: must be a positive multiple of 4 KiB" % (what, text))
+    return value
+
+
+def guest_options(p):
+    """What each guest kernel gets: `run` and `step`."""
+    p.add_argument("--cmdline", default="", help="kernel command line for every guest")
+    p.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
+
+
+def deterministic_option(p):
+    """--deterministic: every command that boots guests."""
+    p.add_argument("--deterministic", action="store_true",
+                   help="slice by instruction count and derive time from instructions "
+                        "retired: identical inputs give identical output")
+
+
+def run_options(p):
+    """`run` and `boot`: the mode, console prefixes, outputs and snapshots."""
+    deterministic_option(p)
+    pr = p.add_mutually_exclusive_group()
+    pr.add_argument("--prefix", dest="prefix", action="store_true", default=None,
+                    help="prefix console lines with (dN) (default with several domains)")
+    pr.add_argument("--no-prefix", dest="prefix", action="store_false")
+    output_options(p)
+    snapshot_options(p)
+
+
+def output_options(p):
+    """The time limit, consoles and traces: every command that runs guests,
+    `resume` included."""
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="give up after this many host seconds (default 60; 0 = never)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
+    p.add_argument("--trace-streams", metavar="LIST",
+                   default="hypercalls,exceptions,upcalls,evtchn",
+                   help="comma-separated: hypercalls, exceptions, upcalls, evtchn, insn "
+                        "(default: all but insn)")
+    p.add_argument("--trace-insn", metavar="START:END",
+                   help="trace every instruction executed in this address range")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="write a boot timeline in Chrome trace format (open it in Perfetto): "
+                        "a lane per domain and vCPU with boot phases, hypercalls and "
+                        "blocked time")
+
+
+def snapshot_options(p):
+    """--snapshot-at/--snapshot-file/--snapshot-continue (hvsim/snapshot/)."""
+    g = p.add_argument_group(
+        "snapshots", "Save the whole system (every domain's memory and vCPUs, event channels, "
+        "timers, virtual clock, scheduler, consoles) to a file at the first slice boundary at "
+        "or after POINT, and stop there (exit 0); `hvsim resume FILE` carries on from it.  "
+        "With --deterministic, [run to the snapshot] + [resume] prints exactly what one "
+        "uninterrupted run prints.  Snapshots are pickles: resume only files you trust.")
+    g.add_argument("--snapshot-at", metavar="POINT", help=POINT_HELP)
+    g.add_argument("--snapshot-file", metavar="FILE", help="where to write the snapshot")
+    g.add_argument("--snapshot-continue", action="store_true",
+                   help="keep running after writing the snapshot (the run then ends with "
+                        "its verdict as usual)")
+
+
+def silence_stdout():
+    """Point stdout at /dev/null so that exiting does not fail flushing a closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,40 @@
+"""Verdicts and exit codes: xtf-runner's rules, shared by every command that
+runs guests (`hvsim run/boot/resume/step/test`).
+
+A guest's verdict is the 'Test result:' of its last console line (SUCCESS,
+SKIP, ERROR, FAILURE, in the order they get worse); a crash, a timeout or no
+result line is CRASH.  A command exits with its worst verdict's code, as
+xtf-runner does; the other codes say why no verdict was given.
+"""
+
+# xtf-runner's exit codes and the order in which verdicts get worse
+VERDICTS = ("SUCCESS", "SKIP", "ERROR", "FAILURE", "CRASH")
+EXIT_CODES = {"SUCCESS": 0, "SKIP": 3, "ERROR": 4, "FAILURE": 5, "CRASH": 6}
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70              # an internal error (a bug in hvsim): sysexits' EX_SOFTWARE
+EXIT_INTERRUPTED = 130          # as a shell reports a process killed by SIGINT
+EXIT_BROKEN_PIPE = 141          # as a shell reports a process killed by SIGPIPE
+
+
+def verdict_of(domain, timed_out=False):
+    """xtf-runner's rule: the last console line's 'Test result:'; a crash or a
+    timeout is CRASH whatever was printed."""
+    if timed_out or domain.crash_report is not None:
+        return "CRASH"
+    lines = [l for l in domain.console.transcript if l.strip()]
+    if not lines or "Test result:" not in lines[-1]:
+        return "CRASH"
+    for v in VERDICTS[:4]:
+        if v in lines[-1]:
+            return v
+    return "CRASH"
+
+
+def timed_out(result, domain):
+    """verdict_of's timed_out for `domain`: the run (a scheduler RunResult) was
+    cut short (timeout, Ctrl-C) or the domain never finished."""
+    return result.reason in ("timeout", "interrupted") or not domain.finished
+
+
+def worst(verdicts):
+    return max(verdicts, key=VERDICTS.index) if verdicts else "CRASH"
