@@ -17,7 +17,7 @@ from ..abi import hvm as h
 from ..abi import start_info as si
 from ..abi.cstruct import X86_64
 from ..abi.memory import E820_RAM, E820_RESERVED
-from ..arch.x86.insn_sites import exit_addresses, window_addresses
+from ..arch.x86.exits import exit_addresses, window_addresses
 from ..arch.x86.vcpu import X86Vcpu
 from ..errors import HostInputError
 from ..hv import time as vtime

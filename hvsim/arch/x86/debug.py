@@ -6,7 +6,7 @@ Owns:
   i386, in gdb's order (core, SSE, segment bases), then hvsim's system
   registers (CR0, CR2, CR3, CR4, EFER); reading and writing by table entry;
 * breakpoints: Unicorn *exits* at the breakpoint addresses, merged with the
-  vCPU's rdmsr/wrmsr/sysret exit sites (vcpu.py `_load_exits`), so nothing is
+  vCPU's rdmsr/wrmsr/sysret exit sites (exits.py `ExitSites.load`), so nothing is
   patched in guest memory and nothing runs per instruction.  A breakpoint
   stops the vCPU before the instruction; resumed there, the instruction runs
   once (natively, or emulated if it is an exit site) before the breakpoint
@@ -223,7 +223,7 @@ class X86Debug:
         addrs = frozenset(addrs)
         if addrs != self.breakpoints:
             self.breakpoints = addrs
-            self.vcpu._load_exits()
+            self.vcpu.exits.load()
 
     def at_exit(self, rip):
         """Called by the vCPU when it stopped at an exit address.  True if it
@@ -236,9 +236,9 @@ class X86Debug:
             self.vcpu.stop_exit = Exit("debug", "breakpoint")
             return True
         self._reported_at = None             # resumed at the breakpoint: run it once
-        if rip in self.vcpu._exit_sites:
+        if rip in self.vcpu.exits.sites:
             return False                     # an rdmsr/wrmsr/sysret: emulated as usual
-        self.vcpu._step_over_exit(rip)
+        self.vcpu.exits.step_over(rip)
         return True
 
     # -- watchpoints --------------------------------------------------------------------------
@@ -298,9 +298,9 @@ class X86Debug:
         self.hit = None
         rip = v.linear_rip()
         self._reported_at = rip              # a breakpoint here is stepped over, not hit
-        if rip in v._exit_sites:
+        if rip in v.exits.sites:
             v.st.clear_halted()
-            if not v._insn_exit():
+            if not v.exits.at_exit():
                 exit_ = self._step_native(rip)
             else:
                 exit_ = v.stop_exit or SLICE_END
@@ -314,14 +314,14 @@ class X86Debug:
         v, st = self.vcpu, self.vcpu.st
         at_breakpoint = rip in self.breakpoints
         if at_breakpoint:
-            v._load_exits(skip=rip)          # drops the translations at rip too
+            v.exits.load(skip=rip)          # drops the translations at rip too
         self._count_mode(1)
         start = st.rip
         for _ in range(STEP_TRIES):
             st.clear_halted()
-            v._emulating = True
+            v.emulating = True
             err = ucx.emu_start(v.uc, start, 0, 1)
-            v._emulating = False
+            v.emulating = False
             # A stop request (the scheduler's ticker, Ctrl-C) may end the run
             # before the instruction: nothing moved, so run it again.  (After
             # an instruction, the next one's count hook has run, or the run
@@ -330,12 +330,12 @@ class X86Debug:
                     or v.stop_exit is not None or v.hooks.error is not None or v._pending_maps:
                 break
         if at_breakpoint:
-            v._load_exits()
+            v.exits.load()
         exit_ = v.after_emulation(err)
         if exit_ is not None:
             return exit_
         # Unicorn marks a stop at an exit address like a hlt
-        if st.halted and v.linear_rip() not in (v._exit_sites | self.breakpoints):
+        if st.halted and v.linear_rip() not in (v.exits.sites | self.breakpoints):
             return HALTED
         return SLICE_END
 

@@ -1,7 +1,7 @@
 """The MSRs a PVH guest sees (Xen's guest_rdmsr/guest_wrmsr for HVM).
 
 Unicorn has no RDMSR/WRMSR hook and silently ignores unknown MSRs, so hvsim
-stops the guest at every rdmsr/wrmsr (see insn_sites.py) and runs this model
+stops the guest at every rdmsr/wrmsr (see exits.py) and runs this model
 instead.  Architectural MSRs QEMU implements correctly (EFER, the syscall
 MSRs, segment bases, PAT, SYSENTER_*) are validated here and then handed to
 QEMU so its internal state (long mode, hflags) follows.  Xen-emulated MSRs

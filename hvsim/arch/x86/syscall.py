@@ -4,7 +4,7 @@ Unicorn does not execute SYSCALL/SYSENTER architecturally: it calls our hook
 and then adds the instruction length (2) to RIP, so the target is written
 as `target - 2`.  SYSRET runs natively in QEMU with AMD semantics (no
 canonical check on RCX), so hvsim stops at every SYSRET in the image (an
-exit, like rdmsr/wrmsr, see insn_sites.py) and executes it here: Intel
+exit, like rdmsr/wrmsr, see exits.py) and executes it here: Intel
 raises #GP(0) at CPL 0 for a non-canonical RCX instead of faulting in user
 mode.  All three load flat segments through segments.load_seg_cache, which
 keeps QEMU's hidden state and CPL consistent.

@@ -32,6 +32,7 @@ from .. import uc as ucx
 from . import decode, hypercall_page, syscall, traps
 from .disasm import disassembler
 from .cpuid import CpuidModel
+from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
 from .msr import EFER_LMA, MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
@@ -43,8 +44,6 @@ from .traps import EFLAGS_MBS
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 TCG_BUFFER_SIZE = 128 << 20
-DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
-EXIT_LISTS_KEPT = 4                    # exit lists cached (window open/closed x breakpoints)
 
 # the hypercall argument registers, by number of arguments (64-bit and 32-bit ABIs)
 _ARGS_64 = [(R_EDI, R_ESI, R_EDX, 10, 8)[:n] for n in range(6)]
@@ -102,19 +101,17 @@ class X86Vcpu:
         self._slice_request = 0        # the budget of the emu_start in progress,
         self._remaining = 0            # and what is left of the slice's budget
         self._counting = False
-        self._emulating = False
+        self.emulating = False
         self._pending_maps = []
-        self._exit_sites = set()
-        self._window_sites = frozenset(window_sites)
-        self._window_open = False      # exits at sti/popf/iret while an upcall waits
         self._mode_hook = None
         self.debug = None              # X86Debug while a debugger is attached (debug.py)
+        self.exits = ExitSites(self, exit_sites, window_sites)
         physmap.add_listener(self)
-        self.set_exit_sites(exit_sites)
+        self.exits.load()
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
-    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_exit_lists",
-               "_exit_diffs", "_loaded", "_emulated_pages", "_mmio_callbacks")
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_emulated_pages",
+               "_mmio_callbacks")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -122,9 +119,6 @@ class X86Vcpu:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         uc.ctl_exits_enabled(True)
-        self._exit_lists = {}          # (window open, breakpoints) -> ucx.ExitList
-        self._exit_diffs = {}          # (from, to) ExitList -> addresses only `to` has
-        self._loaded = (None, None)    # what Unicorn has: (ExitList, the one left out)
         self.st = CpuState(uc)
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
@@ -153,7 +147,7 @@ class X86Vcpu:
         """Snapshot load, once guest memory is mapped again (Unicorn's mem_unmap
         clobbers QEMU's exception state): the saved CPU state and exit sites."""
         load_cpu(self.uc, self.__dict__.pop("cpu"))
-        self.set_exit_sites(self._exit_sites)
+        self.exits.set_sites(self.exits.sites)
 
     # ---- memory mappings (physmap listener) -----------------------------------------------
     # Changing Unicorn's memory map while it executes a translation block (from
@@ -167,7 +161,7 @@ class X86Vcpu:
         self._mapping_change(("unmap", gpa, size, 0))
 
     def _mapping_change(self, change):
-        if self._emulating:
+        if self.emulating:
             self._pending_maps.append(change)
             ucx.emu_stop(self.uc)
         else:
@@ -527,142 +521,13 @@ class X86Vcpu:
                 self.st.restore_exception_state(saved)
                 pages.discard(page)
 
-    # ---- exits: rdmsr / wrmsr / sysret -------------------------------------------------------
-    def set_exit_sites(self, addrs):
-        self._exit_sites = set(addrs)
-        self._exit_lists.clear()
-        self._exit_diffs.clear()
-        self._load_exits()
-
-    def _load_exits(self, skip=None):
-        """Exit at every exit site and debugger breakpoint (and interrupt-window
-        site while the window is wanted), except `skip`.
-
-        Unicorn decides where a translated block ends when it translates it,
-        but checks block starts against the exit list as they run: so a newly
-        added exit needs the translations holding it dropped, a removed one
-        nothing.  Translations at `skip` are dropped too, so that a counted
-        run stepping through it counts (X8).  The exit list is only handed
-        to Unicorn when it changed."""
-        exits = self._exit_list()
-        skip_slot = skip if skip in exits.addrs else None
-        stale = self._added_exits(exits)
-        if skip is not None:
-            stale = stale | {skip}
-        if self._loaded != (exits, skip_slot):
-            exits.load(self.uc, skip_slot)
-            self._loaded = (exits, skip_slot)
-        self._drop_code_at(stale)
-
-    def _exit_list(self):
-        """The wanted exits, from a small cache (the sets come and go with
-        the interrupt window and the debugger's breakpoints)."""
-        bps = self.debug.breakpoints if self.debug is not None else frozenset()
-        key = (self._window_open, bps)
-        exits = self._exit_lists.get(key)
-        if exits is None:
-            if len(self._exit_lists) >= EXIT_LISTS_KEPT:
-                self._exit_lists.clear()
-                self._exit_diffs.clear()
-            addrs = self._exit_sites | bps
-            if self._window_open:
-                addrs |= self._window_sites
-            exits = self._exit_lists[key] = ucx.ExitList(addrs)
-        return exits
-
-    def _added_exits(self, exits):
-        """The addresses of `exits` that Unicorn does not have now."""
-        loaded, left_out = self._loaded
-        if loaded is None:
-            return exits.addrs
-        if loaded is exits:
-            added = frozenset()
-        else:
-            added = self._exit_diffs.get((loaded, exits))
-            if added is None:
-                added = self._exit_diffs[(loaded, exits)] = exits.addrs - loaded.addrs
-        if left_out is not None and left_out in exits.addrs:
-            added = added | {left_out}
-        return added
-
-    def _drop_code_at(self, addrs):
-        """Drop the translated blocks holding these addresses (a handful:
-        one by one; many: all of them)."""
-        if not addrs:
-            return
-        if len(addrs) > DROP_CODE_ONE_BY_ONE:
-            self.uc.ctl_flush_tb()
-            return
-        saved = self.st.exception_state()    # Unicorn's lookup may leave a #PF behind
-        for addr in addrs:
-            ucx.remove_cache(self.uc, addr, addr + 1)
-        self.st.restore_exception_state(saved)
-
-    def _insn_exit(self):
-        """The guest stopped at an exit site: emulate what is there.  True if handled."""
-        st = self.st
-        rip = self.linear_rip()
-        if self.debug is not None and self.debug.at_exit(rip):
-            return True                        # a breakpoint: reported or stepped over
-        if rip not in self._exit_sites:
-            if self._window_open and rip in self._window_sites:
-                self._window_exit(rip)
-                return True
-            return False
-        try:
-            insn = self.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
-        except (PageFault, BadPhysical):
-            return False
-        if insn[:2] in (b"\x0f\x30", b"\x0f\x32"):
-            self._msr(insn[:2] == b"\x0f\x30")
-            self._retire_emulated()
-        elif insn[:2] == b"\x0f\x07":
-            syscall.do_sysret(self, rex_w=False)
-            self._retire_emulated()
-        elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == b"\x0f\x07" and st.code64:
-            syscall.do_sysret(self, rex_w=bool(insn[0] & 8))
-            self._retire_emulated()
-        else:
-            self._step_over_exit(rip)          # e.g. `dec %eax` in 32-bit code
-        return True
-
-    def _step_over_exit(self, rip, n=1):
-        """Execute the instruction at an exit address natively (and n-1 more,
-        unless one of them is at an exit address itself).  What ended the
-        step, if anything did, becomes the slice's exit."""
-        self._load_exits(skip=rip)
-        exit_ = self._emulate(self.st.rip, 0, n)
-        self._load_exits()
-        if self.stop_exit is None:
-            self.stop_exit = exit_
-
-    # ---- the interrupt window ---------------------------------------------------------------
+    # ---- exits (exits.py) ---------------------------------------------------------------------
     def set_interrupt_window(self, wanted):
-        """An upcall waits for the guest to enable interrupts (wanted=True), or
-        no longer does: exit at every sti/popf/iret site meanwhile, so that the
-        host can inject it right after, as Xen's interrupt-window exiting does.
-        Called between slices (the exit list cannot change under a running
-        translation block)."""
-        if wanted != self._window_open and self._window_sites and not self._emulating:
-            self._window_open = wanted
-            self._load_exits()
+        """Stop the guest where it may enable interrupts while an upcall waits
+        (wanted=True), or no longer: see ExitSites.set_interrupt_window."""
+        self.exits.set_interrupt_window(wanted)
 
-    def _window_exit(self, rip):
-        """At an sti/popf/iret site with the window open: run it (sti with the
-        instruction in its shadow), then let the host inject."""
-        st = self.st
-        try:
-            is_sti = self.walker.read(rip, 1, ACCESS_READ, st.cpl == 3) == b"\xfb"
-        except (PageFault, BadPhysical):
-            is_sti = False
-        self._step_over_exit(rip, 2 if is_sti else 1)
-        if self.stop_exit is not None:
-            return
-        self.host.interrupt_window()
-        if st.halted and self.stop_exit is None:
-            self.stop_exit = HALTED          # `sti; hlt` with nothing delivered after all
-
-    def _msr(self, write):
+    def emulate_msr(self, write):
         st = self.st
         regs = st.regs
         if st.cpl:
@@ -784,7 +649,7 @@ class X86Vcpu:
             self._remaining -= done
         self._slice_request = 0
 
-    def _retire_emulated(self):
+    def retire_emulated(self):
         """Counted slices: one instruction hvsim emulated (rdmsr, wrmsr, sysret)."""
         if self._counting:
             self._slice_base += 1
@@ -800,14 +665,14 @@ class X86Vcpu:
         self._slice_base = 0
         while True:
             st.clear_halted()
-            exit_ = self._emulate(st.rip, timeout_us, self._remaining)
+            exit_ = self.emulate_once(st.rip, timeout_us, self._remaining)
             if exit_ is not None:
                 return exit_
             # Unicorn stops at an exit address the way it stops at hlt (both set
             # CPUState.halted), so look for an exit site first.  (A hlt directly
             # followed by rdmsr/wrmsr/sysret is taken as the exit: the hlt then
             # returns at once, which guests tolerate as a spurious wake-up.)
-            if self._insn_exit():
+            if self.exits.at_exit():
                 if self.stop_exit is not None:
                     return self.stop_exit
                 if count and self._remaining <= 0:
@@ -817,14 +682,14 @@ class X86Vcpu:
                 return HALTED
             return SLICE_END
 
-    def _emulate(self, begin, timeout_us=0, count=0):
+    def emulate_once(self, begin, timeout_us=0, count=0):
         """One emu_start from `begin` (at most `count` instructions if
         nonzero), counted and checked: returns after_emulation()'s Exit, or
         None."""
         self._slice_request = count
-        self._emulating = True
+        self.emulating = True
         err = ucx.emu_start(self.uc, begin, timeout_us, count)
-        self._emulating = False
+        self.emulating = False
         self._retire()
         return self.after_emulation(err)
 
@@ -842,6 +707,11 @@ class X86Vcpu:
         if err != UC_ERR_OK:
             return self._emu_error(err)
         return None
+
+    def stop_halted(self):
+        """End the slice as if at a hlt."""
+        if self.stop_exit is None:
+            self.stop_exit = HALTED
 
     def stop(self):
         """Ask a running slice to end (from the ticker thread or a hook)."""

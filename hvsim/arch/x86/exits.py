@@ -1,0 +1,269 @@
+"""Exit sites: the guest addresses where Unicorn must stop for hvsim.
+
+Unicorn has no RDMSR/WRMSR hook and silently ignores unknown MSRs, and it
+runs SYSRET natively with AMD semantics, so hvsim scans the guest's
+executable segments for their opcode bytes (0f 32, 0f 30, [REX.W] 0f 07) and
+registers an *exit* at each one: Unicorn stops before executing an
+instruction that starts at an exit address (one lookup per translated
+instruction, nothing at run time).  A position only stops the guest if an
+instruction really starts there, and then it is rdmsr/wrmsr/sysret, so false
+positives cost nothing.  Sites are registered at both the segment's virtual
+and physical address, because a kernel runs its early code at the physical
+address before it enables paging.
+
+The same scan finds the *interrupt-window* sites: sti, popf and iret, the
+instructions that can set EFLAGS.IF.  Their exits are loaded only while an
+upcall waits for the guest to enable interrupts (`set_interrupt_window`), so
+that it is delivered right after them as Xen's interrupt-window exiting does.
+A debugger's breakpoints are exits too (debug.py).
+
+`ExitSites` owns one vCPU's exits: which are loaded into Unicorn, dropping
+the translations that must see a newly added one, and what runs when the
+guest stops at one (the MSR model, SYSRET, the interrupt window, stepping
+over a site that turned out to be something else).  Xen has no counterpart:
+a VMX/SVM CPU exits on these instructions by itself.
+
+Not covered (documented limitation): these instructions in code created at
+run time, and prefixed rdmsr/wrmsr encodings; Unicorn then handles them.
+"""
+
+from .. import uc as ucx
+from . import syscall
+from .paging import ACCESS_READ, BadPhysical, PageFault
+
+DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
+EXIT_LISTS_KEPT = 4                    # exit lists cached (window open/closed x breakpoints)
+
+WRMSR = b"\x0f\x30"
+RDMSR = b"\x0f\x32"
+SYSRET = b"\x0f\x07"
+STI = 0xFB
+POPF = 0x9D
+IRET = 0xCF
+OPERAND_PREFIXES = (0x66, 0x48)        # popfw / iretd..iretq
+
+
+# ---- finding the sites in a kernel image ----------------------------------------------------
+def _find_all(data, pat):
+    """Every offset where `pat` (bytes, or one byte value) occurs in `data`."""
+    i = data.find(pat)
+    while i >= 0:
+        yield i
+        i = data.find(pat, i + 1)
+
+
+def find_sites(data):
+    """Offsets where rdmsr, wrmsr or sysret may start in `data` (a REX
+    prefix before 0f 07 makes the REX byte the instruction start)."""
+    out = set()
+    for pat in (WRMSR, RDMSR, SYSRET):
+        for i in _find_all(data, pat):
+            out.add(i)
+            if pat == SYSRET and i and 0x40 <= data[i - 1] <= 0x4F:
+                out.add(i - 1)
+    return sorted(out)
+
+
+def find_window_sites(data):
+    """Offsets where sti, popf or iret may start (with an operand-size or
+    REX.W prefix, the prefix is the start)."""
+    out = set()
+    for op in (STI, POPF, IRET):
+        for i in _find_all(data, op):
+            out.add(i)
+            if op != STI and i and data[i - 1] in OPERAND_PREFIXES:
+                out.add(i - 1)
+    return sorted(out)
+
+
+def _addresses(segments, finder):
+    addrs = set()
+    for vaddr, paddr, data, executable in segments:
+        if not executable:
+            continue
+        for off in finder(data):
+            addrs.add(vaddr + off)
+            addrs.add(paddr + off)
+    return sorted(addrs)
+
+
+def exit_addresses(segments):
+    """segments: iterable of (vaddr, paddr, data, executable)."""
+    return _addresses(segments, find_sites)
+
+
+def window_addresses(segments):
+    """The interrupt-window sites of the same segments."""
+    return _addresses(segments, find_window_sites)
+
+
+# ---- one vCPU's exits -----------------------------------------------------------------------
+class ExitSites:
+    """The exits of one X86Vcpu (`vcpu.exits`)."""
+
+    _ENGINE = ("_lists", "_diffs", "_loaded")    # Unicorn-side caches, not in snapshots
+
+    def __init__(self, vcpu, sites=(), window_sites=()):
+        self.vcpu = vcpu
+        self.sites = frozenset(sites)
+        self.window_sites = frozenset(window_sites)
+        self.window_open = False       # exits at sti/popf/iret while an upcall waits
+        self.engine_started()
+
+    def engine_started(self):
+        """A new Unicorn instance: nothing loaded yet, nothing cached."""
+        self._lists = {}               # (window open, breakpoints) -> ucx.ExitList
+        self._diffs = {}               # (from, to) ExitList -> addresses only `to` has
+        self._loaded = (None, None)    # what Unicorn has: (ExitList, the one left out)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name in self._ENGINE:
+            del state[name]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.engine_started()
+
+    def set_sites(self, addrs):
+        self.sites = frozenset(addrs)
+        self._lists.clear()
+        self._diffs.clear()
+        self.load()
+
+    # -- what Unicorn has ---------------------------------------------------------------------
+    def load(self, skip=None):
+        """Exit at every exit site and debugger breakpoint (and interrupt-window
+        site while the window is wanted), except `skip`.
+
+        Unicorn decides where a translated block ends when it translates it,
+        but checks block starts against the exit list as they run: so a newly
+        added exit needs the translations holding it dropped, a removed one
+        nothing.  Translations at `skip` are dropped too, so that a counted
+        run stepping through it counts (X8).  The exit list is only handed
+        to Unicorn when it changed."""
+        exits = self._exit_list()
+        skip_slot = skip if skip in exits.addrs else None
+        stale = self._added(exits)
+        if skip is not None:
+            stale = stale | {skip}
+        if self._loaded != (exits, skip_slot):
+            exits.load(self.vcpu.uc, skip_slot)
+            self._loaded = (exits, skip_slot)
+        self._drop_code_at(stale)
+
+    def _exit_list(self):
+        """The wanted exits, from a small cache (the sets come and go with
+        the interrupt window and the debugger's breakpoints)."""
+        debug = self.vcpu.debug
+        bps = debug.breakpoints if debug is not None else frozenset()
+        key = (self.window_open, bps)
+        exits = self._lists.get(key)
+        if exits is None:
+            if len(self._lists) >= EXIT_LISTS_KEPT:
+                self._lists.clear()
+                self._diffs.clear()
+            addrs = self.sites | bps
+            if self.window_open:
+                addrs |= self.window_sites
+            exits = self._lists[key] = ucx.ExitList(addrs)
+        return exits
+
+    def _added(self, exits):
+        """The addresses of `exits` that Unicorn does not have now."""
+        loaded, left_out = self._loaded
+        if loaded is None:
+            return exits.addrs
+        if loaded is exits:
+            added = frozenset()
+        else:
+            added = self._diffs.get((loaded, exits))
+            if added is None:
+                added = self._diffs[(loaded, exits)] = exits.addrs - loaded.addrs
+        if left_out is not None and left_out in exits.addrs:
+            added = added | {left_out}
+        return added
+
+    def _drop_code_at(self, addrs):
+        """Drop the translated blocks holding these addresses (a handful:
+        one by one; many: all of them)."""
+        if not addrs:
+            return
+        uc, st = self.vcpu.uc, self.vcpu.st
+        if len(addrs) > DROP_CODE_ONE_BY_ONE:
+            uc.ctl_flush_tb()
+            return
+        saved = st.exception_state()    # Unicorn's lookup may leave a #PF behind
+        for addr in addrs:
+            ucx.remove_cache(uc, addr, addr + 1)
+        st.restore_exception_state(saved)
+
+    # -- the guest stopped at an exit -------------------------------------------------------
+    def at_exit(self):
+        """The guest stopped at an exit address: emulate what is there.  True
+        if handled (False: not an exit of ours, e.g. a hlt)."""
+        v = self.vcpu
+        st = v.st
+        rip = v.linear_rip()
+        if v.debug is not None and v.debug.at_exit(rip):
+            return True                        # a breakpoint: reported or stepped over
+        if rip not in self.sites:
+            if self.window_open and rip in self.window_sites:
+                self._window_exit(rip)
+                return True
+            return False
+        try:
+            insn = v.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
+        except (PageFault, BadPhysical):
+            return False
+        if insn[:2] in (WRMSR, RDMSR):
+            v.emulate_msr(insn[:2] == WRMSR)
+            v.retire_emulated()
+        elif insn[:2] == SYSRET:
+            syscall.do_sysret(v, rex_w=False)
+            v.retire_emulated()
+        elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == SYSRET and st.code64:
+            syscall.do_sysret(v, rex_w=bool(insn[0] & 8))
+            v.retire_emulated()
+        else:
+            self.step_over(rip)                # e.g. `dec %eax` in 32-bit code
+        return True
+
+    def step_over(self, rip, n=1):
+        """Execute the instruction at an exit address natively (and n-1 more,
+        unless one of them is at an exit address itself).  What ended the
+        step, if anything did, becomes the slice's exit."""
+        v = self.vcpu
+        self.load(skip=rip)
+        exit_ = v.emulate_once(v.st.rip, 0, n)
+        self.load()
+        if v.stop_exit is None:
+            v.stop_exit = exit_
+
+    # -- the interrupt window -------------------------------------------------------------------
+    def set_interrupt_window(self, wanted):
+        """An upcall waits for the guest to enable interrupts (wanted=True), or
+        no longer does: exit at every sti/popf/iret site meanwhile, so that the
+        host can inject it right after, as Xen's interrupt-window exiting does.
+        Called between slices (the exit list cannot change under a running
+        translation block)."""
+        if wanted != self.window_open and self.window_sites and not self.vcpu.emulating:
+            self.window_open = wanted
+            self.load()
+
+    def _window_exit(self, rip):
+        """At an sti/popf/iret site with the window open: run it (sti with the
+        instruction in its shadow), then let the host inject."""
+        v = self.vcpu
+        st = v.st
+        try:
+            is_sti = v.walker.read(rip, 1, ACCESS_READ, st.cpl == 3) == bytes([STI])
+        except (PageFault, BadPhysical):
+            is_sti = False
+        self.step_over(rip, 2 if is_sti else 1)
+        if v.stop_exit is not None:
+            return
+        v.host.interrupt_window()
+        if st.halted and v.stop_exit is None:
+            v.stop_halted()                  # `sti; hlt` with nothing delivered after all
