@@ -8,13 +8,13 @@ import subprocess
 import pytest
 
 from hvsim.abi import (ARM64, X86_32, X86_64, cheader, console, event_channel, grant_table,
-                       hvm, memory, sched, start_info, vcpu, version, xen)
+                       hvm, memory, sched, start_info, vcpu, version, xen, xs_wire)
 from hvsim.abi.cstruct import Struct
 
 HERE = os.path.dirname(__file__)
 ABIS = {"x86_64": X86_64, "i386": X86_32, "arm64": ARM64}
 MODULES = (xen, sched, version, console, start_info, event_channel, grant_table, memory,
-           hvm, vcpu)
+           hvm, vcpu, xs_wire)
 
 
 def _reference():
@@ -98,6 +98,16 @@ def test_values_from_reference():
     for abi_name, abi in ABIS.items():
         assert xen.legacy_max_vcpus(abi) == int(legacy[abi_name])
         assert event_channel.evtchn_2l_nr_channels(abi) == int(nr2l[abi_name])
+
+
+def test_xs_wire_values_from_reference():
+    """Every number of io/xs_wire.h that gcc saw equals ours (the enum, ring and limits)."""
+    vals = {name: v for (kind, name), v in REF.items()
+            if kind == "VAL" and (name.startswith("XS_") or name.startswith("XENSTORE_"))}
+    assert len(vals) >= 40
+    for name, by_abi in vals.items():
+        assert getattr(xs_wire, name) == int(by_abi["x86_64"]) == int(by_abi["i386"]), name
+    assert xs_wire.xsd_sockmsg.layout(X86_64).size == xs_wire.XSD_SOCKMSG_SIZE
 
 
 def test_field_access_roundtrip():

@@ -7,10 +7,11 @@ once, with per-ABI static asserts that gcc's layout equals ours.
 import sys
 
 from . import (bootfdt, console, cpuid, cstruct, domctl, elfnote, errno, event_channel,
-               grant_table, hvm, hvm_vcpu, memory, sched, start_info, sysctl, vcpu, version, xen)
+               grant_table, hvm, hvm_vcpu, memory, sched, start_info, sysctl, vcpu, version, xen,
+               xs_wire)
 
 MODULES = (errno, bootfdt, xen, sched, version, console, elfnote, start_info, cpuid,
-           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu, domctl, sysctl)
+           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu, domctl, sysctl, xs_wire)
 
 ABI_GUARDS = (
     (cstruct.X86_64, "defined(__x86_64__)"),
