@@ -1,0 +1,1 @@
+"""What dom0's tools do for every domain, as Xen's tools/ does (xenstored, ...)."""
