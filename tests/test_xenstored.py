@@ -566,3 +566,42 @@ def test_local_connection_and_dump(xsd):
     text = xsd.dump()
     assert '/local/domain/1/name = "d1"  (n0)' in text
     assert text.splitlines()[0] == '/tool = ""  (n0)'
+
+
+# -- the tree libxl writes -----------------------------------------------------------------------
+
+def test_libxl_tree_and_its_permissions(xsd):
+    from hvsim.toolstack.xenstore_tree import DomainInfo, Libxl
+    info = DomainInfo(3, "guest3", 65536, 65536, 2, store_port=1, store_gfn=0xFEFFC,
+                      console_port=2, console_gfn=0xFEFFD)
+    xsd.note_domain(3)                               # xc_domain_create() came first
+    Libxl(xsd).create(info)
+    d3 = GuestRing(xsd, 3)
+    assert d3.ok(xs.XS_READ, "name") == b"guest3"
+    assert d3.ok(xs.XS_READ, "domid") == b"3"
+    assert d3.ok(xs.XS_READ, "memory/target") == b"65536"
+    assert d3.ok(xs.XS_READ, "memory/static-max") == b"65536"
+    assert d3.ok(xs.XS_READ, "cpu/1/availability") == b"online"
+    assert d3.ok(xs.XS_READ, "store/ring-ref") == str(0xFEFFC).encode()
+    assert d3.ok(xs.XS_READ, "console/port") == b"2"
+    assert d3.ok(xs.XS_READ, "console/type") == b"xenconsoled"
+    assert d3.ok(xs.XS_READ, "console/limit") == b"1048576"
+    assert d3.ok(xs.XS_READ, "control/platform-feature-xs_reset_watches") == b"1"
+    vm = d3.ok(xs.XS_READ, "vm").decode()
+    assert d3.ok(xs.XS_READ, vm + "/name") == b"guest3"
+    assert d3.ok(xs.XS_GET_PERMS, "/local/domain/3") == b"n0\0r3\0"  # roperm
+    assert d3.ok(xs.XS_GET_PERMS, "control/shutdown") == b"n3\0"      # rwperm: the guest's
+    assert d3.ok(xs.XS_GET_PERMS, "console") == b"n0\0r3\0"
+    assert d3.ok(xs.XS_GET_PERMS, "console/backend-id") == b"n3\0r0\0"
+    assert d3.err(xs.XS_WRITE, raw=b"name\0evil") == "EACCES"
+    assert d3.err(xs.XS_WRITE, raw=b"console/port\0" + b"9") == "EACCES"
+    assert d3.ok(xs.XS_WRITE, raw=b"control/shutdown\0poweroff") == b"OK\0"
+    assert d3.ok(xs.XS_WRITE, raw=b"data/x\0y") == b"OK\0"
+    assert d3.err(xs.XS_READ, "/libxl/3/type") == "EACCES"
+    assert d3.ok(xs.XS_READ, "/local/domain/0/backend/console/3/0/frontend") == \
+        b"/local/domain/3/console"
+    other = GuestRing(xsd, 4)
+    assert other.err(xs.XS_READ, "/local/domain/3/name") == "EACCES"
+    text = xsd.dump()
+    assert '/local/domain/3/name = "guest3"  (n0,r3)' in text
+    assert '/local/domain/3/control/shutdown = "poweroff"  (n3)' in text

@@ -301,6 +301,10 @@ class Xenstored:
             err = "EACCES"
         raise XsError(err)
 
+    def note_domain(self, domid):
+        """The hypervisor created `domid`: permission entries naming it now count."""
+        self.known_domids.add(domid)
+
     # -- connections -------------------------------------------------------------------------
     def local_connection(self, domid=0):
         """A privileged client living beside xenstored (libxl's socket connection)."""
