@@ -187,8 +187,8 @@ class Xenstored:
         self.nbentry = {}                    # domid -> nodes it owns
         self.connections = []
         self.domains = {}                    # domid -> Connection of an introduced domain
-        self.known_domids = {0}              # domains that exist (perm entries of others are ignored)
-        self.introduce_hook = None           # INTRODUCE from a guest: (domid, gfn, port) -> (ring, notify)
+        self.known_domids = {0}              # domains that exist; perms naming others are ignored
+        self.introduce_hook = None           # XS_INTRODUCE: (domid, gfn, port) -> (ring, notify)
         self._setup_structure()
 
     # -- the tree ---------------------------------------------------------------------------
