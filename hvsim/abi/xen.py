@@ -1,5 +1,6 @@
 """public/xen.h: hypercall numbers, domain ids, VIRQs, start-info flags, and
-the shared_info / vcpu_info / vcpu_time_info layouts for every guest ABI."""
+the shared_info / vcpu_info / vcpu_time_info layouts for every guest ABI;
+plus public/arch-x86/xen.h's debug console port."""
 
 from .cstruct import (Struct, array, per_abi, u8, s8, u32, u64, xen_ulong,
                       xen_pfn)
@@ -56,6 +57,9 @@ __HYPERVISOR_arch_5 = 53
 __HYPERVISOR_arch_6 = 54
 __HYPERVISOR_arch_7 = 55
 NR_hypercalls = 64
+
+# ---- public/arch-x86/xen.h ---------------------------------------------------
+XEN_HVM_DEBUGCONS_IOPORT = 0xE9           # "port E9 hack": bytes written go to the console
 
 # ---- domain ids -------------------------------------------------------------
 DOMID_FIRST_RESERVED = 0x7FF0

@@ -111,6 +111,9 @@ class Timeline:
         if new == RUNSTATE_running and v not in self._mode:
             self._mode[v] = (v.arch.mode_name(), now)
 
+    def xen_message(self, v, text):
+        self._instant(v, "xen: " + text)
+
     def domain_event(self, d, what):
         self.events.append({"ph": "i", "s": "p", "name": what, "pid": d.domid, "tid": 0,
                             "ts": _us(self.hv.clock.now())})

@@ -11,6 +11,8 @@ or JSON lines (one object per line).  Streams:
   evtchn       ports set pending (which domain, port, vCPU)
   insn         every instruction executed inside an address range (only that
                range pays for the hook; the rest runs at full speed)
+Xen's own messages about a vCPU (gprintk: why a request was refused) and
+domain life-cycle events are always traced.
 """
 
 import json
@@ -112,6 +114,10 @@ class Tracer:
 
     def domain_event(self, d, what):
         self._emit(None, "domain", "d%d %s" % (d.domid, what), domid=d.domid)
+
+    def xen_message(self, v, text):
+        """What Xen prints about a vCPU (gprintk): why a request was refused."""
+        self._emit(v, "xen", text)
 
     def slice(self, v, start_ns, end_ns, exit_):
         pass

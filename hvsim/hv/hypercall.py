@@ -12,7 +12,8 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
-from . import console, domctl, evtchn, hvm, memory, sched, sysctl, vcpu_op, version
+from . import console, domctl, evtchn, memory, sched, sysctl, vcpu_op, version
+from .x86 import hvm
 
 CLOBBER64 = 0xDEADBEEFDEADF00D
 CLOBBER32 = 0xDEADF00D

@@ -117,6 +117,13 @@ class Hypervisor:
         """A line on Xen's own console."""
         self.console.xen_line(text)
 
+    def gprintk(self, v, text):
+        """Xen's gprintk(): a line about vCPU v ("d1v0 ...") on Xen's console,
+        and in the trace."""
+        self.log("%r %s" % (v, text))
+        if self.tracer is not None:
+            self.tracer.xen_message(v, text)
+
     def report_crash(self, domain, report):
         for line in report.splitlines():
             self.log(line)

@@ -12,12 +12,10 @@ from collections import deque
 
 from ..abi import sched as so
 from ..abi import vcpu as vcpuop
-from ..arch.x86.traps import EFLAGS_IF
+from ..arch.x86.defns import EFLAGS_IF
 from . import time as vtime
 from .timer import Timer
 from .x86 import io as x86io
-
-DEBUG_PORT = 0xE9
 
 
 class VCpu:
@@ -64,11 +62,10 @@ class VCpu:
 
     def port_read(self, port, size):
         self.preempt_point()
-        return 0xFFFFFFFF                  # no device behind any port: reads float high
+        return x86io.port_read(self, port, size)
 
     def port_write(self, port, size, value):
-        if port == DEBUG_PORT:
-            self.domain.console.write(bytes((value & 0xFF,)))
+        x86io.port_write(self, port, size, value)
         self.preempt_point()
 
     def mmio_read(self, gpa, size):

@@ -15,6 +15,7 @@ from unicorn import Uc, UC_ARCH_X86, UC_MODE_64
 from unicorn import x86_const as X
 
 from ...abi import cpuid as xc
+from .defns import CR4_OSXSAVE
 
 _BASE_LEAVES = (0, 1, 2, 4, 5, 6, 7, 0xD, 0x80000000, 0x80000001, 0x80000002,
                 0x80000003, 0x80000004, 0x80000005, 0x80000006, 0x80000007, 0x80000008)
@@ -57,7 +58,6 @@ EBX7_SMAP = 1 << 20
 # leaf 0x80000001
 EDX81_PAGE1GB = 1 << 26
 
-CR4_OSXSAVE = 1 << 18
 
 
 class CpuidModel:

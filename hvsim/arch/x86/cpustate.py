@@ -30,6 +30,7 @@ from unicorn import x86_const as X
 from ...errors import HvsimError
 from ...snapshot.fileformat import SnapshotError
 from ..uc import uc_handle
+from .defns import EFLAGS_IF
 
 
 class CpuStateError(HvsimError):
@@ -60,7 +61,6 @@ HF_CS64_MASK = 1 << 15
 ENV_REGS = 0
 ENV_EIP = 128
 ENV_EFLAGS = 136
-EFLAGS_IF = 1 << 9
 ENV_HFLAGS = 176
 ENV_HFLAGS2 = 180
 ENV_SEGS = 184

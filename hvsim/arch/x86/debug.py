@@ -37,12 +37,11 @@ from unicorn import x86_const as X
 from .. import uc as ucx
 from .cpustate import (OFF, R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX, R_ES,
                        R_ESI, R_ESP, R_FS, R_GS, R_SS, GPRS_32, CpuStateError)
+from .defns import CR0_PE, CR4_LA57, CR4_PSE, MASK32, MASK64
 from .msr import MSR_EFER
-from .paging import CR4_PSE
-from .segments import CR0_PE, load_seg_cache, unpack_descriptor
-from .vcpu import HALTED, MASK32, MASK64, SLICE_END, Exit
+from .segments import load_seg_cache, unpack_descriptor
+from .vcpu import HALTED, SLICE_END, Exit
 
-CR4_LA57 = 1 << 12
 WATCH_SLICE = 1 << 62          # the instruction budget of a counted run with watchpoints
 STEP_TRIES = 100               # a step interrupted before its instruction is run again
 WIDEST_ACCESS = 16             # bytes (SSE): an access this far below a watch may touch it

@@ -9,7 +9,7 @@ on the hot path."""
 from capstone import x86_const as C
 
 from .disasm import disassembler
-from .msr import canonical
+from .defns import canonical
 from .paging import BadPhysical, PageFault
 
 _GPR = {C.X86_REG_RAX: 0, C.X86_REG_RCX: 1, C.X86_REG_RDX: 2, C.X86_REG_RBX: 3,

@@ -7,12 +7,13 @@ MSRs, segment bases, PAT, SYSENTER_*) are validated here and then handed to
 QEMU so its internal state (long mode, hflags) follows.  Xen-emulated MSRs
 live here.  Everything else raises #GP(0), as on Xen.
 
-The MSR numbers and EFER bits, and `canonical()`, are the arch layer's only
-definitions of them (syscall.py, decode.py and hv/vcpu_op.py import them).
+The MSR numbers are the arch layer's only definitions of them (syscall.py
+and hv/x86/domain.py import them); the EFER bits and `canonical()` are
+defns.py's.
 """
 
 from ...abi import cpuid as xc
-from .paging import CR0_PG
+from .defns import CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, canonical
 
 
 class GPFault(Exception):
@@ -53,10 +54,6 @@ MSR_GS_BASE = 0xC0000101
 MSR_SHADOW_GS_BASE = 0xC0000102
 MSR_TSC_AUX = 0xC0000103
 
-EFER_SCE = 1 << 0
-EFER_LME = 1 << 8
-EFER_LMA = 1 << 10
-EFER_NXE = 1 << 11
 EFER_VALID = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE
 
 APIC_BASE_BSP = 1 << 8
@@ -79,12 +76,6 @@ _NATIVE = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_FS_BASE, MSR_GS
 _CANONICAL = {MSR_LSTAR, MSR_CSTAR, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
               MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP}
 _PAT_VALID_TYPES = (0, 1, 4, 5, 6, 7)
-
-
-def canonical(v):
-    """A canonical 48-bit linear address (bits 63..47 all equal), taken
-    modulo 2^64 (so a negative sum wraps as on the CPU)."""
-    return ((v & 0xFFFFFFFFFFFFFFFF) >> 47) in (0, 0x1FFFF)
 
 
 class MsrModel:

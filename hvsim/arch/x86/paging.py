@@ -19,7 +19,8 @@ import ctypes
 
 from ..uc import uclib_gil
 
-from .segments import CR0_PE
+from .defns import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA,
+                    EFER_NXE, canonical)
 
 _PROT_READ, _PROT_WRITE = 1, 2
 
@@ -46,14 +47,6 @@ PFEC_USER = 1 << 2
 PFEC_RSVD = 1 << 3
 PFEC_INSN = 1 << 4
 
-CR0_WP = 1 << 16
-CR0_PG = 1 << 31
-CR4_PSE = 1 << 4
-CR4_PAE = 1 << 5
-CR4_SMEP = 1 << 20
-CR4_SMAP = 1 << 21
-EFER_LMA = 1 << 10
-EFER_NXE = 1 << 11
 
 ADDR_MASK = ((1 << PHYS_BITS) - 1) & ~0xFFF
 RSVD_HIGH = ((1 << 52) - 1) & ~((1 << PHYS_BITS) - 1)   # bits MAXPHYADDR..51
@@ -262,7 +255,7 @@ class Walker:
     def _walk_long(self, la, access, user, cr0, cr4, efer, set_ad):
         nx_ok = bool(efer & EFER_NXE) or bool(cr4 & CR4_SMEP)
         rsvd = RSVD_HIGH | (0 if efer & EFER_NXE else PG_NX)
-        if (la >> 47) not in (0, 0x1FFFF):
+        if not canonical(la):
             raise self._fault(la, access, user, False)   # callers check canonical first
         table = self.st.cr[3] & ADDR_MASK
         rw = us = 1

@@ -14,6 +14,7 @@ import struct
 
 from .cpustate import (HF_ADDSEG_MASK, HF_CPL_MASK, HF_CS32_MASK, HF_CS64_MASK,
                        HF_LMA_MASK, HF_SS32_MASK, R_CS, R_DS, R_ES, R_SS)
+from .defns import CR0_PE
 
 # descriptor flag bits (in QEMU's flags word = descriptor bits 32..63)
 DESC_TYPE_SHIFT = 8
@@ -40,7 +41,6 @@ SYS_CALL32 = 12
 SYS_INTR32 = 14
 SYS_TRAP32 = 15
 
-CR0_PE = 1 << 0
 
 
 def flat_flags(code, dpl=0, long=False, big=True):

@@ -12,12 +12,11 @@ keeps QEMU's hidden state and CPL consistent.
 
 from . import traps
 from .cpustate import R_CS, R_ECX, R_ESP, R_SS
-from .msr import (EFER_SCE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_EIP,
-                  MSR_IA32_SYSENTER_ESP, MSR_LSTAR, MSR_STAR, MSR_SYSCALL_MASK, canonical)
+from .defns import EFER_SCE, EFLAGS_IF, EFLAGS_MBS, EFLAGS_RF, EFLAGS_VM, MASK32, canonical
+from .msr import (MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_EIP, MSR_IA32_SYSENTER_ESP, MSR_LSTAR,
+                  MSR_STAR, MSR_SYSCALL_MASK)
 from .segments import flat_flags, load_seg_cache
-from .traps import EFLAGS_IF, EFLAGS_MBS, EFLAGS_RF, EFLAGS_VM
 
-MASK32 = 0xFFFFFFFF
 HOOK_ADVANCE = 2            # what Unicorn adds to RIP after the SYSCALL/SYSENTER hook
 
 

@@ -22,6 +22,7 @@ it by the SDM's benign/contributory/page-fault table: #DF, or a triple fault
 import struct
 
 from .cpustate import R_CS, R_ESP, R_SS
+from .defns import EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_TF, EFLAGS_VM
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault
 from .segments import (DESC_B_MASK, DESC_DPL_SHIFT, SYS_INTR16, SYS_INTR32,
                        SYS_TASK_GATE, SYS_TRAP16, SYS_TRAP32, Descriptor, Gate,
@@ -44,12 +45,6 @@ SOFTWARE = "software"    # int N / int3 / into: gate DPL checked
 ICEBP = "icebp"          # int1: privileged software exception, no DPL check
 EXTERNAL = "external"    # interrupt (event-channel upcall): no error code
 
-EFLAGS_MBS = 1 << 1     # reserved, always 1
-EFLAGS_TF = 1 << 8
-EFLAGS_IF = 1 << 9
-EFLAGS_NT = 1 << 14
-EFLAGS_RF = 1 << 16
-EFLAGS_VM = 1 << 17
 
 ERR_EXT = 1
 ERR_IDT = 2

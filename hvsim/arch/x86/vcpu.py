@@ -35,14 +35,11 @@ from .cpuid import CpuidModel
 from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
-from .msr import EFER_LMA, MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
-from .paging import (ACCESS_READ, ACCESS_WRITE, CR0_PG, CR4_PAE, BadPhysical, PageFault,
-                     Walker)
+from .defns import CR0_PG, CR4_PAE, EFER_LMA, EFLAGS_MBS, MASK32, MASK64
+from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
+from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
 from .segments import flat_flags, load_seg_cache
-from .traps import EFLAGS_MBS
 
-MASK32 = 0xFFFFFFFF
-MASK64 = 0xFFFFFFFFFFFFFFFF
 TCG_BUFFER_SIZE = 128 << 20
 
 # the hypercall argument registers, by number of arguments (64-bit and 32-bit ABIs)

@@ -1,12 +1,17 @@
-"""hvm_op (Xen's do_hvm_op in xen/arch/x86/hvm/hvm.c): HVM parameters,
-the event-channel callback, HVMOP_get_time.  Which parameter a domain may
-read or write on itself, and with which errno otherwise, follows
+"""What Xen's xen/arch/x86/hvm/hvm.c does for a PVH domain: hvm_op
+(do_hvm_op: HVM parameters, the event-channel callback, HVMOP_get_time),
+the CR4 bits a guest may set (hvm_cr4_guest_valid_bits) and the debug
+console port 0xE9 (hvm_print_line).  Which parameter a domain may read or
+write on itself, and with which errno otherwise, follows
 hvm_allow_{set,get}_param() exactly."""
 
-from ..abi import errno, hvm as h
-from ..abi.errno import HypercallError
-from .guest_access import copy_to_guest, get_struct, put_struct
-from .xsm import TARGET
+from ...abi import errno, hvm as h
+from ...abi.errno import HypercallError
+from ...arch.x86.defns import (CR4_DE, CR4_FSGSBASE, CR4_MCE, CR4_OSFXSR, CR4_OSXMMEXCPT,
+                               CR4_OSXSAVE, CR4_PAE, CR4_PCE, CR4_PCIDE, CR4_PGE, CR4_PSE,
+                               CR4_SMEP, CR4_TSD, MASK32)
+from ..guest_access import copy_to_guest, get_struct, put_struct
+from ..xsm import TARGET
 
 _GUEST_SET = {h.HVM_PARAM_CALLBACK_IRQ, h.HVM_PARAM_VM86_TSS, h.HVM_PARAM_VM86_TSS_SIZED,
               h.HVM_PARAM_ACPI_IOPORTS_LOCATION, h.HVM_PARAM_VM_GENERATION_ID_ADDR,
@@ -17,7 +22,14 @@ _SET_ONCE = {h.HVM_PARAM_VIRIDIAN, h.HVM_PARAM_IOREQ_PFN, h.HVM_PARAM_BUFIOREQ_P
              h.HVM_PARAM_IOREQ_SERVER_PFN, h.HVM_PARAM_NR_IOREQ_SERVER_PAGES,
              h.HVM_PARAM_ALTP2M, h.HVM_PARAM_MCA_CAP}
 VM86_TSS_UPDATED = 1 << 63
+VM86_TSS_OLD_HVMLOADER_SIZE = 128       # old hvmloaders hardcode the TSS size to 128 bytes
 TSS32_SIZE = 104
+UPCALL_VECTOR_MIN = 0x10                # vectors below are exceptions
+
+# hvm_cr4_guest_valid_bits() for hvsim's CPUID policy
+CR4_GUEST_VALID = (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |
+                   CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE |
+                   CR4_SMEP)
 
 
 def _param_domain(v, domid):
@@ -46,11 +58,11 @@ def _set_param(v, d, index, value):
         if d is v.domain:
             d.shared_info.latch(v.arch.st.code64)       # hvm_latch_shinfo_size()
     elif index == h.HVM_PARAM_VM86_TSS:
-        if value != value & 0xFFFFFFFF:
+        if value != value & MASK32:
             d.crash("HVM_PARAM_VM86_TSS %#x out of range" % value)
             return -errno.EINVAL
         if value:
-            value |= (128 << 32) | VM86_TSS_UPDATED
+            value |= (VM86_TSS_OLD_HVMLOADER_SIZE << 32) | VM86_TSS_UPDATED
         index = h.HVM_PARAM_VM86_TSS_SIZED
     elif index == h.HVM_PARAM_VM86_TSS_SIZED:
         if (value >> 32) < TSS32_SIZE:
@@ -71,7 +83,7 @@ def _get_param(v, d, index):
     if rc:
         return rc, 0
     if index == h.HVM_PARAM_VM86_TSS:
-        return 0, d.hvm_params[h.HVM_PARAM_VM86_TSS_SIZED] & 0xFFFFFFFF
+        return 0, d.hvm_params[h.HVM_PARAM_VM86_TSS_SIZED] & MASK32
     if index == h.HVM_PARAM_VM86_TSS_SIZED:
         return 0, d.hvm_params[index] & ~VM86_TSS_UPDATED
     return 0, d.hvm_params[index]
@@ -104,7 +116,7 @@ def _get_time(v, arg):
 def _set_evtchn_upcall_vector(v, arg):
     lay, buf = get_struct(v, h.xen_hvm_evtchn_upcall_vector, arg)
     vcpu_id, vector = lay.get(buf, "vcpu", "vector")
-    if vector < 0x10:
+    if vector < UPCALL_VECTOR_MIN:
         return -errno.EINVAL
     target = v.domain.vcpu_by_id(vcpu_id)
     if target is None:
@@ -133,3 +145,9 @@ def do_hvm_op(v, op, arg, *_):
     if op == h.HVMOP_altp2m:
         return -errno.EOPNOTSUPP
     raise HypercallError(errno.ENOSYS)
+
+
+def print_line(v, value):
+    """hvm_print_line(): a byte written to XEN_HVM_DEBUGCONS_IOPORT goes to
+    the domain's console, line-buffered as console_io's output is."""
+    v.domain.console.write(bytes((value & 0xFF,)))
