@@ -7,6 +7,8 @@ result line is CRASH.  A command exits with its worst verdict's code, as
 xtf-runner does; the other codes say why no verdict was given.
 """
 
+from .toolstack.xenconsoled import verdict_transcript
+
 # xtf-runner's exit codes and the order in which verdicts get worse
 VERDICTS = ("SUCCESS", "SKIP", "ERROR", "FAILURE", "CRASH")
 EXIT_CODES = {"SUCCESS": 0, "SKIP": 3, "ERROR": 4, "FAILURE": 5, "CRASH": 6}
@@ -17,11 +19,12 @@ EXIT_BROKEN_PIPE = 141          # as a shell reports a process killed by SIGPIPE
 
 
 def verdict_of(domain, timed_out=False):
-    """xtf-runner's rule: the last console line's 'Test result:'; a crash or a
-    timeout is CRASH whatever was printed."""
+    """xtf-runner's rule: the last console line's 'Test result:' (the PV
+    console's, as xtf-runner reads `xl console`, else console_io's); a crash
+    or a timeout is CRASH whatever was printed."""
     if timed_out or domain.crash_report is not None:
         return "CRASH"
-    lines = [l for l in domain.console.transcript if l.strip()]
+    lines = [l for l in verdict_transcript(domain) if l.strip()]
     if not lines or "Test result:" not in lines[-1]:
         return "CRASH"
     for v in VERDICTS[:4]:

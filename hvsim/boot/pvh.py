@@ -1,7 +1,8 @@
-"""Building a PVH domain the way Xen's toolstack does (libxl + libxenguest,
+"""Building a PVH domain the way Xen's toolstack does (libxenguest,
 tools/libs/guest/xg_dom_x86.c): guest memory layout, kernel load, the
 hvm_start_info segment, the memory map, HVM parameters, and vCPU0 at the
-PVH entry point.
+PVH entry point; then libxl's part (hvsim/toolstack/libxl.py: the xenstore
+and console pages and event channels, the backends).
 
 Layout of a domain with M bytes of memory:
   [0, min(M, 0xFC000000))     RAM (kernel at its ELF p_paddr, modules and the
@@ -25,6 +26,7 @@ from ..hv.domain import E820Entry
 from ..hv.physmap import PAGE_SIZE
 from ..hv.vcpu import VCpu
 from ..hv.version import version_tuple
+from ..toolstack import libxl
 from .elf import load_kernel
 from .util import round_up
 
@@ -171,21 +173,6 @@ def build_domain(hv, spec):
     _load_segments(d, spec, kernel, lowmem)
     start_info = _start_info(d, spec, round_up(kernel.highest), lowmem)
     _create_vcpus(d, spec, kernel, start_info)
-    _toolstack_channels(d, spec)
+    libxl.setup_domain(hv, d, spec.backend_domid)
     return d
-
-
-def _toolstack_channels(d, spec):
-    """What libxl sets up before the guest runs: the xenstore and console pages
-    (special pfns) and an unbound event channel for each, offered to the
-    backend domain (port 1 = xenstore, port 2 = console in a fresh domain)."""
-    from ..hv.evtchn import ECS_UNBOUND
-    d.hvm_params[h.HVM_PARAM_STORE_PFN] = h.special_pfn(h.SPECIALPAGE_XENSTORE)
-    d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = h.special_pfn(h.SPECIALPAGE_CONSOLE)
-    for param in (h.HVM_PARAM_STORE_EVTCHN, h.HVM_PARAM_CONSOLE_EVTCHN):
-        port = d.evtchn.get_free_port()
-        chn = d.evtchn.channel(port)
-        chn.state = ECS_UNBOUND
-        chn.remote_domid = spec.backend_domid
-        d.hvm_params[param] = port
 

@@ -6,12 +6,20 @@ Xen does, one line at a time with a "(dN) " prefix; a single-domain run can
 drop the prefix (`hvsim run` streams the guest console as is).  Bytes Xen's
 guest_console_write() would not print (anything but 0x20-0x7e, 0xa0-0xff and
 tab) are dropped, and lines longer than Xen's per-domain buffer are broken.
-Every line is also kept in the domain's transcript, which is where test
-verdicts are read from.  hvsim behaves as a debug build of Xen, where any
-domain may write with console_io (CONFIG_VERBOSE_DEBUG).
+Every line is also kept in the domain's transcript.  hvsim behaves as a
+debug build of Xen, where any domain may write with console_io
+(CONFIG_VERBOSE_DEBUG).
+
+The host console (ConsoleSink) also shows each domain's PV console, the
+ring xenconsoled serves (hvsim/toolstack/xenconsoled.py, what `xl console`
+shows), with the same line rules.  A domain's output is shown once: XTF,
+like many PV kernels, writes every line to both consoles, so a line that
+repeats, in order, one the other console of the same domain already showed
+is not shown again (it stays in that console's transcript).
 """
 
 import sys
+from collections import deque
 
 from ..snapshot import state as snapstate
 from ..abi import console as cio
@@ -21,6 +29,9 @@ from .guest_access import copy_from_guest
 
 MAX_LINE = 256          # DOMAIN_CONSOLE_BUF_SIZE: longer lines are broken
 WRITE_CHUNK = 127
+CONSOLE_IO = "console_io"   # Xen's console: console_io and port 0xE9
+PV_CONSOLE = "pv"           # the domain's PV console ring (xenconsoled)
+SHOWN_WINDOW = 64           # lines a domain's other console may still repeat
 
 
 class ConsoleSink:
@@ -31,17 +42,36 @@ class ConsoleSink:
         self.stream = sys.stdout if stream == "stdout" else stream
         self.prefix_domains = prefix_domains
         self.listeners = []
+        self._shown = {}              # domid -> deque of (source, line) not yet repeated
 
     def __getstate__(self):           # snapshots: output is re-attached on resume
         return snapstate.transient(self, stream=None, listeners=[])
 
-    def line(self, domain, text):
+    def line(self, domain, text, source=CONSOLE_IO):
+        """A complete line of `domain`'s console `source`: shown, unless it
+        repeats a line the domain's other console showed."""
+        if self._repeated(domain.domid, source, text):
+            return
         out = ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text
         if self.stream is not None:
             self.stream.write(out + "\n")
             self.stream.flush()
         for fn in self.listeners:
             fn(domain, text)
+
+    def _repeated(self, domid, source, text):
+        """Is `text` the next line of the other console's shown lines (in
+        order: the lines it passes over were that console's own)?"""
+        shown = self._shown.get(domid)
+        if shown is None:
+            shown = self._shown[domid] = deque(maxlen=SHOWN_WINDOW)
+        for i, (src, line) in enumerate(shown):
+            if src != source and line == text:
+                for _ in range(i + 1):
+                    shown.popleft()
+                return True
+        shown.append((source, text))
+        return False
 
     def xen_line(self, text):
         """Xen's own messages: "(XEN) ..." (to stderr-like stream of the sink)."""
@@ -54,11 +84,13 @@ class ConsoleSink:
 
 
 class DomainConsole:
-    """One domain's line buffer and transcript."""
+    """One console of one domain: line buffer and transcript (`source`:
+    CONSOLE_IO for Xen's console, PV_CONSOLE for the domain's ring)."""
 
-    def __init__(self, domain, sink):
+    def __init__(self, domain, sink, source=CONSOLE_IO):
         self.domain = domain
         self.sink = sink
+        self.source = source
         self.partial = bytearray()
         self.transcript = []
 
@@ -77,7 +109,7 @@ class DomainConsole:
         text = self.partial.decode("latin-1")
         self.partial.clear()
         self.transcript.append(text)
-        self.sink.line(self.domain, text)
+        self.sink.line(self.domain, text, self.source)
 
     def flush(self):
         if self.partial:

@@ -51,7 +51,8 @@ class Channel:
         self.state = state
         self.notify_vcpu_id = 0
         self.remote_domid = 0           # unbound: who may bind
-        self.remote_dom = None          # interdomain: the peer Domain
+        self.remote_dom = None          # interdomain: the peer Domain (or the
+                                        # built-in backends' side, hvsim/toolstack)
         self.remote_port = 0
         self.virq = 0
         self.pirq = 0
@@ -275,6 +276,16 @@ def alloc_unbound(v, dom, remote_dom):
     return 0, port
 
 
+def alloc_unbound_port(d, remote_domid):
+    """evtchn_alloc_unbound() as the toolstack calls it for a new domain
+    (xc_evtchn_alloc_unbound from privileged dom0): a free port of d offered
+    to remote_domid.  Returns the port, or a negative errno."""
+    port = d.evtchn.get_free_port()
+    if port >= 0:
+        d.evtchn.bind(port, ECS_UNBOUND, remote_domid=remote_domid)
+    return port
+
+
 def alloc_unbound_at(d, port, remote_domid):
     """Boot-time allocation of a given port (static event channels)."""
     rc = d.evtchn.allocate_port(port)
@@ -304,8 +315,12 @@ def _bind_interdomain(ld, lport, rd, remote_port):
 
 
 def bind_interdomain(v, remote_domid, remote_port):
-    ld = v.domain
-    rd = _domain(v, remote_domid)
+    return bind_interdomain_to(v.domain, _domain(v, remote_domid), remote_port)
+
+
+def bind_interdomain_to(ld, rd, remote_port):
+    """evtchn_bind_interdomain(): a free port of ld bound to rd's unbound
+    remote_port (offered to ld).  Returns (rc, local port)."""
     lport = ld.evtchn.get_free_port()
     if lport < 0:
         return lport, 0

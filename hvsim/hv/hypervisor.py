@@ -46,6 +46,7 @@ class Hypervisor:
         self.tracer = None                 # hvsim.debug.trace.Tracer, when tracing
         self.hwdom_shutdown_halts_host = True
         self.host_down = False
+        self.toolstack = None              # dom0's user space (hvsim/toolstack), if any
 
     @property
     def hardware_domain(self):
@@ -139,6 +140,8 @@ class Hypervisor:
         if result.reason != "snapshot":
             for d in self.domains.values():
                 d.console.flush()
+            if self.toolstack is not None:
+                self.toolstack.flush()
         return result
 
     def __getstate__(self):            # snapshots: tracers are re-attached on resume

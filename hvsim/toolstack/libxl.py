@@ -1,0 +1,32 @@
+"""What libxl does for a new domain before it runs (tools/libs/light:
+libxl__build_pre() allocates the xenstore and console event channels,
+libxl__build_hvm() / xc_dom_x86.c place their pages on the special pfns,
+libxl__build_post() introduces the domain to xenstored, after which
+xenconsoled connects to its console).
+
+The domain builder (hvsim/boot/pvh.py) has loaded the kernel and made the
+vCPUs; setup_domain() does the rest, through the event channel API as
+libxl does through libxenctrl:
+* HVM_PARAM_STORE_PFN / CONSOLE_PFN: the xenstore and console special pages;
+* HVM_PARAM_STORE_EVTCHN / CONSOLE_EVTCHN: a port each, allocated unbound
+  and offered to the backend domain (xc_evtchn_alloc_unbound; in a fresh
+  domain port 1 is xenstore, port 2 the console);
+* the built-in backends connect: xenconsoled binds the console port.
+"""
+
+from ..abi import hvm as h
+from ..hv import evtchn
+from . import toolstack_of
+
+
+def setup_domain(hv, d, backend_domid):
+    """The toolstack's part of creating domain d (left paused)."""
+    d.hvm_params[h.HVM_PARAM_STORE_PFN] = h.special_pfn(h.SPECIALPAGE_XENSTORE)
+    d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = h.special_pfn(h.SPECIALPAGE_CONSOLE)
+    for param in (h.HVM_PARAM_STORE_EVTCHN, h.HVM_PARAM_CONSOLE_EVTCHN):
+        port = evtchn.alloc_unbound_port(d, backend_domid)
+        if port < 0:
+            raise RuntimeError("d%d: no free event channel for HVM param %d (error %d)"
+                               % (d.domid, param, port))
+        d.hvm_params[param] = port
+    toolstack_of(hv).xenconsoled.add_domain(d)
