@@ -60,6 +60,10 @@ def output_options(p):
     p.add_argument("--timeout", type=float, default=60.0,
                    help="give up after this many host seconds (default 60; 0 = never)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    p.add_argument("--console", metavar="dN",
+                   help="attach the terminal to dN's PV console for input, as `xl console` "
+                        "(default: the first domain; `none`: no input; only when stdin is "
+                        "a terminal).  Ctrl-] detaches")
     p.add_argument("--trace", metavar="FILE",
                    help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
     p.add_argument("--trace-streams", metavar="LIST",

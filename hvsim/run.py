@@ -14,6 +14,7 @@ from .options import parse_size
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
 from .verdict import EXIT_CODES, timed_out, verdict_of, worst
+from .toolstack import console_client
 
 FIRST_DOMID = 1
 
@@ -114,12 +115,16 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     summary = bool(summary or len(domains) > 1)
     if snap is not None:
         snap.arm(hv, {"domains": domains, "summary": summary})
+    attach_to = console_client.parse_console(getattr(args, "console", None), domains)
     sinks = _start_observers(hv, args)
     if not resumed:
         launch.start(domains, order)
+    client = console_client.attach(hv, attach_to)
     try:
         result = hv.run(timeout=args.timeout or None, resumed=resumed)
     finally:
+        if client is not None:
+            client.detach()
         for sink in sinks:
             sink.close()
     if snap is not None and snap.saved is None:

@@ -63,6 +63,7 @@ ELSEWHERE = {
     "timer": "test_guests_events.py",
     "ping-pong": "test_guests_events.py (two domains)",
     "smp": "test_guests_events.py (--vcpus 4)",
+    "pv-console": "test_toolstack.py (each line once, typed input)",
 }
 
 # Lines every guest prints.

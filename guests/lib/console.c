@@ -2,9 +2,11 @@
  * @file lib/console.c
  *
  * The console: Xen's console_io hypercall when Xen is there, else the
- * debug port 0xE9 (QEMU -debugcon).
+ * debug port 0xE9 (QEMU -debugcon); and the PV console ring too once a
+ * test asks for it (lib/pv_console.c).
  */
 #include <xtf.h>
+#include <xtf/pv_console.h>
 
 #define DEBUG_PORT 0xe9
 
@@ -15,6 +17,8 @@ void console_write(const char *buf, size_t len)
     if ( xen_present )
     {
         hypercall_console_io(CONSOLEIO_write, len, buf);
+        if ( pv_console_mirrored() )
+            pv_console_write(buf, len);
         return;
     }
 

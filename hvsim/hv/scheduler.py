@@ -7,7 +7,8 @@ the running vCPU's slice every TICK_MS, at its next hypercall, port access
 or TSC read if it makes one soon), an instruction count in deterministic
 mode (cut short to stop at the next timer deadline).  A vCPU that is blocked or halted costs nothing; when no vCPU can run
 the clock jumps to the next timer deadline, and when there is none the run
-ends, reporting the domains that can never make progress.  Pending
+ends, reporting the domains that can never make progress (unless a
+terminal is attached to a domain's console: then it waits for input).  Pending
 event-channel upcalls are injected at slice start, when the guest can take
 an interrupt; a hypercall that makes one deliverable to its own vCPU, or
 arms an already expired timer, ends the slice so that it takes effect
@@ -31,6 +32,8 @@ MAX_SLICE_TICKS = 50                   # fast mode: back to the run loop at leas
 PREEMPT_GRACE_TICKS = 4                # ticks a vCPU may take to reach a preemption point
 DETERMINISTIC_SLICE = 200_000          # instructions per slice
 MIN_DETERMINISTIC_SLICE = 1_000
+IDLE_INPUT_WAIT = 0.05                 # s: idle, waiting for typed input (then the
+                                       # timeout and Ctrl-C are checked again)
 
 
 class RunResult:
@@ -90,9 +93,12 @@ class Scheduler:
         self.debugger = None             # hvsim/debug/control.py RunControl: stops, steps
         self.stop_when = None            # callable() -> True: end the run at this slice
                                          # boundary (snapshots, hvsim/snapshot/)
+        self.input = None                # the terminal attached to a console (poll() at
+                                         # slice boundaries, wait(s) when idle, attached;
+                                         # hvsim/toolstack/console_client.py)
 
     def __getstate__(self):              # snapshots: hooks belong to the host session
-        return snapstate.transient(self, debugger=None, stop_when=None)
+        return snapstate.transient(self, debugger=None, stop_when=None, input=None)
 
     # -- vCPU state changes ------------------------------------------------------------------
     def vcpu_woken(self, v):
@@ -177,6 +183,8 @@ class Scheduler:
                 if deadline is not None and time.monotonic() >= deadline:
                     return RunResult("timeout")
                 self._fire_timers()
+                if self.input is not None:
+                    self.input.poll()
                 v = self._pick(self._vcpus())
                 if self.debugger is not None:
                     held = time.monotonic_ns()
@@ -188,6 +196,9 @@ class Scheduler:
                 if v is None:
                     nxt = self._next_deadline()
                     if nxt is None:
+                        if self.input is not None and self.input.attached:
+                            self.input.wait(IDLE_INPUT_WAIT)   # typing may wake a vCPU
+                            continue
                         return RunResult("stalled")
                     hv.clock.skip_to(nxt)
                     continue
