@@ -8,6 +8,13 @@ CONSOLEIO_read = 1
 XENCONSOLE_CONNECTED = 0
 XENCONSOLE_DISCONNECTED = 1
 
+
+
+def xencons_idx(value):
+    """XENCONS_RING_IDX arithmetic: the indices are free-running uint32_t."""
+    return value & 0xFFFFFFFF
+
+
 xencons_interface = Struct("xencons_interface", [
     ("in", array(char, 1024)),
     ("out", array(char, 2048)),

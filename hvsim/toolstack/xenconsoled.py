@@ -34,7 +34,6 @@ from ..hv.physmap import PAGE_SHIFT
 _LAYOUT = cio.xencons_interface.layout(X86_64)       # chars and u32s: one layout
 IN_OFF, IN_SIZE = _LAYOUT.offset("in"), _LAYOUT.fields["in"].size
 OUT_OFF, OUT_SIZE = _LAYOUT.offset("out"), _LAYOUT.fields["out"].size
-MASK32 = 0xFFFFFFFF
 
 
 class RingConsole:
@@ -65,14 +64,14 @@ class RingConsole:
     def _read_out(self, ring):
         """buffer_append()."""
         cons, prod = _LAYOUT.get(ring, "out_cons", "out_prod")
-        size = (prod - cons) & MASK32
+        size = cio.xencons_idx(prod - cons)
         if size == 0 or size > OUT_SIZE:
             return
         start = cons & (OUT_SIZE - 1)
         first = min(size, OUT_SIZE - start)
         data = bytes(ring[OUT_OFF + start:OUT_OFF + start + first]) + \
             bytes(ring[OUT_OFF:OUT_OFF + size - first])
-        _LAYOUT.put(ring, out_cons=(cons + size) & MASK32)   # after the data is read
+        _LAYOUT.put(ring, out_cons=cio.xencons_idx(cons + size))   # after the data is read
         self.channel.notify()
         self.output.write(data)
 
@@ -86,14 +85,14 @@ class RingConsole:
     def _write_in(self, ring):
         """handle_tty_read(): as much pending input as the in ring has room for."""
         cons, prod = _LAYOUT.get(ring, "in_cons", "in_prod")
-        used = (prod - cons) & MASK32
+        used = cio.xencons_idx(prod - cons)
         room = IN_SIZE - used if used < IN_SIZE else 0
         n = min(room, len(self.pending_input))
         if n == 0:
             return
         for b in self.pending_input[:n]:
             ring[IN_OFF + (prod & (IN_SIZE - 1))] = b
-            prod = (prod + 1) & MASK32
+            prod = cio.xencons_idx(prod + 1)
         del self.pending_input[:n]
         _LAYOUT.put(ring, in_prod=prod)                      # after the data is written
         self.channel.notify()
