@@ -29,7 +29,7 @@ from unicorn import x86_const as X
 
 from ...errors import HvsimError
 from ...snapshot.fileformat import SnapshotError
-from ..uc import uc_handle
+from ..uc import uc_handle, uclib_gil
 from .defns import EFLAGS_IF
 
 
@@ -88,6 +88,22 @@ _KNOWN_EMU_COUNTER_OFF = 1368
 _KNOWN_INTERRUPT_REQUEST_IN_CPU = 0x1C
 _KNOWN_VM_VMCB_IN_ENV = 0x1580
 VMCB_INT_VECTOR = 0x64                 # struct vmcb: control.int_vector
+VMCB_EXIT_INFO_2 = 0x80                # struct vmcb: control.exit_info_2
+
+# Page-fault addresses away from CR2.  QEMU walks the guest's page tables for
+# more than the guest: Unicorn's end-of-run invalidation of every exit
+# address, uc_ctl(remove_cache) and uc_vmem_translate all go through
+# handle_mmu_fault, which writes CR2 when the walk fails.  With bit 14 of
+# env->intercept_exceptions set (an SVM intercept, only honoured in SVM
+# guest mode, which hvsim never enters), QEMU writes the faulting address to
+# the VMCB's exit_info_2 instead (excp_helper.c: "cr2 is not modified in case
+# of exceptions"); hvsim copies it into CR2 when it delivers a #PF, so CR2
+# only ever changes when the guest takes one.  The same failed walks leave
+# their #PF in CPUState.exception_index (QEMU then raises it at the next
+# instruction boundary), which hvsim restores after each of its own probes.
+_KNOWN_INTERCEPT_EXCEPTIONS_IN_ENV = _KNOWN_VM_VMCB_IN_ENV + 0x20
+_KNOWN_EXCEPTION_INDEX_AFTER_HALTED = 8
+INTERCEPT_PF = 1 << 14
 CPU_INTERRUPT_VIRQ = 0x100
 VIRQ_PAGE_GPA = 1 << 44                # beyond the 40 physical address bits we report
 SOFT_IRQ_ENV = "HVSIM_SOFT_IRQ"        # set (non-empty): hvsim pushes interrupt frames itself
@@ -111,6 +127,8 @@ class _Offsets:
     halted = None      # CPUState.halted, relative to the X86CPU object
     interrupt_request = None   # CPUState.interrupt_request, relative to the X86CPU object,
     vm_vmcb = None             # and env->vm_vmcb: None if native injection failed its check
+    intercept_exceptions = None    # env->intercept_exceptions, relative to the X86CPU object
+    exception_index = None     # CPUState.exception_index, likewise
     efer = None
     error_code = None
 
@@ -326,6 +344,36 @@ def _calibrate_virq(uc_factory):
         OFF.vm_vmcb = OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV
 
 
+def _calibrate_fault_address(uc_factory):
+    """env->intercept_exceptions and CPUState.exception_index: with paging on
+    and the #PF intercept bit set, a failed uc_vmem_translate must leave CR2
+    alone, put the address in the VMCB's exit_info_2 and 14 in
+    exception_index."""
+    uc = uc_factory()
+    uc.mem_map(0, 0x10000)
+    page = VirqPage.of(uc)
+    cpu = _env_addr(uc) - OFF.env_in_cpu
+    ctypes.c_uint64.from_address(cpu + OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV).value = \
+        VIRQ_PAGE_GPA
+    intercept = ctypes.c_uint32.from_address(cpu + OFF.env_in_cpu
+                                             + _KNOWN_INTERCEPT_EXCEPTIONS_IN_ENV)
+    index = ctypes.c_int32.from_address(cpu + OFF.halted + _KNOWN_EXCEPTION_INDEX_AFTER_HALTED)
+    _check(intercept.value == 0 and index.value == -1, "intercept_exceptions/exception_index")
+    intercept.value = INTERCEPT_PF
+    uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | 0x20)    # PAE
+    uc.reg_write(X.UC_X86_REG_CR3, 0x1000)                                  # all not present
+    uc.reg_write(X.UC_X86_REG_CR0, 0x80000011)
+    uc.reg_write(X.UC_X86_REG_CR2, 0x1234)
+    pa = ctypes.c_uint64()
+    failed = uclib_gil.uc_vmem_translate(uc._uch, 0x5000, unicorn.UC_PROT_READ,
+                                         ctypes.byref(pa))
+    _check(failed and uc.reg_read(X.UC_X86_REG_CR2) == 0x1234
+           and page.fault_address.value == 0x5000 and index.value == 14,
+           "a #PF kept away from CR2")
+    OFF.intercept_exceptions = OFF.env_in_cpu + _KNOWN_INTERCEPT_EXCEPTIONS_IN_ENV
+    OFF.exception_index = OFF.halted + _KNOWN_EXCEPTION_INDEX_AFTER_HALTED
+
+
 class VirqPage:
     """The private page env->vm_vmcb points at: QEMU reads a posted virtual
     interrupt's vector from it.  One per Unicorn instance (`of`)."""
@@ -343,6 +391,7 @@ class VirqPage:
         self._page = (ctypes.c_uint8 * 0x1000)()
         uc.mem_map_ptr(VIRQ_PAGE_GPA, 0x1000, unicorn.UC_PROT_READ, ctypes.addressof(self._page))
         self._vector = ctypes.c_uint32.from_buffer(self._page, VMCB_INT_VECTOR)
+        self.fault_address = ctypes.c_uint64.from_buffer(self._page, VMCB_EXIT_INFO_2)
 
     def post(self, interrupt_request, vector):
         self._vector.value = vector
@@ -366,6 +415,7 @@ def calibrate():
         _calibrate_counter(factory)
         _calibrate_halted(factory)
         _calibrate_virq(factory)
+        _calibrate_fault_address(factory)
     except UcError as e:
         raise CpuStateError("unicorn calibration failed: %s" % e) from None
     _calibrated = True
@@ -401,11 +451,16 @@ class CpuState:
         self._counter = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.emu_counter)
         cpu = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.cpu_ptr).value
         self._halted = ctypes.c_uint32.from_address(cpu + OFF.halted)
-        self._ireq = self._virq_page = None
+        self._exception_index = ctypes.c_int32.from_address(cpu + OFF.exception_index)
+        self._vm_vmcb = ctypes.c_uint64.from_address(
+            cpu + OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV)
+        self._intercept = ctypes.c_uint32.from_address(cpu + OFF.intercept_exceptions)
+        self._virq_page = VirqPage.of(uc)
+        self._fault_address = self._virq_page.fault_address
+        self.keep_faults_from_cr2()
+        self._ireq = None
         if OFF.interrupt_request is not None and not os.environ.get(SOFT_IRQ_ENV):
             self._ireq = ctypes.c_uint32.from_address(cpu + OFF.interrupt_request)
-            ctypes.c_uint64.from_address(cpu + OFF.vm_vmcb).value = VIRQ_PAGE_GPA
-            self._virq_page = VirqPage.of(uc)
 
     # --- plain fields ---------------------------------------------------------
     @property
@@ -447,6 +502,36 @@ class CpuState:
     def clear_old_exception(self):
         """What QEMU's do_interrupt does on successful delivery: without it the
         next contributory fault or #PF would be promoted to #DF."""
+        self._old_exception.value = -1
+
+    def keep_faults_from_cr2(self):
+        """QEMU's page walks report their fault address in the private VMCB,
+        not in CR2 (see INTERCEPT_PF); again after a snapshot's CPU state is
+        loaded."""
+        self._vm_vmcb.value = VIRQ_PAGE_GPA
+        self._intercept.value = INTERCEPT_PF
+
+    @property
+    def fault_address(self):
+        """The linear address of the last #PF QEMU raised (CR2 for the guest
+        once hvsim delivers it)."""
+        return self._fault_address.value
+
+    @property
+    def exception_index(self):
+        """The exception QEMU raises at the next instruction boundary (-1: none)."""
+        return self._exception_index.value
+
+    @exception_index.setter
+    def exception_index(self, v):
+        self._exception_index.value = v
+
+    def end_of_run(self):
+        """After every emu_start: forget the faults of Unicorn's own page walks
+        (its invalidation of every exit address as a run ends leaves #PF,
+        then #DF, in old_exception: the guest's next fault would become a
+        #DF or a silent triple fault).  Between runs no exception is ever in
+        flight: hvsim delivers each one inside the hook that reports it."""
         self._old_exception.value = -1
 
     def exception_state(self):

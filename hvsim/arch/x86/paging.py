@@ -85,11 +85,14 @@ class Walker:
             st = self.st
             if not st.cr[0] & CR0_PG:
                 return la & 0xFFFFFFFF
-            cr2 = st.cr[2]
+            pending = st.exception_index
             if not _uc_vmem_translate(self.uch, la, _PROT_WRITE if access == ACCESS_WRITE
                                       else _PROT_READ, self._pa):
                 return self._pa.value
-            st.cr[2] = cr2                 # QEMU's failed probe clobbers CR2
+            # QEMU's failed probe leaves its #PF pending: raised at the guest's
+            # next instruction boundary unless forgotten (its address went to
+            # the VMCB, not CR2: cpustate.INTERCEPT_PF)
+            st.exception_index = pending
         return self.walk(la, access, user)
 
     def walk(self, la, access=ACCESS_READ, user=False, set_ad=True):

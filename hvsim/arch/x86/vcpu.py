@@ -144,6 +144,7 @@ class X86Vcpu:
         """Snapshot load, once guest memory is mapped again (Unicorn's mem_unmap
         clobbers QEMU's exception state): the saved CPU state and exit sites."""
         load_cpu(self.uc, self.__dict__.pop("cpu"))
+        self.st.keep_faults_from_cr2()
         self.exits.set_sites(self.exits.sites)
 
     # ---- memory mappings (physmap listener) -----------------------------------------------
@@ -408,6 +409,8 @@ class X86Vcpu:
             self._raise(intno, traps.SOFTWARE, insn_rip=insn_rip, next_rip=next_rip)
             return
         error = st.error_code if intno in traps.HAS_ERROR_CODE else None
+        if intno == traps.PF:
+            st.cr[2] = st.fault_address     # QEMU keeps it out of CR2 (cpustate.INTERCEPT_PF)
         if intno == traps.GP and error == 0 and st.code64 and \
                 decode.stack_fault_instead_of_gp(self, self.linear_rip()):
             intno = traps.SS                # non-canonical SS reference: #SS(0)
@@ -694,6 +697,7 @@ class X86Vcpu:
         """After an emu_start: apply deferred memory-map changes, and return
         the Exit that ended it if a hook failed, asked for one, or Unicorn
         reported an error (else None)."""
+        self.st.end_of_run()
         if self._pending_maps:
             self._apply_pending_maps()
         if self.hooks.error is not None:
