@@ -10,7 +10,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages the build and the tests need (gdb: tests/test_gdbstub.py), as "command:package"
 TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb
 
-.PHONY: all venv deps apt guests firmware test demo bench clean distclean
+.PHONY: all venv deps apt guests firmware xtf test demo bench clean distclean
 
 all: venv guests
 
@@ -40,7 +40,16 @@ guests: deps venv
 firmware: deps
 	$(MAKE) -C firmware
 
-test: venv deps guests firmware
+# XTF, the real-guest regression suite: its HVM images, built in build/xtf from
+# $(XTF_SRC) (a copy: the source may be read-only), rebuilt only when it changed.
+# Without a source the XTF tests skip; `make test XTF_SRC=/path/to/xtf` names one.
+XTF_SRC ?= $(if $(wildcard ../shared/xtf/Makefile),../shared/xtf)
+XTF_BUILD := build/xtf
+
+xtf: deps
+	@mk/xtf-build.sh "$(XTF_SRC)" $(XTF_BUILD) $(JOBS)
+
+test: venv deps guests firmware xtf
 	$(PY) -m pytest -q -n $(JOBS)
 
 # a hyperlaunch host boot: control, hardware and guest domains (firmware/demo3)
@@ -53,6 +62,7 @@ bench: venv deps guests
 clean:
 	$(MAKE) -C guests clean
 	$(MAKE) -C firmware clean
+	rm -rf $(XTF_BUILD)
 
 distclean: clean
 	rm -rf $(VENV)
