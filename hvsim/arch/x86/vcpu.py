@@ -373,14 +373,12 @@ class X86Vcpu:
         try:
             st = self.st
             rip = self.linear_rip()
-            try:
-                insn = self.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
-            except (PageFault, BadPhysical):
-                insn = b""
-            if insn in (b"\x0f\x01\xc1", b"\x0f\x01\xd9"):   # vmcall / vmmcall
+            insn = self._code_at(rip, decode.MAX_INSN)
+            op = decode.opcode_offset(insn, st.code64)
+            if insn[:3] in (b"\x0f\x01\xc1", b"\x0f\x01\xd9"):   # vmcall / vmmcall
                 self._vmcall(3)
-            elif insn[:1] == b"\xf1":                          # icebp / int1
-                self._raise(traps.DB, traps.ICEBP, next_rip=st.rip + 1)
+            elif insn[op:op + 1] == b"\xf1":                    # icebp / int1, prefixes ignored
+                self._raise(traps.DB, traps.ICEBP, next_rip=st.rip + op + 1)
             else:
                 self._raise(traps.UD, traps.FAULT)
             return True
@@ -420,14 +418,39 @@ class X86Vcpu:
             self._raise(intno, traps.FAULT, error, insn_rip=st.rip)
 
     def _soft_int_length(self, vector, next_rip):
-        """int3 (cc) and into (ce) are one byte, int N (cd NN) two."""
-        try:
-            b = self.walker.read((self.st.segs[R_CS].base + next_rip - 1) & MASK64, 1)
-        except (PageFault, BadPhysical):
-            return 2
-        if (vector == 3 and b == b"\xcc") or (vector == 4 and b == b"\xce"):
-            return 1
-        return 2
+        """The length of the int3 (cc), into (ce) or int N (cd NN) ending at
+        next_rip, with its prefixes (a fault raised delivering it reports
+        the address of the first prefix, as the CPU does)."""
+        st = self.st
+        end = (st.segs[R_CS].base + next_rip) & MASK64
+        before = self._code_before(end, decode.MAX_INSN)
+        one_byte = {3: b"\xcc", 4: b"\xce"}.get(vector)
+        opcode = 1 if one_byte is not None and before[-1:] == one_byte else 2
+        return opcode + decode.prefix_start(before[:-opcode], st.code64,
+                                            decode.MAX_INSN - opcode)
+
+    def _code_at(self, la, n):
+        """Up to n bytes of code at a linear address: fewer where the page
+        after it cannot be read, none if its own cannot."""
+        user = self.st.cpl == 3
+        for size in (n, 0x1000 - (la & 0xFFF)):
+            try:
+                return self.walker.read(la, min(n, size), ACCESS_READ, user)
+            except (PageFault, BadPhysical):
+                continue
+        return b""
+
+    def _code_before(self, end, n):
+        """Up to n bytes of code ending at linear address `end` (fewer where
+        the page before cannot be read)."""
+        user = self.st.cpl == 3
+        for size in (n, end & 0xFFF or n):
+            try:
+                return self.walker.read((end - min(n, size)) & MASK64, min(n, size),
+                                        ACCESS_READ, user)
+            except (PageFault, BadPhysical):
+                continue
+        return b""
 
     # -- port I/O, CPUID, TSC -----------------------------------------------------------------
     def _on_out(self, uch, port, size, value, ud):
