@@ -6,7 +6,9 @@ would do (SDM vol. 3, ch. 6), in both IDT formats:
 
 * legacy protected mode (32-bit, with or without paging): 8-byte gates,
   32/16-bit interrupt and trap gates, ring switch through the 32-bit TSS
-  (SS0:ESP0..), frame EIP/CS/EFLAGS[/ESP/SS] [+ error code];
+  (SS0:ESP0..), frame EIP/CS/EFLAGS[/ESP/SS] [+ error code]; from
+  virtual-8086 mode (entered by a task switch, which QEMU does) to a ring-0
+  handler only, with ES/DS/FS/GS pushed above SS and then cleared;
 * IA-32e mode (64-bit and compatibility code): 16-byte gates, RSPn / IST
   stack switch, 16-byte aligned 8-byte frame, NULL SS on a ring change.
 
@@ -21,7 +23,7 @@ it by the SDM's benign/contributory/page-fault table: #DF, or a triple fault
 
 import struct
 
-from .cpustate import R_CS, R_ESP, R_SS
+from .cpustate import R_CS, R_DS, R_ES, R_ESP, R_FS, R_GS, R_SS
 from .defns import EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_TF, EFLAGS_VM
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault
 from .segments import (DESC_B_MASK, DESC_DPL_SHIFT, SYS_INTR16, SYS_INTR32,
@@ -49,6 +51,8 @@ EXTERNAL = "external"    # interrupt (event-channel upcall): no error code
 ERR_EXT = 1
 ERR_IDT = 2
 
+VM86_DATA_SEGS = (R_GS, R_FS, R_DS, R_ES)   # pushed in this order leaving virtual-8086 mode
+
 
 def vector_name(v):
     return VECTOR_NAMES.get(v, "vector %d" % v)
@@ -69,7 +73,7 @@ class TripleFault(Exception):
 
 
 class UnsupportedDelivery(Exception):
-    """A legal but unimplemented delivery path (task gates, vm86)."""
+    """A legal but unimplemented delivery path (task gates)."""
 
 
 def _is_df_class(v):
@@ -274,13 +278,14 @@ class TrapDelivery:
 
     def _deliver_legacy(self, vector, kind, ext, error_code, ret_rip):
         st, cpu = self.st, self.cpu
-        if cpu.rflags & EFLAGS_VM:
-            raise UnsupportedDelivery("interrupt from virtual-8086 mode")
+        vm86 = bool(cpu.rflags & EFLAGS_VM)
         gate = self._gate(vector, kind, ext, 8)
         self._check_gate(gate, vector, kind, ext,
                          (SYS_INTR32, SYS_TRAP32, SYS_INTR16, SYS_TRAP16, SYS_TASK_GATE))
         cpl = st.cpl
         desc, new_cpl = self._code_segment(gate.selector, cpl, ext, False)
+        if vm86 and new_cpl != 0:           # out of virtual-8086 mode only to ring 0
+            raise DeliveryFault(GP, (gate.selector & 0xFFFC) | ext)
         wide = gate.type in (SYS_INTR32, SYS_TRAP32)
         word = 4 if wide else 2
         fmt = "<I" if wide else "<H"
@@ -301,6 +306,8 @@ class TrapDelivery:
             ss_base = st.segs[R_SS].base
             ss_big = bool(st.segs[R_SS].flags & DESC_B_MASK)
             words = []
+        if vm86:                            # the data segments go first, then are cleared
+            words = [st.segs[r].selector for r in VM86_DATA_SEGS] + words
         words += [rflags, old_cs, ret_rip & 0xFFFFFFFF]
         if error_code is not None:
             words.append(error_code)
@@ -309,12 +316,15 @@ class TrapDelivery:
         sp = (new_esp - len(frame)) & mask
         self._write((ss_base + sp) & 0xFFFFFFFF, frame, user=(new_cpl == 3))
         # commit
+        cpu.rflags = self._new_flags(rflags, gate.type)
+        if vm86:
+            for r in VM86_DATA_SEGS:
+                load_seg_cache(st, r, 0, 0, 0, 0)
         if ss_desc is not None:
             load_seg_cache(st, R_SS, ss_sel, ss_desc.base, ss_desc.limit, ss_desc.flags)
         load_seg_cache(st, R_CS, (gate.selector & 0xFFFC) | new_cpl, desc.base,
                        desc.limit, desc.flags)
         st.regs[R_ESP] = (new_esp & ~mask) | sp if not ss_big else sp
-        cpu.rflags = self._new_flags(rflags, gate.type)
         st.rip = gate.offset
 
 
