@@ -412,6 +412,10 @@ class X86Vcpu:
         if intno == traps.GP and error == 0 and st.code64 and \
                 decode.stack_fault_instead_of_gp(self, self.linear_rip()):
             intno = traps.SS                # non-canonical SS reference: #SS(0)
+        elif intno == traps.PF and not st.long_mode and not self.rflags & traps.EFLAGS_VM:
+            seg_fault = decode.segment_fault_instead_of_pf(self, self.linear_rip())
+            if seg_fault is not None:       # segmentation is checked before paging
+                intno, error = seg_fault, 0
         if intno == traps.DB:           # single-step and data breakpoints are traps
             self._raise(intno, traps.TRAP, next_rip=st.rip)
         else:
