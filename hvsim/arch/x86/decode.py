@@ -11,6 +11,11 @@ beyond one reaches paging; when paging faults, the CPU would have raised
 #GP(0) (#SS(0) through SS) first.  Only consulted on #PF in legacy protected
 mode: an access beyond a limit that does not fault on paging goes unnoticed.
 
+ud_instead_of_nm(): QEMU checks CR0.TS before CR0.EM and CR4.OSFXSR for MMX
+and SSE instructions, so it raises #NM where the CPU raises #UD (hardware
+gives the #UD conditions priority, as XTF's fpu-exception-emulation checks).
+Only consulted on #NM.
+
 opcode_offset() and prefix_start(): where an instruction's opcode begins
 after its prefixes, and where a prefixed instruction begins given its opcode
 (software interrupts: Unicorn reports only the address after them)."""
@@ -33,6 +38,14 @@ _GPR32 = {C.X86_REG_EAX: 0, C.X86_REG_ECX: 1, C.X86_REG_EDX: 2, C.X86_REG_EBX: 3
 _SEGS = {C.X86_REG_ES: R_ES, C.X86_REG_CS: R_CS, C.X86_REG_SS: R_SS, C.X86_REG_DS: R_DS,
          C.X86_REG_FS: R_FS, C.X86_REG_GS: R_GS}
 _DESC_E_MASK = 1 << 10          # data segment type bit 2: expand-down
+CR0_EM = 1 << 2
+CR4_OSFXSR = 1 << 9
+_MMX_GROUPS = frozenset((C.X86_GRP_MMX, C.X86_GRP_3DNOW))
+_SSE_GROUPS = frozenset((C.X86_GRP_SSE1, C.X86_GRP_SSE2, C.X86_GRP_SSE3, C.X86_GRP_SSSE3,
+                         C.X86_GRP_SSE41, C.X86_GRP_SSE42, C.X86_GRP_SSE4A, C.X86_GRP_AES,
+                         C.X86_GRP_PCLMUL, C.X86_GRP_SHA))
+_VEX_GROUPS = frozenset((C.X86_GRP_AVX, C.X86_GRP_AVX2, C.X86_GRP_AVX512, C.X86_GRP_FMA,
+                         C.X86_GRP_FMA4, C.X86_GRP_F16C, C.X86_GRP_XOP))
 _STACK_OPS = ("push", "pop", "call", "ret", "enter", "leave", "pushfq", "popfq", "iretq")
 
 # legacy prefixes (SDM vol. 2 2.1.1) but LOCK, which makes an instruction #UD
@@ -137,3 +150,20 @@ def _within(sc, offset, size):
         top = 0xFFFFFFFF if sc.flags & DESC_B_MASK else 0xFFFF
         return offset > sc.limit and last <= top
     return last <= sc.limit
+
+
+def ud_instead_of_nm(cpu, rip):
+    """True if the MMX/SSE instruction at rip that took #NM (CR0.TS) is #UD
+    on the CPU: MMX with CR0.EM set, SSE with CR0.EM set or CR4.OSFXSR clear."""
+    st = cpu.st
+    insn = _decode(cpu, rip, st.code64)
+    if insn is None:
+        return False
+    groups = set(insn.groups)
+    if groups & _VEX_GROUPS:
+        return False                    # VEX-encoded: CR0.EM does not apply
+    if groups & _MMX_GROUPS:
+        return bool(st.cr[0] & CR0_EM)
+    if groups & _SSE_GROUPS:
+        return bool(st.cr[0] & CR0_EM) or not st.cr[4] & CR4_OSFXSR
+    return False

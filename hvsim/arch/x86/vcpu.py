@@ -416,6 +416,8 @@ class X86Vcpu:
             seg_fault = decode.segment_fault_instead_of_pf(self, self.linear_rip())
             if seg_fault is not None:       # segmentation is checked before paging
                 intno, error = seg_fault, 0
+        elif intno == traps.NM and decode.ud_instead_of_nm(self, self.linear_rip()):
+            intno = traps.UD                # QEMU tests CR0.TS first
         if intno == traps.DB:           # single-step and data breakpoints are traps
             self._raise(intno, traps.TRAP, next_rip=st.rip)
         else:
