@@ -6,6 +6,7 @@ import importlib.metadata
 import io
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -85,11 +86,16 @@ def test_hanging_guest_times_out_as_crash(tmp_path):
     assert "timeout after 1s" in r.stdout
 
 
+def stuck_guest(argv):
+    """A guest process that ignores its --timeout."""
+    print("stuck", flush=True)
+    time.sleep(60)
+
+
 def test_host_kills_a_guest_process_that_does_not_exit(monkeypatch):
     """`hvsim run` ignoring its --timeout is killed S+grace seconds in: CRASH."""
     monkeypatch.setattr(runner, "HARD_KILL_GRACE", 0.3)
-    monkeypatch.setattr(runner, "hvsim_command", lambda test, opts: [
-        sys.executable, "-c", "import time; print('stuck', flush=True); time.sleep(60)"])
+    monkeypatch.setattr(runner, "GUEST_MAIN", ("test_runner", "stuck_guest"))
     t = runner.GuestTest("stuck", "/nonexistent/stuck.elf")
     r = runner.run_test(t, runner.RunOptions(timeout=0.2))
     assert r.killed and r.verdict == "CRASH" and r.returncode is None

@@ -20,8 +20,8 @@ import dataclasses
 import fnmatch
 
 from ..errors import ConfigError
+from ..verdict import VERDICTS
 
-VERDICTS = ("SUCCESS", "SKIP", "ERROR", "FAILURE", "CRASH")
 
 
 @dataclasses.dataclass(frozen=True)

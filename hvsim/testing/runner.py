@@ -1,9 +1,12 @@
 """`hvsim test`: run guest images as tests, like xtf-runner.
 
-Every test is one `python -m hvsim run` subprocess, so a crash or a hang of
-one guest (or of hvsim itself) never affects another.  A pool of N threads
-(-j N) keeps N of them running; each is given `--timeout S` and is killed by
-the host S+10 seconds after it started if it has not exited by then.
+Every test is one `hvsim run` in its own process, so a crash or a hang of
+one guest (or of hvsim itself) never affects another.  The processes are
+forked from a server that has hvsim, Unicorn and capstone loaded already
+(multiprocessing's forkserver), which saves each one Python's start-up.  A
+pool of N threads (-j N) keeps N of them running; each is given `--timeout S`
+and is killed by the host S+10 seconds after it started if it has not exited
+by then.
 
 Test names.  PATH arguments are ELF files or directories; a directory is
 searched recursively for *.elf.  A test's name is the image's path below the
@@ -13,27 +16,37 @@ tests: guests/build/hvm64/example.elf found under guests/build is
 after its file ("example").  When two images would get the same name the
 later ones get "#2", "#3", ... appended.
 
+XTF's own layout: with --xtf DIR the arguments are a selection as
+xtf-runner takes it (names, environments, categories; see xtf.py), and tests
+have XTF's names (test-hvm64-example).
+
 Verdicts come from `hvsim run`'s exit code (xtf-runner's codes).  `hvsim run`
 refusing the image (exit 2: not a PVH ELF, ...) or failing internally is an
 ERROR: the test could not be run.  Being killed by the host, or any other
-exit, is a CRASH.  `hvsim test` exits with the worst verdict's code.
+exit, is a CRASH.  `hvsim test` exits with the worst verdict's code; with an
+expectations file (--expect, see expect.py), with the worst verdict of the
+tests that did not give their expected one (0 when all did).
 """
 
 import argparse
 import concurrent.futures
 import dataclasses
+import importlib
+import multiprocessing
 import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
 
 from ..errors import ConfigError, HvsimError
+from . import xtf
+from .expect import UNLISTED, Expectations
 from ..options import parse_size, silence_stdout
 from ..verdict import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
                        VERDICTS, worst)
@@ -51,10 +64,14 @@ NOT_PASSING = ("ERROR", "FAILURE", "CRASH")
 @dataclasses.dataclass(frozen=True)
 class GuestTest:
     """One guest image to run: `name` (see the module docstring), the image
-    `path`, and `group`, the directories between the PATH given and it."""
+    `path`, `group` (the directories between the PATH given and it; for XTF,
+    ("xtf", test name)), the verdict it is expected to give, and `skip`: if
+    set, the reason it is reported SKIP without being run."""
     name: str
     path: str
     group: tuple = ()
+    expect: object = UNLISTED
+    skip: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +137,18 @@ def discover(paths):
     return _unique(tests)
 
 
+def discover_xtf(directory, words, all_default=False, non_default=False, host=False):
+    """The tests an xtf-runner selection names in an XTF tree (xtf.py); PV
+    environments are SKIPs that do not run."""
+    return [GuestTest(t.name, t.path, ("xtf", t.info.name), skip="" if t.runnable else xtf.NO_PV)
+            for t in xtf.select(xtf.load(directory), words, all_default, non_default, host)]
+
+
+def with_expectations(tests, expectations):
+    """The tests, each with its Expectation from an Expectations file."""
+    return [dataclasses.replace(t, expect=expectations.get(t.name)) for t in tests]
+
+
 # -- running one test ----------------------------------------------------------
 
 @dataclasses.dataclass
@@ -139,25 +168,22 @@ class TestResult:
     def console_lines(self):
         return self.console.splitlines()
 
+    @property
+    def expected(self):
+        """The test gave the verdict expected of it (SUCCESS if nothing was)."""
+        return self.verdict == self.test.expect.verdict
 
-def hvsim_command(test, opts):
-    """The `hvsim run` command line for one test."""
-    cmd = [sys.executable, "-m", "hvsim", "run", "--no-prefix", "--timeout", "%g" % opts.timeout]
+
+def hvsim_argv(test, opts):
+    """The `hvsim run` arguments for one test."""
+    argv = ["run", "--no-prefix", "--timeout", "%g" % opts.timeout]
     if opts.deterministic:
-        cmd.append("--deterministic")
+        argv.append("--deterministic")
     if opts.mem:
-        cmd += ["--mem", opts.mem]
+        argv += ["--mem", opts.mem]
     if opts.cmdline:
-        cmd += ["--cmdline", opts.cmdline]
-    return cmd + ["--", test.path]
-
-
-def _child_env():
-    """The environment of a guest process: this hvsim first on the path."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
+        argv += ["--cmdline", opts.cmdline]
+    return argv + ["--", test.path]
 
 
 def verdict_of_exit(returncode, killed=False):
@@ -214,56 +240,102 @@ def run_test(test, opts, live=None):
     `live`, if given, is a _LiveProcesses the process is registered with while
     it runs (so that an interrupted pool can kill it).  Never raises for
     anything the guest or hvsim does."""
+    if test.skip:
+        return TestResult(test, "SKIP", 0.0, note=test.skip)
     start = time.monotonic()
-    try:
-        proc = _start(test, opts, live)
-    except OSError as e:
-        return TestResult(test, "ERROR", 0.0, note="cannot start hvsim: %s" % e)
-    if proc is None:                       # the pool was interrupted
-        return None
-    killed = False
-    try:
+    with tempfile.TemporaryDirectory(prefix="hvsim-test-") as tmp:
+        out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
         try:
-            out, err = proc.communicate(timeout=opts.hard_timeout)
-        except subprocess.TimeoutExpired:
-            killed = True
+            proc = _start(test, opts, live, out, err)
+        except OSError as e:
+            return TestResult(test, "ERROR", 0.0, note="cannot start hvsim: %s" % e)
+        if proc is None:                       # the pool was interrupted
+            return None
+        try:
+            proc.join(opts.hard_timeout)
+            killed = proc.exitcode is None
+            if killed:
+                _kill(proc)
+                proc.join()
+        except BaseException:
             _kill(proc)
-            out, err = proc.communicate()
-    except BaseException:
-        _kill(proc)
-        proc.wait()
-        raise
-    finally:
-        if live is not None:
-            live.discard(proc)
-    result = TestResult(test, verdict_of_exit(proc.returncode, killed),
-                        time.monotonic() - start, None if killed else proc.returncode,
-                        out or "", err or "", killed)
+            proc.join()
+            raise
+        finally:
+            if live is not None:
+                live.discard(proc)
+        returncode = None if killed else proc.exitcode
+        result = TestResult(test, verdict_of_exit(returncode, killed), time.monotonic() - start,
+                            returncode, _read_text(out), _read_text(err), killed)
     result.note = _note(result)
     return result
 
 
-def _start(test, opts, live):
+# What a guest process runs: hvsim's own command, as `hvsim ARGV` would
+# (a (module, function) pair, so that tests can give another).
+GUEST_MAIN = ("hvsim.cli", "main")
+# Imported once by the server that forks the guest processes: a guest process
+# starts with hvsim, Unicorn and capstone already loaded (~0.2 s each saved).
+_PRELOAD = ["hvsim.cli", "hvsim.run"]
+_context_lock = threading.Lock()
+_context = []
+
+
+def _process_context():
+    """The multiprocessing context guest processes come from: a fork server
+    with hvsim preloaded (one per `hvsim test` or pytest worker), or spawn
+    where there is none."""
+    with _context_lock:
+        if not _context:
+            try:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(_PRELOAD)
+            except ValueError:
+                ctx = multiprocessing.get_context("spawn")
+            _context.append(ctx)
+        return _context[0]
+
+
+def _guest_process(entry, argv, out, err):
+    """The body of a guest process: its own session (so that a kill reaches
+    everything it starts), no stdin, stdout and stderr into files, then
+    `entry(argv)`; its return value is the exit code."""
+    os.setsid()
+    for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, out, os.O_WRONLY),
+                           (2, err, os.O_WRONLY)):
+        f = os.open(path, mode)
+        os.dup2(f, fd)
+        os.close(f)
+    module, name = entry
+    sys.exit(getattr(importlib.import_module(module), name)(argv))
+
+
+def _start(test, opts, live, out, err):
     """Start a guest process (None if `live` says the pool was interrupted)."""
-    def popen():
-        return subprocess.Popen(hvsim_command(test, opts), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=_child_env(), text=True, encoding="utf-8",
-                                errors="replace", start_new_session=True)
-    return live.start(popen) if live is not None else popen()
+    for path in (out, err):
+        open(path, "wb").close()
+    def start():
+        proc = _process_context().Process(target=_guest_process, daemon=True,
+                                          args=(GUEST_MAIN, hvsim_argv(test, opts), out, err))
+        proc.start()
+        return proc
+    return live.start(start) if live is not None else start()
+
+
+def _read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
 
 
 def _kill(proc):
     """SIGKILL a guest process and anything it started (its own session)."""
-    if proc.poll() is not None:
+    if proc.exitcode is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (AttributeError, OSError):
         proc.kill()
 
-
-# -- running many ------------------------------------------------------------
 
 class _LiveProcesses:
     """The guest processes a pool is running, so that Ctrl-C can kill them."""
@@ -348,7 +420,8 @@ class Progress:
         self.counts[r.verdict] = self.counts.get(r.verdict, 0) + 1
         if not self.enabled:
             return
-        line = "[%d/%d] %s %s %.1fs" % (self.done, self.total, r.test.name, r.verdict, r.seconds)
+        line = "[%d/%d] %s %s %.1fs" % (self.done, self.total, r.test.name, shown_verdict(r),
+                                         r.seconds)
         if not self.bar:
             self._write(line + "\n")
             return
@@ -395,6 +468,33 @@ def _isatty(stream):
 
 # -- reports -----------------------------------------------------------------
 
+def shown_verdict(r):
+    """A result's verdict as reports show it: "FAILURE (expected)" for a
+    known one, "SUCCESS (expected FAILURE)" for a test that did better."""
+    expected = r.test.expect.verdict
+    if expected == "SUCCESS":
+        return r.verdict
+    return "%s (expected)" % r.verdict if r.expected else "%s (expected %s)" % (r.verdict, expected)
+
+
+def shown_note(r):
+    """A result's note, with the expectation's reason where one applies."""
+    if r.test.expect.verdict == "SUCCESS":
+        return r.note
+    why = r.test.expect.reason
+    return "%s [%s]" % (r.note, why) if r.note and r.note != why else why
+
+
+def exit_code(results, expecting=False):
+    """xtf-runner's code for the worst verdict; `expecting` (an expectations
+    file was given): for the worst verdict of the tests that did not give
+    their expected one, 0 if all did (a test doing better exits 0 too)."""
+    if not expecting:
+        return EXIT_CODES[worst([r.verdict for r in results])]
+    surprises = [r.verdict for r in results if not r.expected]
+    return EXIT_CODES[worst(surprises)] if surprises else 0
+
+
 def count_verdicts(results):
     """{verdict: how many}, for the verdicts that occurred, in VERDICTS order."""
     counts = {v: 0 for v in VERDICTS}
@@ -403,21 +503,37 @@ def count_verdicts(results):
     return {v: n for v, n in counts.items() if n}
 
 
-def format_summary(results, elapsed, only_not_passing=False):
-    """The summary table (test, verdict, seconds, note) and the totals line."""
-    shown = [r for r in results if not only_not_passing or r.verdict != "SUCCESS"]
+def format_summary(results, elapsed, only_not_passing=False, expecting=False):
+    """The summary table (test, verdict, seconds, note) and the totals line;
+    `expecting`: how many gave their expected verdict, and the exit code
+    from the others (see exit_code)."""
+    shown = [r for r in results if not only_not_passing or r.verdict != "SUCCESS"
+             or not r.expected]
     out = []
     if shown:
         w = max([len("test")] + [len(r.test.name) for r in shown])
-        out.append("%-*s  %-7s  %7s  %s" % (w, "test", "verdict", "seconds", "note"))
-        out += [("%-*s  %-7s  %7.2f  %s" % (w, r.test.name, r.verdict, r.seconds, r.note)).rstrip()
+        v = max([len("verdict")] + [len(shown_verdict(r)) for r in shown])
+        out.append("%-*s  %-*s  %7s  %s" % (w, "test", v, "verdict", "seconds", "note"))
+        out += [("%-*s  %-*s  %7.2f  %s" % (w, r.test.name, v, shown_verdict(r), r.seconds,
+                                          shown_note(r))).rstrip()
                 for r in shown]
         out.append("")
-    counts = count_verdicts(results)
-    verdict = worst([r.verdict for r in results])
-    out.append("%d test%s in %.1fs: %s; worst %s (exit %d)" % (
-        len(results), "" if len(results) == 1 else "s", elapsed,
-        ", ".join("%d %s" % (n, v) for v, n in counts.items()), verdict, EXIT_CODES[verdict]))
+    counts = ", ".join("%d %s" % (n, v) for v, n in count_verdicts(results).items())
+    total = "%d test%s in %.1fs: %s" % (len(results), "" if len(results) == 1 else "s",
+                                        elapsed, counts)
+    if expecting:
+        surprises = [r for r in results if not r.expected]
+        worse = [r.verdict for r in surprises if r.verdict != "SUCCESS"]
+        out.append("%s; %d as expected, %d unexpected%s (exit %d)" % (
+            total, len(results) - len(surprises), len(surprises),
+            ": worst %s" % worst(worse) if worse else "", exit_code(results, True)))
+        better = len(surprises) - len(worse)
+        if better:
+            out.append("%d test%s did better than expected: update the expectations file"
+                       % (better, "" if better == 1 else "s"))
+    else:
+        verdict = worst([r.verdict for r in results])
+        out.append("%s; worst %s (exit %d)" % (total, verdict, EXIT_CODES[verdict]))
     return "\n".join(out) + "\n"
 
 
@@ -439,14 +555,26 @@ def _xml_text(text):
     return _XML_BAD.sub("\ufffd", text)
 
 
+def _junit_kind(r):
+    """What a result is in JUnit: None (passed), "skipped", "failure", "error".
+    A verdict other than SUCCESS that was expected is "skipped" (as pytest
+    reports an xfail)."""
+    if r.verdict == "SUCCESS":
+        return None
+    if r.verdict == "SKIP" or r.expected:
+        return "skipped"
+    return "failure" if r.verdict == "FAILURE" else "error"
+
+
 def junit_tree(results, elapsed, opts):
     """A JUnit XML document: one testsuite, a testcase per test.  FAILURE is a
-    <failure>, ERROR and CRASH are <error>s, SKIP is <skipped>; the verdict is
-    the element's type, the console is in <system-out>."""
-    counts = count_verdicts(results)
-    totals = {"tests": str(len(results)), "failures": str(counts.get("FAILURE", 0)),
-              "errors": str(counts.get("ERROR", 0) + counts.get("CRASH", 0)),
-              "skipped": str(counts.get("SKIP", 0)), "time": "%.3f" % elapsed}
+    <failure>, ERROR and CRASH are <error>s, SKIP and an expected verdict are
+    <skipped>; the verdict is the element's type, the console is in
+    <system-out>."""
+    kinds = [_junit_kind(r) for r in results]
+    totals = {"tests": str(len(results)), "failures": str(kinds.count("failure")),
+              "errors": str(kinds.count("error")), "skipped": str(kinds.count("skipped")),
+              "time": "%.3f" % elapsed}
     root = ET.Element("testsuites", name="hvsim test", **totals)
     suite = ET.SubElement(root, "testsuite", name="hvsim", hostname=socket.gethostname(),
                           timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"), **totals)
@@ -464,12 +592,15 @@ def _junit_case(suite, r):
     case = ET.SubElement(suite, "testcase", name=_xml_text(r.test.name),
                          classname=_xml_text(".".join(("hvsim",) + r.test.group)),
                          file=_xml_text(r.test.path), time="%.3f" % r.seconds)
-    message = r.verdict + (": " + r.note if r.note else "")
-    if r.verdict == "SKIP":
-        ET.SubElement(case, "skipped", message=_xml_text(r.note or "guest reported SKIP"))
-    elif r.verdict in NOT_PASSING:
-        tag = "failure" if r.verdict == "FAILURE" else "error"
-        el = ET.SubElement(case, tag, type=r.verdict, message=_xml_text(message))
+    kind = _junit_kind(r)
+    note = shown_note(r)
+    if kind == "skipped":
+        message = (note or "guest reported SKIP") if r.verdict == "SKIP" else \
+            "%s (expected): %s" % (r.verdict, note)
+        ET.SubElement(case, "skipped", message=_xml_text(message))
+    elif kind is not None:
+        message = shown_verdict(r) + (": " + note if note else "")
+        el = ET.SubElement(case, kind, type=r.verdict, message=_xml_text(message))
         el.text = _xml_text(format_console(r, TAIL_LINES))
     ET.SubElement(case, "system-out").text = _xml_text(r.console)
     if r.stderr:
@@ -499,14 +630,40 @@ EPILOG = (
     "image's path below that directory, without .elf, with / replaced by - (under "
     "guests/build, hvm64/example.elf is 'hvm64-example', XTF's test-hvm64-example).  An ELF "
     "given directly is named after its file.  An image hvsim cannot boot at all (not a PVH "
-    "ELF, ...) is an ERROR.")
+    "ELF, ...) is an ERROR.\n\n"
+    "XTF: with --xtf DIR (an XTF build or install tree: tests/<name>/info.json beside "
+    "test-<env>-<name> images), the arguments are a selection as xtf-runner takes it: "
+    "categories (functional, xsa, special, utility, in-development), environments (hvm64, "
+    "hvm32pae, hvm32pse, hvm32, pv64, pv32pae; hvm, pv) and tests ([[test-]ENV-]NAME), "
+    "united within a kind and intersected across kinds; e.g. `hvsim test --xtf DIR hvm64 "
+    "xsa`.  Tests keep XTF's names (test-hvm64-example).  PV environments are SKIPs that do "
+    "not run (hvsim runs HVM guests); a test's variations (hap, shadow) run once.\n\n"
+    "expectations: --expect FILE lists the verdicts tests are known to give, one "
+    "'NAME<TAB>VERDICT<TAB>REASON' per line (NAME may be a pattern such as test-*-xsa-195; "
+    "a test not listed is expected to succeed); a known SKIP or FAILURE is reported as "
+    "expected and the exit code is the worst verdict of the surprises (0 if none).")
 
 
 def add_parser(subparsers):
     """Register the `test` sub-command on an argparse subparsers object."""
     p = subparsers.add_parser("test", help=HELP, description=DESCRIPTION, epilog=EPILOG)
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="guest ELF file, or a directory searched recursively for *.elf")
+    p.add_argument("paths", nargs="*", metavar="PATH|SELECTION",
+                   help="guest ELF file, or a directory searched recursively for *.elf; "
+                        "with --xtf, selection words as xtf-runner takes them")
+    xg = p.add_argument_group("XTF", "run tests from an XTF tree, selected as xtf-runner does")
+    xg.add_argument("--xtf", metavar="DIR",
+                    help="an XTF build or install tree (tests/<name>/info.json and "
+                         "test-<env>-<name> images)")
+    xg.add_argument("-a", "--all", action="store_true",
+                    help="with --xtf: select the default categories (functional, xsa)")
+    xg.add_argument("--non-default", action="store_true",
+                    help="with --xtf: select the non-default categories (special, utility, "
+                         "in-development)")
+    xg.add_argument("--host", action="store_true",
+                    help="with --xtf: only tests this host can run (the HVM environments)")
+    p.add_argument("--expect", metavar="FILE",
+                   help="the verdicts tests are known to give, and why (see below): those "
+                        "are reported as expected and only the others set the exit code")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="run N guests at once (default: the number of CPUs, %d here)"
                         % (os.cpu_count() or 1))
@@ -525,7 +682,8 @@ def add_parser(subparsers):
                    help="list the tests that would run (name and image) and exit")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true",
-                           help="no progress; the summary lists only tests that did not succeed")
+                           help="no progress; the summary lists only tests that did not "
+                                "succeed or did not give their expected verdict")
     verbosity.add_argument("-v", "--verbose", action="store_true",
                            help="print the console of every test that did not pass "
                                 "(ERROR, FAILURE, CRASH)")
@@ -554,8 +712,33 @@ def _list(tests, quiet, out):
     """--list: the tests' names and images (-q: names alone)."""
     w = max(len(t.name) for t in tests)
     for t in tests:
-        out.write(t.name + "\n" if quiet else "%-*s  %s\n" % (w, t.name, t.path))
+        where = t.path if not t.skip else "(SKIP, not run: %s)" % t.skip
+        out.write(t.name + "\n" if quiet else "%-*s  %s\n" % (w, t.name, where))
     return 0
+
+
+def _tests(args):
+    """The tests the arguments name, with their expectations; ConfigError if
+    they name none."""
+    if args.xtf is not None:
+        tests = discover_xtf(args.xtf, args.paths, args.all, args.non_default, args.host)
+        if not tests:
+            raise ConfigError("--xtf %s: no tests selected: name tests, environments or "
+                              "categories (e.g. `hvm64 xsa`), or give --all" % args.xtf)
+    else:
+        if args.all or args.non_default or args.host:
+            raise ConfigError("--all, --non-default and --host select XTF tests: give --xtf DIR")
+        if not args.paths:
+            raise ConfigError("no tests given: name guest images or directories, or an XTF "
+                              "tree with --xtf DIR")
+        tests = discover(args.paths)
+        if not tests:
+            hint = next((" (%s is an XTF tree: use --xtf %s [SELECTION])" % (p, p)
+                         for p in args.paths if xtf.is_xtf_tree(p)), "")
+            raise ConfigError("no tests found: no *.elf under %s%s" % (" ".join(args.paths), hint))
+    if args.expect:
+        tests = with_expectations(tests, Expectations.load(args.expect))
+    return tests
 
 
 def _run(args, tests, opts, jobs):
@@ -569,21 +752,22 @@ def _run(args, tests, opts, jobs):
         progress.close()
     elapsed = time.monotonic() - start
     try:
-        _report(results, elapsed, args.verbose, args.quiet, sys.stdout)
+        _report(results, elapsed, args, sys.stdout)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
         silence_stdout()
     if args.junit:
         write_junit(args.junit, results, elapsed, opts)
-    return EXIT_CODES[worst([r.verdict for r in results])]
+    return exit_code(results, bool(args.expect))
 
 
-def _report(results, elapsed, verbose, quiet, out):
+def _report(results, elapsed, args, out):
     """-v's consoles of the tests that did not pass, then the summary."""
-    if verbose:
+    if args.verbose:
         for r in results:
             if r.verdict in NOT_PASSING:
                 out.write(format_console(r) + "\n")
-    out.write(format_summary(results, elapsed, only_not_passing=quiet))
+    out.write(format_summary(results, elapsed, only_not_passing=args.quiet,
+                             expecting=bool(args.expect)))
     out.flush()
 
 
@@ -591,9 +775,7 @@ def main(args):
     """`hvsim test`, given its parsed arguments: the exit code."""
     try:
         opts, jobs = _options(args)
-        tests = discover(args.paths)
-        if not tests:
-            raise ConfigError("no tests found: no *.elf under %s" % " ".join(args.paths))
+        tests = _tests(args)
         if args.list:
             return _list(tests, args.quiet, sys.stdout)
         return _run(args, tests, opts, jobs)
