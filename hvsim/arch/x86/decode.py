@@ -23,8 +23,8 @@ after its prefixes, and where a prefixed instruction begins given its opcode
 from capstone import x86_const as C
 
 from .cpustate import R_CS, R_DS, R_ES, R_FS, R_GS, R_SS
+from .defns import CR0_EM, CR4_OSFXSR, canonical
 from .disasm import disassembler
-from .defns import canonical
 from .paging import BadPhysical, PageFault
 from .segments import DESC_B_MASK, DESC_CS_MASK, DESC_P_MASK
 
@@ -38,8 +38,6 @@ _GPR32 = {C.X86_REG_EAX: 0, C.X86_REG_ECX: 1, C.X86_REG_EDX: 2, C.X86_REG_EBX: 3
 _SEGS = {C.X86_REG_ES: R_ES, C.X86_REG_CS: R_CS, C.X86_REG_SS: R_SS, C.X86_REG_DS: R_DS,
          C.X86_REG_FS: R_FS, C.X86_REG_GS: R_GS}
 _DESC_E_MASK = 1 << 10          # data segment type bit 2: expand-down
-CR0_EM = 1 << 2
-CR4_OSFXSR = 1 << 9
 _MMX_GROUPS = frozenset((C.X86_GRP_MMX, C.X86_GRP_3DNOW))
 _SSE_GROUPS = frozenset((C.X86_GRP_SSE1, C.X86_GRP_SSE2, C.X86_GRP_SSE3, C.X86_GRP_SSSE3,
                          C.X86_GRP_SSE41, C.X86_GRP_SSE42, C.X86_GRP_SSE4A, C.X86_GRP_AES,

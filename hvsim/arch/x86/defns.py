@@ -7,6 +7,7 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 
 # CR0
 CR0_PE = 1 << 0
+CR0_EM = 1 << 2
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 

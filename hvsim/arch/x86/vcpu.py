@@ -35,7 +35,7 @@ from .cpuid import CpuidModel
 from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
-from .defns import CR0_PG, CR4_PAE, EFER_LMA, EFLAGS_MBS, MASK32, MASK64
+from .defns import CR0_PG, CR4_PAE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32, MASK64
 from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
 from .segments import flat_flags, load_seg_cache
@@ -412,7 +412,7 @@ class X86Vcpu:
         if intno == traps.GP and error == 0 and st.code64 and \
                 decode.stack_fault_instead_of_gp(self, self.linear_rip()):
             intno = traps.SS                # non-canonical SS reference: #SS(0)
-        elif intno == traps.PF and not st.long_mode and not self.rflags & traps.EFLAGS_VM:
+        elif intno == traps.PF and not st.long_mode and not self.rflags & EFLAGS_VM:
             seg_fault = decode.segment_fault_instead_of_pf(self, self.linear_rip())
             if seg_fault is not None:       # segmentation is checked before paging
                 intno, error = seg_fault, 0
