@@ -262,6 +262,30 @@ def test_each_line_shown_once():
     assert out == ["A", "B", "early only", "ring only", "", "B"]
 
 
+def test_unfinished_line_shown_at_once_and_finished_once():
+    """A prompt on the attached console shows before its line completes; the
+    line then completes in place, whichever console of the domain ends it."""
+    import io
+
+    class D:
+        def __init__(self, domid):
+            self.domid = domid
+    d1, d2 = D(1), D(2)
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream)
+    sink.partial(d1, "login: ", PV_CONSOLE)
+    assert stream.getvalue() == "(d1) login: "
+    sink.partial(d1, "login: ro", PV_CONSOLE)
+    sink.line(d1, "login: root", CONSOLE_IO)       # console_io's copy ends it
+    sink.line(d1, "login: root", PV_CONSOLE)       # the ring's copy: shown already
+    sink.partial(d1, "Password: ", PV_CONSOLE)
+    sink.line(d2, "another domain", CONSOLE_IO)    # breaks the unfinished line
+    sink.line(d1, "Password: ", PV_CONSOLE)        # shown whole when it completes
+    sink.xen_line("done")
+    assert stream.getvalue() == ("(d1) login: root\n(d1) Password: \n(d2) another domain\n"
+                                 "(d1) Password: \n(XEN) done\n")
+
+
 # ---- the pv-console guest ------------------------------------------------------------
 def pv_console_lines(out):
     return [l for l in out.splitlines() if l.startswith("pv-console:")]
@@ -328,13 +352,13 @@ def test_typed_line_reaches_the_attached_domain_and_ctrl_bracket_detaches():
         env=dict(os.environ, PYTHONPATH=str(ROOT)))
     os.close(slave)
     try:
-        buf = read_until(master, b"", b"(d2) pv-console: type a line")
-        assert b"(d2) pv-console: type a line" in buf, buf.decode()
+        buf = read_until(master, b"", b"(d2) pv-console: type a line> ")
+        assert buf.endswith(b"(d2) pv-console: type a line> "), buf.decode()  # the prompt
         os.write(master, b"hello, d2\r")
-        buf = read_until(master, buf, b'read "hello, d2"')
-        assert b'(d2) pv-console: read "hello, d2"\r\n' in buf, buf.decode()
-        assert b"hello, d2\r\n" not in buf                # no echo: the terminal is raw
-        buf = read_until(master, buf, b"type a line\r\n(d2) pv-console: type a line")
+        buf = read_until(master, buf, b'read "hello, d2"\r\n')
+        assert b'(d2) pv-console: type a line> hello, d2\r\n' \
+               b'(d2) pv-console: read "hello, d2"\r\n' in buf, buf.decode()
+        buf = read_until(master, buf, b'read "hello, d2"\r\n(d2) pv-console: type a line> ')
         os.write(master, b"\x1d")                          # Ctrl-]
         assert proc.wait(HVSIM_TIMEOUT) == 6               # d2 waits forever for its line
         buf = read_until(master, buf, b"can never run again", 5)

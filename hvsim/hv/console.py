@@ -43,6 +43,8 @@ class ConsoleSink:
         self.prefix_domains = prefix_domains
         self.listeners = []
         self._shown = {}              # domid -> deque of (source, line) not yet repeated
+        self._open = None             # (domid, text shown) of a line partial() started
+                                      # and nobody finished yet
 
     def __getstate__(self):           # snapshots: output is re-attached on resume
         return snapstate.transient(self, stream=None, listeners=[])
@@ -50,21 +52,59 @@ class ConsoleSink:
     def line(self, domain, text, source=CONSOLE_IO):
         """A complete line of `domain`'s console `source`: shown, unless it
         repeats a line the domain's other console showed."""
-        if self._repeated(domain.domid, source, text):
+        if self._continues(domain, text):       # its start is on screen already
+            self._write(text[len(self._open[1]):] + "\n")
+            self._open = None
+            self._history(domain.domid).append((source, text))
+        elif self._repeated(domain.domid, source, text):
             return
-        out = ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text
-        if self.stream is not None:
-            self.stream.write(out + "\n")
-            self.stream.flush()
+        else:
+            self._break_open()
+            self._write(self._prefixed(domain, text) + "\n")
         for fn in self.listeners:
             fn(domain, text)
+
+    def partial(self, domain, text, source):
+        """The start of a line the domain has not finished (a prompt waiting
+        for input, on the attached console): shown at once, the rest when
+        the line completes on either of the domain's consoles."""
+        if self._continues(domain, text):
+            self._write(text[len(self._open[1]):])
+        else:
+            self._break_open()
+            self._write(self._prefixed(domain, text))
+        self._open = (domain.domid, text)
+
+    def _continues(self, domain, text):
+        """Does `text` go on from the unfinished line partial() showed?"""
+        return self._open is not None and self._open[0] == domain.domid and \
+            text.startswith(self._open[1])
+
+    def _break_open(self):
+        """Another line is shown: end the unfinished one partial() showed (it
+        is shown whole when it completes)."""
+        if self._open is not None:
+            self._open = None
+            self._write("\n")
+
+    def _prefixed(self, domain, text):
+        return ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text
+
+    def _write(self, out):
+        if self.stream is not None:
+            self.stream.write(out)
+            self.stream.flush()
+
+    def _history(self, domid):
+        shown = self._shown.get(domid)
+        if shown is None:
+            shown = self._shown[domid] = deque(maxlen=SHOWN_WINDOW)
+        return shown
 
     def _repeated(self, domid, source, text):
         """Is `text` the next line of the other console's shown lines (in
         order: the lines it passes over were that console's own)?"""
-        shown = self._shown.get(domid)
-        if shown is None:
-            shown = self._shown[domid] = deque(maxlen=SHOWN_WINDOW)
+        shown = self._history(domid)
         for i, (src, line) in enumerate(shown):
             if src != source and line == text:
                 for _ in range(i + 1):
@@ -76,9 +116,8 @@ class ConsoleSink:
     def xen_line(self, text):
         """Xen's own messages: "(XEN) ..." (to stderr-like stream of the sink)."""
         out = "(XEN) " + text
-        if self.stream is not None:
-            self.stream.write(out + "\n")
-            self.stream.flush()
+        self._break_open()
+        self._write(out + "\n")
         for fn in self.listeners:
             fn(None, out)
 

@@ -87,7 +87,7 @@ class ConsoleClient:
         mode[3] &= ~(termios.ICANON | termios.ECHO | termios.ISIG | termios.IEXTEN)
         mode[6][termios.VMIN], mode[6][termios.VTIME] = 1, 0
         termios.tcsetattr(self.fd, termios.TCSANOW, mode)
-        self.attached = True
+        self.attached = self.console.attached = True
         self._thread = threading.Thread(target=self._read, name="hvsim-console", daemon=True)
         self._thread.start()
 
@@ -126,7 +126,7 @@ class ConsoleClient:
 
     def detach(self):
         """Give the terminal back (Ctrl-], or the end of the run)."""
-        self.attached = False
+        self.attached = self.console.attached = False
         if self._saved is not None:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None

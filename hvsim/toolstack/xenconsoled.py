@@ -12,7 +12,8 @@ binds the port once it sees the domain):
   publish out_cons after reading the data, and notify the guest.  The bytes
   go to the domain's PV console: a line buffer and transcript
   (hvsim/hv/console.py DomainConsole, source PV_CONSOLE) shown on the host
-  console;
+  console (with a terminal attached, an unfinished line, e.g. a prompt, is
+  shown at once);
 * in ring (backend -> guest), handle_tty_read(): bytes typed at the terminal
   attached to this domain (hvsim/toolstack/console_client.py) are written
   at in_prod while there is room (in_prod - in_cons < 1024), then in_prod
@@ -45,6 +46,7 @@ class RingConsole:
         self.output = DomainConsole(domain, sink, PV_CONSOLE)
         self.channel = None             # BackendChannel, once connected
         self.pending_input = bytearray()
+        self.attached = False           # a terminal is attached: show unfinished lines
 
     def _ring(self):
         """The mapped console page (None if the guest put something else there
@@ -73,7 +75,10 @@ class RingConsole:
             bytes(ring[OUT_OFF:OUT_OFF + size - first])
         _LAYOUT.put(ring, out_cons=cio.xencons_idx(cons + size))   # after the data is read
         self.channel.notify()
-        self.output.write(data)
+        out = self.output
+        out.write(data)
+        if self.attached and out.partial:         # a prompt: show it now
+            out.sink.partial(self.domain, out.partial.decode("latin-1"), PV_CONSOLE)
 
     def type_input(self, data):
         """Bytes from the terminal for this domain's in ring."""

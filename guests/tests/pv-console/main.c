@@ -129,8 +129,9 @@ static void echo_lines(unsigned long n)
 
     for ( unsigned long i = 0; i < n; i++ )
     {
-        printk("pv-console: type a line\n");
+        printk("pv-console: type a line> ");     /* a prompt: no newline */
         pv_console_read_line(buf, sizeof(buf));
+        printk("%s\n", buf);                     /* the echo a shell gives */
         printk("pv-console: read \"%s\"\n", buf);
     }
 }
