@@ -168,6 +168,17 @@ def test_backend_connect_notify_close():
 
 
 @needs_guests
+def test_destroyed_domain_releases_its_backend_ports():
+    b = Built()
+    con = b.hv.toolstack.xenconsoled.console(b.d.domid)
+    b.guest_write(b"last words", send=True)      # no newline yet
+    b.d.kill()
+    backend = con.channel.backend.evtchn.channel(con.channel.local_port)
+    assert backend.state == evtchn.ECS_FREE
+    assert con.output.transcript == ["last words"]
+
+
+@needs_guests
 def test_hyperlaunch_backends_leave_a_real_dom0_alone():
     """demo3: d0 is a real domain with CONTROL|XENSTORE, the backend of the
     others.  The built-in backends' ports live in their own table: d0's own

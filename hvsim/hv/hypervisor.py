@@ -113,6 +113,8 @@ class Hypervisor:
     def domain_destroyed(self, d):
         self.domains.pop(d.domid, None)
         self.domain_state_changed(d, notify=True)
+        if self.toolstack is not None:       # dom0's daemons see @releaseDomain
+            self.toolstack.domain_destroyed(d)
 
     def log(self, text):
         """A line on Xen's own console."""

@@ -55,6 +55,10 @@ class Toolstack:
         remote = chn.remote_domid if chn is not None else 0
         return self.backend_domain(remote).connect(domain, port, on_notify)
 
+    def domain_destroyed(self, d):
+        """d is gone (@releaseDomain): its backends let go of their ports."""
+        self.xenconsoled.release_domain(d)
+
     def flush(self):
         """The end of a run: half-written lines of the PV consoles."""
         self.xenconsoled.flush()

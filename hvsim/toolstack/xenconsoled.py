@@ -124,6 +124,13 @@ class XenConsoled:
         self.consoles[d.domid] = con
         return con
 
+    def release_domain(self, d):
+        """shutdown_domain(): the domain is gone; its output stays readable."""
+        con = self.consoles.get(d.domid)
+        if con is not None and con.domain is d:
+            con.flush()
+            con.channel.close()
+
     def console(self, domid):
         return self.consoles.get(domid)
 
