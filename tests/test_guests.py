@@ -52,6 +52,7 @@ EXPECT = {
                 "checks": 14},
     "msr-cpuid": {"lines": [r"Testing Xen's CPUID leaves", r"Testing Xen's MSRs"],
                   "checks": 70},
+    "lapic": {"lines": [r"Testing xAPIC mode", r"Testing x2APIC mode"], "checks": 95},
     "platform": {"lines": [r"Testing unbacked guest-physical space and ports",
                            r"Testing a hole that Xen maps a page into"],
                  "checks": 35},

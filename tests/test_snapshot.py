@@ -132,7 +132,8 @@ def state_digest(hv):
         h.update(d.shared_info.buf)
         for v in d.vcpus:
             put(v.online, v.blocked, v.polling, v.runstate, v.runstate_time, v.insns,
-                v.upcall_vector_latched, v.periodic_period, v.periodic_last_event)
+                v.vlapic.irr, v.vlapic.isr, v.vlapic.regs, v.periodic_period,
+                v.periodic_last_event)
             h.update(save_cpu(v.arch.uc))
     return h.hexdigest()
 

@@ -16,6 +16,8 @@ from ..arch.x86.defns import EFLAGS_IF
 from . import time as vtime
 from .timer import Timer
 from .x86 import io as x86io
+from .x86.vlapic import (APIC_DM_INIT, APIC_DM_MASK, APIC_INT_ASSERT, APIC_INT_LEVELTRIG,
+                         Vlapic)
 
 
 class VCpu:
@@ -27,8 +29,7 @@ class VCpu:
         self.online = False               # VCPUOP_up / is_up
         self.initialised = False
         self.blocked = False              # SCHEDOP_block / poll
-        self.upcall_vector = 0            # HVMOP_set_evtchn_upcall_vector
-        self.upcall_vector_latched = False  # its LAPIC IRR bit
+        self.upcall_vector = 0            # HVMOP_set_evtchn_upcall_vector (a vLAPIC vector)
         self.irq_hint = False             # an upcall was raised: deliver it at a hook
         self.vcpu_info = None             # VcpuInfoRef
         self.hcall_abi = None             # ABI of the hypercall in progress
@@ -49,6 +50,7 @@ class VCpu:
         self.poll_timer = Timer(self.hv.scheduler, self._poll_timeout, domain)
         self.polling = False
         self.poll_evtchn = 0
+        self.vlapic = Vlapic(self)
 
     def __repr__(self):
         return "d%dv%d" % (self.domain.domid, self.vcpu_id)
@@ -73,6 +75,12 @@ class VCpu:
 
     def mmio_write(self, gpa, size, value):
         x86io.mmio_write(self, gpa, size, value)
+
+    def lapic_rdmsr(self, index):
+        return self.vlapic.rdmsr(index)
+
+    def lapic_wrmsr(self, index, value):
+        self.vlapic.wrmsr(index, value)
 
     def preempt_point(self):
         """Called from the arch's instruction hooks: end the slice here if an
@@ -163,8 +171,11 @@ class VCpu:
             self.stop_running("down")
 
     def send_nmi(self):
+        """An NMI for this vCPU: taken at its next VM entry (the running vCPU
+        ends its slice for it)."""
         self.nmi_pending = True
         self.kick()
+        self.end_slice()
 
     def stop_running(self, reason):
         """End the current slice of this vCPU if it is running (from a hypercall)."""
@@ -183,20 +194,22 @@ class VCpu:
                 and self.arch.interruptible())
 
     def interrupt_vector(self):
-        """The vector to inject for a pending event-channel upcall, or None.
-        The domain callback vector is re-injected for as long as
-        evtchn_upcall_pending stays set; a per-vCPU upcall vector fires once
-        per 0->1 transition (hvm_vcpu_has_pending_irq / vlapic)."""
-        if self.upcall_vector_latched:
-            return self.upcall_vector
-        if self.domain.callback_vector and self.upcall_pending():
+        """The vector to inject, or None (hvm_vcpu_has_pending_irq and
+        hvm_interrupt_blocked's TPR check): the domain callback vector for
+        as long as evtchn_upcall_pending stays set, else the local APIC's
+        highest deliverable vector (the per-vCPU upcall vector among them)."""
+        if self._callback_pending():
             return self.domain.callback_vector
-        return None
+        return self.vlapic.pending_vector()
+
+    def _callback_pending(self):
+        return self.domain.callback_vector and self.upcall_pending()
 
     def interrupt_delivered(self, vector):
+        """The vector went through the IDT: a local APIC one is now in service."""
         self.irq_hint = False
-        if self.upcall_vector_latched and vector == self.upcall_vector:
-            self.upcall_vector_latched = False
+        if not (vector == self.domain.callback_vector and self._callback_pending()):
+            self.vlapic.ack(vector)
 
     def mark_events_pending(self):
         """vcpu_mark_events_pending(): set evtchn_upcall_pending; on a 0->1
@@ -216,14 +229,48 @@ class VCpu:
         With neither a per-vCPU upcall vector nor the domain's callback
         vector there is nothing to raise and nobody is woken (Xen would only
         assert vCPU 0's GSI/INTx callback, and PVH has no PIC or IOAPIC to
-        take it): SCHEDOP_poll still wakes on its ports (check_poller)."""
+        take it): SCHEDOP_poll still wakes on its ports (check_poller).
+        The upcall vector goes to the local APIC's IRR (vlapic_set_irq), which
+        kicks the vCPU if it was not pending yet."""
         if self.upcall_vector:
-            self.upcall_vector_latched = True
-        elif not self.domain.callback_vector:
+            self.vlapic.set_irq(self.upcall_vector)
+            return
+        if not self.domain.callback_vector:
             return
         self.irq_hint = True
         self.deliver_now()
         self.kick()
+
+    def lapic_irq_raised(self):
+        """A vector became pending in the local APIC (vcpu_kick after
+        vlapic_set_irq)."""
+        self.irq_hint = True
+        self.deliver_now()
+        self.kick()
+
+    def lapic_priority_lowered(self):
+        """EOI, a TPR write or the APIC enabled: a held vector may be
+        deliverable now."""
+        if self.vlapic.pending_vector() is not None:
+            self.irq_hint = True
+            self.deliver_now()
+
+    def lapic_init_sipi(self, icr):
+        """An INIT or STARTUP IPI for this vCPU (vlapic_init_sipi_one).  INIT
+        takes an initialised vCPU down and resets its APIC; a STARTUP for an
+        initialised vCPU is ignored, as on Xen.  Starting one in real mode at
+        the SIPI vector is not emulated: the domain crashes saying so."""
+        if icr & APIC_DM_MASK == APIC_DM_INIT:
+            if icr & (APIC_INT_LEVELTRIG | APIC_INT_ASSERT) == APIC_INT_LEVELTRIG:
+                return                          # INIT de-assert: nothing to do
+            if self.initialised:
+                self.initialised = False
+                self.down()
+                self.vlapic.do_init()
+        elif not self.initialised:
+            self.domain.crash("%r: STARTUP IPI (vector %#x): starting a vCPU in real mode "
+                              "is not emulated by hvsim; use VCPUOP_initialise"
+                              % (self, icr & 0xFF))
 
     def deliver_now(self):
         """End the running slice if an interrupt is pending (the scheduler

@@ -4,9 +4,11 @@ way Xen filters an HVM guest's policy, plus Xen's hypervisor leaves
 
 The base model is read once from Unicorn's own CPU (QEMU "Haswell" without
 AVX), so we never advertise an instruction the emulator cannot run.  On top:
-the hypervisor bit is set; features hvsim does not emulate are hidden (local
-APIC / x2APIC / TSC-deadline, MONITOR, VMX, RDRAND/RDSEED which would break
-deterministic runs, 1 GiB pages); OSXSAVE and the initial APIC id are per vCPU.
+the hypervisor bit is set; the local APIC, x2APIC and the TSC-deadline timer
+are shown (hv/x86/vlapic.py emulates them, as Xen does for every HVM vCPU);
+features hvsim does not emulate are hidden (MONITOR, VMX, RDRAND/RDSEED which
+would break deterministic runs, 1 GiB pages); OSXSAVE and the initial APIC id
+are per vCPU.
 """
 
 import struct
@@ -77,9 +79,9 @@ class CpuidModel:
     def _filter(self):
         t = self.table
         a, b, c, d = t[(1, 0)]
-        c &= ~(ECX_MONITOR | ECX_VMX | ECX_X2APIC | ECX_TSC_DEADLINE | ECX_RDRAND | ECX_OSXSAVE)
-        c |= ECX_HYPERVISOR
-        d &= ~EDX_APIC
+        c &= ~(ECX_MONITOR | ECX_VMX | ECX_RDRAND | ECX_OSXSAVE)
+        c |= ECX_HYPERVISOR | ECX_X2APIC | ECX_TSC_DEADLINE
+        d |= EDX_APIC
         b = (b & 0x0000FFFF) | ((2 * self.vcpu_id) & 0xFF) << 24
         t[(1, 0)] = (a, b, c, d)
         a, b, c, d = t[(7, 0)]

@@ -5,7 +5,9 @@ stops the guest at every rdmsr/wrmsr (see exits.py) and runs this model
 instead.  Architectural MSRs QEMU implements correctly (EFER, the syscall
 MSRs, segment bases, PAT, SYSENTER_*) are validated here and then handed to
 QEMU so its internal state (long mode, hflags) follows.  Xen-emulated MSRs
-live here.  Everything else raises #GP(0), as on Xen.
+live here, except the local APIC's (APIC_BASE, TSC_DEADLINE, x2APIC), which
+go to the host's vlapic (hv/x86/vlapic.py).  Everything else raises #GP(0),
+as on Xen.
 
 The MSR numbers are the arch layer's only definitions of them (syscall.py
 and hv/x86/domain.py import them); the EFER bits and `canonical()` are
@@ -43,6 +45,9 @@ MSR_MTRR_FIX16K_A0000 = 0x259
 MSR_MTRR_FIX4K_C0000 = 0x268
 MSR_MTRR_FIX4K_F8000 = 0x26F
 MSR_IA32_CR_PAT = 0x277
+MSR_IA32_TSC_DEADLINE = 0x6E0
+MSR_X2APIC_FIRST = 0x800
+MSR_X2APIC_LAST = 0x8FF
 MSR_MTRR_DEF_TYPE = 0x2FF
 MSR_EFER = 0xC0000080
 MSR_STAR = 0xC0000081
@@ -78,6 +83,12 @@ _CANONICAL = {MSR_LSTAR, MSR_CSTAR, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE
 _PAT_VALID_TYPES = (0, 1, 4, 5, 6, 7)
 
 
+def _is_lapic(index):
+    """The local APIC's MSRs (the platform's vlapic handles them)."""
+    return (index in (MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE) or
+            MSR_X2APIC_FIRST <= index <= MSR_X2APIC_LAST)
+
+
 class MsrModel:
     """MSR state for one vCPU.  `cpu` is the X86Vcpu (for the Unicorn handle,
     the TSC and the hypercall-page MSR)."""
@@ -85,7 +96,6 @@ class MsrModel:
     def __init__(self, cpu, vcpu_id):
         self.cpu = cpu
         self.vcpu_id = vcpu_id
-        self.apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (APIC_BASE_BSP if vcpu_id == 0 else 0)
         self.misc_enable = MISC_ENABLE_DEFAULT
         self.mtrr = {}
         self.mtrr_def_type = 0
@@ -97,8 +107,8 @@ class MsrModel:
             return self.cpu.uc.msr_read(index)
         if index == MSR_IA32_TSC:
             return self.cpu.host.guest_tsc()
-        if index == MSR_IA32_APIC_BASE:
-            return self.apic_base
+        if _is_lapic(index):
+            return self.cpu.host.lapic_rdmsr(index)
         if index == MSR_IA32_MISC_ENABLE:
             return self.misc_enable
         if index in (MSR_IA32_DEBUGCTLMSR, MSR_IA32_PLATFORM_ID, MSR_IA32_BIOS_SIGN_ID,
@@ -130,13 +140,8 @@ class MsrModel:
         if index == MSR_IA32_TSC:
             self.cpu.host.set_guest_tsc(value)
             return
-        if index == MSR_IA32_APIC_BASE:
-            if value & ~(0xFFFFFF000 | APIC_BASE_ENABLE | APIC_BASE_BSP | APIC_BASE_EXTD) or \
-                    value & APIC_BASE_EXTD:
-                raise GPFault()
-            if (value ^ self.apic_base) & APIC_BASE_BSP:
-                raise GPFault()
-            self.apic_base = value
+        if _is_lapic(index):
+            self.cpu.host.lapic_wrmsr(index, value)
             return
         if index == MSR_IA32_MISC_ENABLE:
             if value != self.misc_enable:

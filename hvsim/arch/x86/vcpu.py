@@ -108,7 +108,7 @@ class X86Vcpu:
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_emulated_pages",
-               "_mmio_callbacks")
+               "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -124,6 +124,9 @@ class X86Vcpu:
         self._emulated_pages = set()   # guest-physical pages of emulated I/O (see _on_unmapped)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
                                 ucx.CB_MMIO_WRITE(self._on_mmio_write))
+        self._mmio_write = None        # (gpa, size, value) of the write being emulated
+        self._mmio_restarted = None    # a write whose store Unicorn will run again
+        self._mmio_skip = None         # ... and that the repeat must not redo
         self._install_hooks()
 
     def __getstate__(self):
@@ -535,10 +538,32 @@ class X86Vcpu:
             return 0
 
     def _on_mmio_write(self, uch, offset, size, value, base):
+        access = ((base or 0) + offset, size, value)
+        if access == self._mmio_skip:
+            self._mmio_skip = None             # the restarted store: done already
+            return
         try:
-            self.host.mmio_write((base or 0) + offset, size, value)
+            self._mmio_write = access
+            self.host.mmio_write(*access)
         except BaseException as e:
             self.hooks.failed(e)
+        finally:
+            self._mmio_write = None
+
+    def _finish_restarted_store(self):
+        """Unicorn runs a store again from the start when its MMIO callback
+        stopped emulation (an APIC write that made an interrupt deliverable).
+        Its write took effect already: run the instruction once more with
+        that write skipped, so the slice ends after it, as Xen's VM entry
+        follows the emulated instruction."""
+        self._mmio_skip, self._mmio_restarted = self._mmio_restarted, None
+        self._slice_request = 1
+        self.emulating = True
+        err = ucx.emu_start(self.uc, self.st.rip, 0, 1)
+        self.emulating = False
+        self._retire()
+        self._mmio_skip = None
+        return err
 
     def _drop_emulated_pages(self, gpa, size):
         """RAM is about to be mapped at [gpa, gpa+size): it replaces emulated pages."""
@@ -720,6 +745,8 @@ class X86Vcpu:
         err = ucx.emu_start(self.uc, begin, timeout_us, count)
         self.emulating = False
         self._retire()
+        if self._mmio_restarted is not None and err == UC_ERR_OK:
+            err = self._finish_restarted_store()
         return self.after_emulation(err)
 
     def after_emulation(self, err):
@@ -744,8 +771,15 @@ class X86Vcpu:
             self.stop_exit = HALTED
 
     def stop(self):
-        """Ask a running slice to end (from the ticker thread or a hook)."""
-        ucx.emu_stop(self.uc)
+        """Ask a running slice to end (from a hook; or from an instruction
+        emulated at an exit site, between two emu_starts: then the slice
+        ends when the emulation returns)."""
+        if self.emulating:
+            if self._mmio_write is not None:
+                self._mmio_restarted = self._mmio_write
+            ucx.emu_stop(self.uc)
+        elif self.stop_exit is None:
+            self.stop_exit = SLICE_END
 
     def request_stop(self, reason):
         """Called by the host from inside a hypercall: end the slice after it."""

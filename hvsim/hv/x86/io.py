@@ -4,9 +4,10 @@ behind it).
 
 The arch vCPU turns a guest access to a guest-physical page that nothing
 backs into an emulated page (arch/x86/vcpu.py) and calls here for each
-access.  A PVH domU has no ioreq server, so with no internal handler
-claiming the address the access completes through Xen's null handler:
-reads return all ones, writes are discarded.  The only port a PVH domain
+access.  Xen's order: an internal handler claims the address (for a PVH
+domU only the vCPU's local APIC page in xAPIC mode, vlapic_range()); with
+no ioreq server (PVH domUs have none) everything else completes through
+the null handler: reads return all ones, writes are discarded.  The only port a PVH domain
 has is Xen's debug console, XEN_HVM_DEBUGCONS_IOPORT (0xE9): a byte written
 there goes to the domain's console (hvm.py, hvm_print_line).
 """
@@ -19,11 +20,17 @@ ALL_ONES = MASK64
 
 
 def mmio_read(vcpu, gpa, size):
+    vlapic = vcpu.vlapic
+    if vlapic.in_range(gpa):
+        return vlapic.mmio_read(gpa, size)
     return ALL_ONES >> (64 - 8 * size)           # null_handler read
 
 
 def mmio_write(vcpu, gpa, size, value):
-    pass                                         # null_handler write: discarded
+    vlapic = vcpu.vlapic
+    if vlapic.in_range(gpa):
+        vlapic.mmio_write(gpa, size, value)
+    # else null_handler write: discarded
 
 
 def port_read(vcpu, port, size):
@@ -33,4 +40,3 @@ def port_read(vcpu, port, size):
 def port_write(vcpu, port, size, value):
     if port == XEN_HVM_DEBUGCONS_IOPORT:
         hvm.print_line(vcpu, value)
-    # else null_handler write: discarded

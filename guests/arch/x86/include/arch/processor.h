@@ -126,6 +126,8 @@
 #define X86_FEAT_1D_SEP    (1u << 11)
 #define X86_FEAT_1D_FXSR   (1u << 24)
 #define X86_FEAT_1D_SSE    (1u << 25)
+#define X86_FEAT_1C_X2APIC     (1u << 21)
+#define X86_FEAT_1C_TSC_DEADLINE (1u << 24)
 #define X86_FEAT_1C_HYPERVISOR (1u << 31)
 #define X86_FEAT_E1D_SYSCALL (1u << 11)
 #define X86_FEAT_E1D_NX      (1u << 20)
