@@ -8,11 +8,10 @@ backend event channels, the console backend (xenconsoled) and `xl console`.
 * The pv-console guest (guests/tests/pv-console) checks the same from
   inside, in every environment, and reads lines typed at a pty.
 * Real guests: XTF's example in every HVM environment, as domUs and in a
-  hyperlaunch boot (skipped with one line when no XTF build is found).
+  hyperlaunch boot (the xtf_dir fixture: build/xtf, made by `make test`).
 """
 
 import os
-import pathlib
 import pty
 import re
 import select
@@ -393,27 +392,16 @@ def test_no_input_without_a_terminal():
 
 
 # ---- real guests: XTF ----------------------------------------------------------------
-def xtf_build():
-    """An XTF build directory (tests/<name>/test-<env>-<name>), or None."""
-    for cand in (os.environ.get("XTF_BUILD"), ROOT / "build" / "xtf", ROOT.parent / "xtf-build"):
-        if cand and (pathlib.Path(cand) / "tests" / "example").is_dir():
-            return pathlib.Path(cand)
-    return None
-
-
-def xtf_image(env, name="example"):
-    base = xtf_build()
-    if base is None:
-        pytest.skip("no XTF build: set XTF_BUILD to a built XTF tree")
-    image = base / "tests" / name / ("test-%s-%s" % (env, name))
+def xtf_image(xtf_dir, env, name="example"):
+    image = xtf_dir / "tests" / name / ("test-%s-%s" % (env, name))
     if not image.exists():
         pytest.skip("%s not built" % image)
     return image
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_xtf_example_as_domu(env):
-    rc, out = hvsim("run", "--timeout", HVSIM_TIMEOUT, xtf_image(env))
+def test_xtf_example_as_domu(xtf_dir, env):
+    rc, out = hvsim("run", "--timeout", HVSIM_TIMEOUT, xtf_image(xtf_dir, env))
     assert rc == 0, out
     assert out.splitlines() == ["--- Xen Test Framework ---",
                                 "Environment: %s" % XTF_ENV_NAMES[env],
@@ -425,9 +413,9 @@ XTF_ENV_NAMES = {"hvm32": "HVM 32bit (No paging)", "hvm32pse": "HVM 32bit (PSE 2
                  "hvm64": "HVM 64bit (Long mode 4 levels)"}
 
 
-def test_xtf_example_in_a_hyperlaunch_boot(tmp_path):
+def test_xtf_example_in_a_hyperlaunch_boot(xtf_dir, tmp_path):
     """dom0less: two domUs with the XTF example, each console shown once."""
-    images = [xtf_image("hvm64"), xtf_image("hvm32pae")]
+    images = [xtf_image(xtf_dir, "hvm64"), xtf_image(xtf_dir, "hvm32pae")]
     lcm = ROOT / "firmware" / "build" / "dom0less" / "lcm.dtb"
     if not lcm.exists():
         pytest.skip("firmware not built (make -C firmware)")
