@@ -16,6 +16,7 @@ from ..abi.bootfdt import (DOMAIN_CAPS_CONTROL, DOMAIN_CAPS_DEVICE_MODEL, DOMAIN
                            DOMAIN_CAPS_XENSTORE)
 from .console import DomainConsole
 from .evtchn import DomainEvtchn
+from .gnttab import GrantTable
 from .physmap import PAGE_SHIFT, Physmap
 from .shared_info import SharedInfo
 
@@ -56,6 +57,8 @@ class Domain:
         self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
         self.e820 = []
         self.evtchn = DomainEvtchn(self)
+        self.grant_table = GrantTable(self)
+        self.unmapped_pages = 0                # owned, in no gfn (memory.py)
         self.controller_pause_count = 1        # created paused by the toolstack/boot
         self.is_dying = DOMDYING_alive
         self.unique_id = hv.next_unique_id()
@@ -94,7 +97,7 @@ class Domain:
 
     @property
     def tot_pages(self):
-        return self.physmap.ram_pages()
+        return self.physmap.ram_pages() + self.unmapped_pages
 
     # -- life cycle --------------------------------------------------------------------------
     @property
@@ -133,6 +136,7 @@ class Domain:
             v.stop_timers()
             v.stop_running("destroyed")
         self.evtchn.destroy()
+        self.grant_table.release_mappings()
         if self.end_reason is None:
             self.end_reason = "destroyed"
             self._ended()

@@ -12,7 +12,7 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
-from . import console, domctl, evtchn, memory, sched, sysctl, vcpu_op, version
+from . import console, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
 from .x86 import hvm
 
 CLOBBER64 = 0xDEADBEEFDEADF00D
@@ -30,6 +30,7 @@ _TABLE = {
     xen.__HYPERVISOR_vcpu_op: (vcpu_op.do_vcpu_op, 3),
     xen.__HYPERVISOR_domctl: (domctl.do_domctl, 1),
     xen.__HYPERVISOR_sysctl: (sysctl.do_sysctl, 1),
+    xen.__HYPERVISOR_grant_table_op: (gnttab.do_grant_table_op, 3),
 }
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()

@@ -21,6 +21,7 @@ from ..snapshot import state as snapstate
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
+RAM = "ram"                 # gfn_type() of a RAM page (a region's or a populated one)
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -66,6 +67,8 @@ class Physmap:
         self.overlays = {}          # gfn -> (buf, addr, name)
         self.holes = set()          # RAM gfns given back (Xen freed the page)
         self.listeners = []
+        self.readonly = set()       # overlay gfns the guest may not write (r/o grant maps)
+        self.max_mapped_gfn = 0     # p2m->max_mapped_pfn: never goes down
         self._hint = None
 
     def __setstate__(self, state):
@@ -85,18 +88,19 @@ class Physmap:
         region = Region(gpa, size, buf, addr, name, kind)
         self.regions.append(region)
         self.regions.sort(key=lambda r: r.gpa)
+        self.max_mapped_gfn = max(self.max_mapped_gfn, ((gpa + size) >> PAGE_SHIFT) - 1)
         for l in self.listeners:
             l.physmap_map(gpa, size, addr)
         return region
 
     def ram_pages(self):
         pages = sum(r.size for r in self.regions if r.kind == "ram") >> PAGE_SHIFT
-        return pages - len(self.holes)
+        populated = sum(1 for (_, _, name) in self.overlays.values() if name == RAM)
+        return pages - len(self.holes) + populated
 
     def max_gfn(self):
-        """Highest gfn ever mapped (domain_get_maximum_gpfn)."""
-        top = max((r.end >> PAGE_SHIFT) - 1 for r in self.regions) if self.regions else 0
-        return max([top] + list(self.overlays))
+        """Highest gfn ever mapped (domain_get_maximum_gpfn, p2m->max_mapped_pfn)."""
+        return self.max_mapped_gfn
 
     def add_listener(self, listener):
         """A listener (vCPU) gets every current and future mapping."""
@@ -108,28 +112,83 @@ class Physmap:
         for gfn, (_, addr, _) in self.overlays.items():
             if gfn not in self.holes and self._backing_region(gfn << PAGE_SHIFT) is not None:
                 listener.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
-            listener.physmap_map(gfn << PAGE_SHIFT, PAGE_SIZE, addr)
+            listener.physmap_map(gfn << PAGE_SHIFT, PAGE_SIZE, addr,
+                                 writable=gfn not in self.readonly)
 
     # -- overlays ---------------------------------------------------------------------
-    def overlay(self, gfn, buf, addr, name):
-        """Put a Xen-owned page at gfn.  A RAM page there is freed (it stays a
-        hole after the overlay goes), as guest_remove_page() does in Xen."""
+    def overlay(self, gfn, buf, addr, name, writable=True):
+        """Put a page at gfn (a Xen-owned page, a populated RAM page or a
+        granted page of another domain).  A RAM page there is freed (it stays
+        a hole after the overlay goes), as guest_remove_page() does in Xen."""
         gpa = gfn << PAGE_SHIFT
         if gfn in self.overlays:
             self.remove_overlay(gfn)
         elif self._backing_region(gpa) is not None and gfn not in self.holes:
-            self.holes.add(gfn)
-            for l in self.listeners:
-                l.physmap_unmap(gpa, PAGE_SIZE)
+            self._free_region_page(gfn)
         self.overlays[gfn] = (buf, addr, name)
+        if not writable:
+            self.readonly.add(gfn)
+        self.max_mapped_gfn = max(self.max_mapped_gfn, gfn)
         for l in self.listeners:
-            l.physmap_map(gpa, PAGE_SIZE, addr)
+            l.physmap_map(gpa, PAGE_SIZE, addr, writable=writable)
 
     def remove_overlay(self, gfn):
         """Take the overlay away, leaving nothing mapped at gfn."""
         self.overlays.pop(gfn)
+        self.readonly.discard(gfn)
         for l in self.listeners:
             l.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
+
+    # -- RAM pages (memory_op) --------------------------------------------------------
+    def gfn_type(self, gfn):
+        """What the p2m has at gfn: RAM, an overlay's name, or None (nothing)."""
+        ov = self.overlays.get(gfn)
+        if ov is not None:
+            return ov[2]
+        if gfn in self.holes or self._backing_region(gfn << PAGE_SHIFT) is None:
+            return None
+        return RAM
+
+    def remove_ram(self, gfn):
+        """Take the RAM page at gfn out (guest_physmap_remove_page); its host
+        memory is given back to the host."""
+        if gfn in self.overlays:
+            self.remove_overlay(gfn)
+        else:
+            self._free_region_page(gfn)
+
+    def populate(self, gfn):
+        """A fresh zeroed RAM page at gfn (populate_physmap): a region's page
+        where there is one, else a page of its own.  What was there goes."""
+        if gfn in self.overlays:
+            self.remove_overlay(gfn)
+        r = self._backing_region(gfn << PAGE_SHIFT)
+        if r is None:
+            buf, addr = host_pages(PAGE_SIZE)
+            self.overlay(gfn, buf, addr, RAM)
+            return
+        self._discard(r, gfn)
+        if gfn in self.holes:
+            self.holes.discard(gfn)
+            for l in self.listeners:
+                l.physmap_map(gfn << PAGE_SHIFT, PAGE_SIZE, r.addr + (gfn << PAGE_SHIFT) - r.gpa)
+        self.max_mapped_gfn = max(self.max_mapped_gfn, gfn)
+
+    def page(self, gfn):
+        """(buffer, offset) of the page at gfn, or (None, 0)."""
+        return self._locate(gfn << PAGE_SHIFT, PAGE_SIZE)
+
+    def _free_region_page(self, gfn):
+        self.holes.add(gfn)
+        self._discard(self._backing_region(gfn << PAGE_SHIFT), gfn)
+        for l in self.listeners:
+            l.physmap_unmap(gfn << PAGE_SHIFT, PAGE_SIZE)
+
+    @staticmethod
+    def _discard(region, gfn):
+        """Give the host memory of one region page back (it reads as zeros after)."""
+        off = (gfn << PAGE_SHIFT) - region.gpa
+        region.buf.madvise(mmap.MADV_DONTNEED, off, PAGE_SIZE)
 
     def overlay_gfn(self, name):
         for gfn, (_, _, n) in self.overlays.items():

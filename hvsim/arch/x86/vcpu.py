@@ -46,6 +46,8 @@ TCG_BUFFER_SIZE = 128 << 20
 _ARGS_64 = [(R_EDI, R_ESI, R_EDX, 10, 8)[:n] for n in range(6)]
 _ARGS_32 = [(R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)[:n] for n in range(6)]
 
+_PROT_RX = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC   # read-only grant maps
+
 _REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 
@@ -155,8 +157,8 @@ class X86Vcpu:
     # a hypercall hook) corrupts the rest of that block, so changes arriving
     # during emulation are queued, the slice is ended, and they are applied
     # before the vCPU runs again.
-    def physmap_map(self, gpa, size, addr):
-        self._mapping_change(("map", gpa, size, addr))
+    def physmap_map(self, gpa, size, addr, writable=True):
+        self._mapping_change(("map" if writable else "map-ro", gpa, size, addr))
 
     def physmap_unmap(self, gpa, size):
         self._mapping_change(("unmap", gpa, size, 0))
@@ -170,9 +172,9 @@ class X86Vcpu:
 
     def _apply_mapping(self, change):
         op, gpa, size, addr = change
-        if op == "map":
+        if op in ("map", "map-ro"):
             self._drop_emulated_pages(gpa, size)
-            self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL, addr)
+            self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
         else:
             saved = self.st.exception_state()
             self.uc.mem_unmap(gpa, size)
