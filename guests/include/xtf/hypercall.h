@@ -91,6 +91,12 @@ static inline long hypercall_memory_op(unsigned int cmd, void *arg)
     return _hypercall_2(long, __HYPERVISOR_memory_op, cmd, arg);
 }
 
+static inline long hypercall_grant_table_op(unsigned int cmd, void *uop,
+                                            unsigned int count)
+{
+    return _hypercall_3(long, __HYPERVISOR_grant_table_op, cmd, uop, count);
+}
+
 static inline long hypercall_event_channel_op(unsigned int cmd, void *arg)
 {
     return _hypercall_2(long, __HYPERVISOR_event_channel_op, cmd, arg);
