@@ -23,6 +23,7 @@ import struct
 
 from ..abi import errno, grant_table as g
 from ..abi.errno import HypercallError
+from ..abi.memory import XENMAPIDX_grant_table_status
 from ..abi.xen import DOMID_SELF
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_field, put_struct
 from .physmap import PAGE_SHIFT, PAGE_SIZE, RAM, host_pages
@@ -174,9 +175,9 @@ class GrantTable:
     def map_frame(self, idx, gfn):
         """gnttab_map_frame(): XENMAPSPACE_grant_table, growing the table to
         reach idx; the frame leaves the gfn it was at."""
-        status = self.version == 2 and bool(idx & g.XENMAPIDX_grant_table_status)
+        status = self.version == 2 and bool(idx & XENMAPIDX_grant_table_status)
         if status:
-            idx &= ~g.XENMAPIDX_grant_table_status
+            idx &= ~XENMAPIDX_grant_table_status
             if idx >= len(self.status):
                 nr = status_to_grant_frames(idx + 1)
                 if nr <= self.max_grant_frames:
