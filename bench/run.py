@@ -10,6 +10,17 @@
    domains (guests/tests/ping-pong: send, block, upcall, on both sides),
    measured as the difference between a long and a short run so that boot
    time cancels out.  Goal: >= 50,000/s.
+4. grant copy: MB/s moved by GNTTABOP_copy between two domains
+   (guests/tests/grant-copy: batches of 4 KiB copies from the other domain's
+   grants), long run minus short run.
+5. grant map+unmap: map_grant_ref + unmap_grant_ref pairs per second of a
+   page another domain granted (guests/tests/shared-ring, maps=N).
+
+The baseline of 4 is the same bytes moved by Python alone (4 KiB slice
+copies between two mmaps, what the copy itself costs in the hypervisor's
+language); that of 5 is raw Unicorn mapping one page with mem_map_ptr and
+unmapping it again (each grant map or unmap changes the mapper's Unicorn
+memory map once).
 
 The baselines of 2 and 3 are what trapping into Python costs before any
 hypervisor work: raw Unicorn instances running a loop of `in` instructions
@@ -45,6 +56,9 @@ from hvsim.hv.hypervisor import Hypervisor                             # noqa: E
 
 ROOT = os.path.dirname(HERE)
 PING_PONG = os.path.join(ROOT, "guests", "build", "hvm64", "ping-pong.elf")
+GRANT_COPY = os.path.join(ROOT, "guests", "build", "hvm64", "grant-copy.elf")
+SHARED_RING = os.path.join(ROOT, "guests", "build", "hvm64", "shared-ring.elf")
+COPY_KIB_PER_ROUND = 64                 # grant-copy: 16 pages a round
 COMPUTE, HYPERCALL = 1, 2
 COMPUTE_INSNS_PER_ITER = 7
 REPEATS = 3
@@ -75,8 +89,23 @@ def run_hvsim(elf):
 
 def run_ping_pong(rounds):
     """Seconds two ping-pong domains take for `rounds` round trips (and boot)."""
+    return run_pair(PING_PONG, "rounds=%d" % rounds)
+
+
+def run_grant_copy(rounds):
+    """Seconds grant-copy takes to pull `rounds` x 64 KiB in 4 KiB copies (and boot)."""
+    return run_pair(GRANT_COPY, "rounds=%d chunk=4096" % rounds)
+
+
+def run_grant_maps(maps):
+    """Seconds shared-ring takes with `maps` extra map+unmap pairs (and the rest)."""
+    return run_pair(SHARED_RING, "maps=%d" % maps)
+
+
+def run_pair(elf, cmdline):
+    """Seconds two domains running `elf` take to finish, both with SUCCESS."""
     hv = Hypervisor(console=ConsoleSink(stream=None))
-    doms = [build_domain(hv, DomainSpec(domid, PING_PONG, 32 << 20, cmdline="rounds=%d" % rounds))
+    doms = [build_domain(hv, DomainSpec(domid, elf, 32 << 20, cmdline=cmdline))
             for domid in (1, 2)]
     for d in doms:
         d.unpause()
@@ -86,8 +115,8 @@ def run_ping_pong(rounds):
     for d in doms:
         last = [l for l in d.console.transcript if l.strip()][-1:]
         if result.reason != "done" or last != ["Test result: SUCCESS"]:
-            raise SystemExit("ping-pong d%d did not succeed: %s %s" % (d.domid, result.reason,
-                                                                       last))
+            raise SystemExit("%s d%d did not succeed: %s %s" % (
+                os.path.basename(elf), d.domid, result.reason, last))
     return took
 
 
@@ -160,6 +189,33 @@ def run_raw_ping_pong(rounds):
     return time.perf_counter() - t
 
 
+def run_python_copies(rounds):
+    """Seconds Python takes to move `rounds` x 64 KiB in 4 KiB slice copies
+    between two anonymous mmaps (the grant copy baseline)."""
+    import mmap
+    src, dst = mmap.mmap(-1, 64 << 10), mmap.mmap(-1, 64 << 10)
+    s, d = memoryview(src), memoryview(dst)
+    t = time.perf_counter()
+    for _ in range(rounds):
+        for off in range(0, 64 << 10, 4096):
+            d[off:off + 4096] = s[off:off + 4096]
+    return time.perf_counter() - t
+
+
+def run_raw_map_unmap(pairs):
+    """Seconds raw Unicorn takes for `pairs` mem_map_ptr + mem_unmap of one page."""
+    import mmap
+    page = mmap.mmap(-1, 4096)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(0, 1 << 20, UC_PROT_ALL)
+    t = time.perf_counter()
+    for _ in range(pairs):
+        uc.mem_map_ptr(2 << 20, 4096, UC_PROT_ALL, addr)
+        uc.mem_unmap(2 << 20, 4096)
+    return time.perf_counter() - t
+
+
 def best(fn, *args):
     return min(fn(*args) for _ in range(REPEATS))
 
@@ -171,8 +227,11 @@ def main():
     iters = 10_000_000 if args.quick else 40_000_000
     calls = 100_000 if args.quick else 500_000
     rounds = 20_000 if args.quick else 100_000
-    if not os.path.exists(PING_PONG):
-        raise SystemExit("bench: %s is missing: run `make guests` first" % PING_PONG)
+    copy_rounds = 100 if args.quick else 500
+    maps = 2_000 if args.quick else 10_000
+    for guest in (PING_PONG, GRANT_COPY, SHARED_RING):
+        if not os.path.exists(guest):
+            raise SystemExit("bench: %s is missing: run `make guests` first" % guest)
     with tempfile.TemporaryDirectory() as wd:
         compute = build(wd, COMPUTE, iters)
         hcall = build(wd, HYPERCALL, calls)
@@ -181,8 +240,13 @@ def main():
         hv = best(run_hvsim, compute)
         hc = best(run_hvsim, hcall)
         pp = best(run_ping_pong, rounds) - best(run_ping_pong, 100)
+    gc = best(run_grant_copy, copy_rounds) - best(run_grant_copy, 1)
+    gm = best(run_grant_maps, maps) - best(run_grant_maps, 0)
     raw_hc = best(run_raw_traps, calls)
     raw_pp = best(run_raw_ping_pong, rounds)
+    raw_gc = best(run_python_copies, copy_rounds - 1)
+    raw_gm = best(run_raw_map_unmap, maps)
+    copied_mb = (copy_rounds - 1) * COPY_KIB_PER_ROUND / 1024
     print("hvsim benchmarks (best of %d)" % REPEATS)
     print("%-34s %14s %14s %8s %8s" % ("", "hvsim", "baseline", "ratio", "goal"))
     print("%-34s %11.1f M/s %11.1f M/s %8.2f %8s" % (
@@ -192,9 +256,15 @@ def main():
     print("%-34s %12.0f/s %12.0f/s %8.2f %8s" % (
         "interdomain ping-pong round trips", (rounds - 100) / pp, rounds / raw_pp,
         raw_pp / rounds / (pp / (rounds - 100)), ">=50k"))
+    print("%-34s %10.1f MB/s %10.1f MB/s %8.2f %8s" % (
+        "grant copy between two domains", copied_mb / gc, copied_mb / raw_gc, gc and raw_gc / gc,
+        "-"))
+    print("%-34s %12.0f/s %12.0f/s %8.2f %8s" % (
+        "grant map+unmap pairs", maps / gm, maps / raw_gm, raw_gm / gm, "-"))
     print("  baselines (raw Unicorn %s): compute: same image, no hooks; hypercall: empty\n"
           "  Python IN hook; ping-pong: two instances, two empty traps and one emu_start\n"
-          "  each per round trip" % __import__("unicorn").__version__)
+          "  each per round trip; grant copy: the same bytes by Python slice copies;\n"
+          "  map+unmap: mem_map_ptr + mem_unmap of one page" % __import__("unicorn").__version__)
 
 
 if __name__ == "__main__":

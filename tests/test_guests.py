@@ -75,6 +75,8 @@ ELSEWHERE = {
     "timer": "test_guests_events.py",
     "ping-pong": "test_guests_events.py (two domains)",
     "smp": "test_guests_events.py (--vcpus 4)",
+    "shared-ring": "test_guests_events.py (two domains)",
+    "grant-copy": "test_guests_events.py (two domains)",
     "pv-console": "test_toolstack.py (each line once, typed input)",
 }
 

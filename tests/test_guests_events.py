@@ -6,6 +6,8 @@ These guests need more than test_guests.py's one domain with one vCPU:
   timer        singleshot/periodic timers, SCHEDOP_block/poll, system time (1 and 2 vCPUs)
   ping-pong    two domains bouncing notifications (alone it must SKIP)
   smp          vCPU bring-up and an IPI ring with --vcpus 4 (alone it must SKIP)
+  shared-ring  a frontend and a backend domain sharing a ring by grants (alone: SKIP)
+  grant-copy   bulk GNTTABOP_copy between two domains (alone: SKIP)
 
 Every run is --deterministic, so that a failure can be replayed exactly: in
 the default (host time) mode preemption points vary from run to run, and an
@@ -50,6 +52,27 @@ EXPECT = {
             2: [r"d2 plays pong against d1, 1000 rounds", r"pong: bound d1 port 3 after \d+ scans",
                 r"pong: port \d+ <-> d1 port 3",
                 r"pong: 1000 round trips with d1, \d+ ns each, \d+ upcalls"],
+        },
+    },
+    "shared-ring": {
+        "checks": 17,
+        "lines": {
+            1: [r"d1 is the frontend, d2 the backend",
+                r"front: 24 requests answered, checksums and data verified",
+                r"front: the backend unmapped the ring; revoking every grant"],
+            2: [r"back: read-only grant mapped, a write through it #GP faults",
+                r"back: 24 requests served \(mapped and copied\), checksums match",
+                r"back: 100 map\+unmap pairs, \d+ ns each",
+                r"back: after revocation map and copy fail with GNTST_general_error"],
+        },
+    },
+    "grant-copy": {
+        "checks": 24,
+        "lines": {
+            1: [r"front: 64 KiB pushed back, every byte checked"],
+            2: [r"back: transitive and sub-page grants of a v2 domain copied from",
+                r"back: pulled 8 x 64 KiB in 512-byte copies, \d+ us per round",
+                r"back: pushed 64 KiB back inverted"],
         },
     },
     "smp": {
@@ -141,6 +164,8 @@ for _env in ENVS:
     RUNS.append(("timer-%s" % _env, "timer", [_env], [], {}))
     RUNS.append(("ping-pong-%s" % _env, "ping-pong", [_env, _env], [], {}))
     RUNS.append(("smp-%s-4vcpus" % _env, "smp", [_env], ["--vcpus", "4"], {}))
+    RUNS.append(("shared-ring-%s" % _env, "shared-ring", [_env, _env], [], {}))
+    RUNS.append(("grant-copy-%s" % _env, "grant-copy", [_env, _env], [], {}))
 RUNS += [
     ("evtchn-ops-hvm64+hvm32", "evtchn-ops", ["hvm64", "hvm32"], [], PEER_PROBE),
     ("evtchn-ops-hvm32pae-2vcpus", "evtchn-ops", ["hvm32pae"], ["--vcpus", "2"], {}),
@@ -149,6 +174,9 @@ RUNS += [
     ("ping-pong-hvm64+hvm32", "ping-pong", ["hvm64", "hvm32"], [], {}),
     ("ping-pong-hvm32pae+hvm64", "ping-pong", ["hvm32pae", "hvm64"], [], {}),
     ("smp-hvm64-2vcpus", "smp", ["hvm64"], ["--vcpus", "2"], {}),
+    ("shared-ring-hvm64+hvm32", "shared-ring", ["hvm64", "hvm32"], [], {}),
+    ("shared-ring-hvm32pae+hvm64", "shared-ring", ["hvm32pae", "hvm64"], [], {}),
+    ("grant-copy-hvm32+hvm64", "grant-copy", ["hvm32", "hvm64"], [], {}),
 ]
 
 
@@ -178,6 +206,8 @@ def test_events_guest(guest, envs, options, extra):
 @pytest.mark.parametrize("guest, options, reason", [
     ("ping-pong", [], r"Skip: needs two domains, ping \(d1\) and pong \(d2\): .*"),
     ("smp", [], r"Skip: one vCPU: run with --vcpus 4"),
+    ("shared-ring", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
+    ("grant-copy", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
 ])
 @pytest.mark.parametrize("env", ["hvm64", "hvm32"])
 def test_events_guest_skips_alone(env, guest, options, reason):

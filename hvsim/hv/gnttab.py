@@ -704,11 +704,21 @@ def swap_grant_ref(d, ref_a, ref_b):
 
 # ---- the hypercall -----------------------------------------------------------------------
 def _each(v, struct_, arg, count):
-    """The ops of a batch: (address, layout, buffer) each, read as they come."""
+    """The ops of a batch: (address, layout, buffer) each.  The array is read
+    at once; if that faults, op by op, so the ops before a bad one are done
+    (as Xen copies each in turn)."""
     lay = struct_.layout(v.hcall_abi)
+    size = lay.size
+    try:
+        whole = copy_from_guest(v, arg, size * count)
+    except HypercallError:
+        whole = None
     for i in range(count):
-        ptr = arg + i * lay.size
-        yield ptr, lay, bytearray(copy_from_guest(v, ptr, lay.size))
+        ptr = arg + i * size
+        if whole is not None:
+            yield ptr, lay, bytearray(whole[i * size:(i + 1) * size])
+        else:
+            yield ptr, lay, bytearray(copy_from_guest(v, ptr, size))
 
 
 def _map_batch(v, arg, count):

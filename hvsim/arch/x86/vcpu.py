@@ -763,6 +763,11 @@ class X86Vcpu:
             return self._internal_error(exc)
         if self.stop_exit is not None:
             return self.stop_exit
+        if err == unicorn.UC_ERR_WRITE_PROT:
+            # A write to a read-only grant mapping (p2m_grant_map_ro): Xen's
+            # hvm_hap_nested_page_fault() injects #GP(0) into an HVM guest.
+            self._raise(traps.GP, traps.FAULT, 0)
+            return self.stop_exit
         if err != UC_ERR_OK:
             return self._emu_error(err)
         return None
