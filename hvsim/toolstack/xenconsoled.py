@@ -31,6 +31,7 @@ from ..abi import hvm as h
 from ..abi.cstruct import X86_64
 from ..hv.console import PV_CONSOLE, DomainConsole
 from ..hv.physmap import PAGE_SHIFT
+from ..snapshot import state as snapstate
 
 _LAYOUT = cio.xencons_interface.layout(X86_64)       # chars and u32s: one layout
 IN_OFF, IN_SIZE = _LAYOUT.offset("in"), _LAYOUT.fields["in"].size
@@ -47,6 +48,9 @@ class RingConsole:
         self.channel = None             # BackendChannel, once connected
         self.pending_input = bytearray()
         self.attached = False           # a terminal is attached: show unfinished lines
+
+    def __getstate__(self):             # snapshots: the terminal belongs to the session
+        return snapstate.transient(self, attached=False)
 
     def _ring(self):
         """The mapped console page (None if the guest put something else there
