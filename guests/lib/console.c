@@ -2,13 +2,11 @@
  * @file lib/console.c
  *
  * The console: Xen's console_io hypercall when Xen is there, else the
- * debug port 0xE9 (QEMU -debugcon); and the PV console ring too once a
- * test asks for it (lib/pv_console.c).
+ * debug port 0xE9 (XEN_HVM_DEBUGCONS_IOPORT; QEMU's -debugcon); and the PV
+ * console ring too once a test asks for it (lib/pv_console.c).
  */
 #include <xtf.h>
 #include <xtf/pv_console.h>
-
-#define DEBUG_PORT 0xe9
 
 void console_write(const char *buf, size_t len)
 {
@@ -23,7 +21,7 @@ void console_write(const char *buf, size_t len)
     }
 
     for ( i = 0; i < len; i++ )
-        outb(buf[i], DEBUG_PORT);
+        outb(buf[i], XEN_HVM_DEBUGCONS_IOPORT);
 }
 
 void vprintk(const char *fmt, va_list args)

@@ -15,6 +15,9 @@ Reading a struct out of guest memory:
 
 import struct as _struct
 
+MASK32 = 0xFFFFFFFF                  # (uint32_t) and (uint64_t) truncation
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
 
 class Abi:
     """One guest ABI: sizes and in-struct alignments of the scalar C types."""

@@ -5,6 +5,7 @@ setvcpuaffinity; every other command is -ENOSYS once past Xen's checks."""
 
 from ..abi import domctl as dc
 from ..abi import errno, xen
+from ..abi.cstruct import MASK32
 from ..arch.x86.paging import PHYS_BITS
 from .domain import DOMDYING_dead, DOMDYING_dying
 from .evtchn import global_virq_handler
@@ -44,7 +45,7 @@ def getdomaininfo(hv, d, lay, buf, base=0):
         flags |= dc.XEN_DOMINF_xs_domain
     flags |= dc.XEN_DOMINF_hvm_guest | dc.XEN_DOMINF_hap
     code = SHUTDOWN_CODE_INVALID if d.shutdown_code is None else d.shutdown_code
-    flags |= (code << dc.XEN_DOMINF_shutdownshift) & 0xFFFFFFFF
+    flags |= (code << dc.XEN_DOMINF_shutdownshift) & MASK32
     si_gfn = d.physmap.overlay_gfn("shared_info")
     lay.put(buf, base=base, domain=d.domid, flags=flags, tot_pages=d.tot_pages,
             max_pages=d.max_pages,

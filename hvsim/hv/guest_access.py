@@ -8,6 +8,7 @@ Struct arguments are read with the layout of the caller's ABI.
 
 from ..abi import errno
 from ..abi.errno import HypercallError
+from ..arch.x86.defns import MASK64, canonical
 from ..arch.x86.paging import BadPhysical, PageFault
 
 
@@ -15,7 +16,7 @@ def _check(v, ptr, n):
     if v.hcall_abi.handle == 4:
         if ptr + n > 1 << 32:
             raise HypercallError(errno.EFAULT)
-    elif (ptr >> 47) not in (0, 0x1FFFF) or ((ptr + n - 1) >> 47) not in (0, 0x1FFFF):
+    elif not (canonical(ptr) and canonical(ptr + n - 1)) or ptr + n - 1 > MASK64:
         raise HypercallError(errno.EFAULT)
 
 

@@ -15,8 +15,8 @@ from ..abi.errno import HypercallError
 from . import console, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
 from .x86 import hvm
 
-CLOBBER64 = 0xDEADBEEFDEADF00D
-CLOBBER32 = 0xDEADF00D
+CLOBBER64 = 0xDEADBEEFDEADF00D         # what a debug build of Xen leaves in consumed
+CLOBBER32 = 0xDEADF00D                 # argument registers (64-bit, 32-bit ABI)
 
 # number -> (handler, nargs); nargs as in hypercall-defs.c, (hvm64, hvm32) where they differ
 _TABLE = {
@@ -70,7 +70,8 @@ class HypercallTable:
                 nargs = entry[1]
                 if type(nargs) is tuple:
                     nargs = nargs[0] if abi.ulong == 8 else nargs[1]
-                v.arch.clobber_hypercall_args(nargs, abi)
+                v.arch.clobber_hypercall_args(nargs, abi,
+                                              CLOBBER64 if abi.ulong == 8 else CLOBBER32)
         if tracer is not None:
             tracer(v, nr, args, result, start_ns)
         v.recent_hypercalls.append((nr, args, result))

@@ -17,6 +17,7 @@ import ctypes
 import mmap
 import struct
 
+from ..abi.cstruct import MASK32
 from ..snapshot import state as snapstate
 
 PAGE_SHIFT = 12
@@ -284,7 +285,7 @@ class Physmap:
         buf, off = self._locate(gpa, 4)
         if buf is None:
             return False
-        _U32.pack_into(buf, off, value & 0xFFFFFFFF)
+        _U32.pack_into(buf, off, value & MASK32)
         return True
 
     def write_u64(self, gpa, value):

@@ -2,8 +2,10 @@
 shutdown, shutdown_code, remote_shutdown, poll, watchdog, pin_override."""
 
 from ..abi import errno, sched as so
+from ..abi.cstruct import MASK32
 from ..abi.errno import HypercallError
 from .guest_access import copy_from_guest, get_struct
+from .time import MILLISECS
 from .xsm import DM_PRIV
 
 MAX_POLL_PORTS = 128
@@ -37,23 +39,20 @@ def _remote_shutdown(v, arg):
     return 0
 
 
-MILLISECS_100 = 100_000_000
-
-
 def do_set_timer_op(v, timeout, hi=0, *_):
     """set_timer_op(absolute system time): 0 stops the timer; an absurd value
     (negative, or more than 2^50 ns ahead) fires in 100 ms (Linux work-around).
     32-bit callers pass the 64-bit time as two halves (lo, hi)."""
     t = v.singleshot_timer
     if v.hcall_abi.ulong == 4:
-        timeout = (timeout & 0xFFFFFFFF) | (hi & 0xFFFFFFFF) << 32
+        timeout = (timeout & MASK32) | (hi & MASK32) << 32
     if timeout >= 1 << 63:
         timeout -= 1 << 64
     now = v.hv.clock.now()
     if timeout == 0:
         t.stop()
-    elif timeout < 0 or (timeout - now > 0 and ((timeout - now) >> 50) & 0xFFFFFFFF):
-        t.set(now + MILLISECS_100)
+    elif timeout < 0 or (timeout - now > 0 and ((timeout - now) >> 50) & MASK32):
+        t.set(now + 100 * MILLISECS)
     else:
         t.set(timeout)
     return 0

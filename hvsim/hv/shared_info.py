@@ -13,7 +13,7 @@ updates with their version seqlocks.
 
 from ..snapshot import state as snapstate
 from ..abi import xen
-from ..abi.cstruct import X86_32, X86_64
+from ..abi.cstruct import MASK32, X86_32, X86_64
 from . import time as vtime
 from .physmap import PAGE_SIZE, host_pages
 
@@ -86,7 +86,7 @@ class SharedInfo:
         sec, nsec = self.domain.hv.clock.boot_wallclock()
         self.wc_version += 1
         lay.put(self.buf, wc_version=self.wc_version)
-        lay.put(self.buf, wc_sec=sec & 0xFFFFFFFF, wc_nsec=nsec)
+        lay.put(self.buf, wc_sec=sec & MASK32, wc_nsec=nsec)
         lay.put(self.buf, **{xen.wc_sec_hi_field(self.abi): sec >> 32})
         self.wc_version += 1
         lay.put(self.buf, wc_version=self.wc_version)

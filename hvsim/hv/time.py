@@ -17,6 +17,7 @@ import time
 from ..snapshot import state as snapstate
 
 TSC_KHZ = 2_000_000                  # a 2 GHz TSC: ns = tsc / 2
+MILLISECS = 1_000_000                # Xen's MILLISECS(1): system time is in ns
 TSC_TO_SYSTEM_MUL = 1 << 31          # (tsc << shift) * mul >> 32 == tsc / 2
 TSC_SHIFT = 0
 NS_PER_INSN = 1                      # deterministic mode: 1 GIPS
@@ -24,7 +25,7 @@ DETERMINISTIC_EPOCH = 1767225600     # 2026-01-01T00:00:00Z
 
 
 def ns_to_tsc(ns):
-    return ns * TSC_KHZ // 1_000_000
+    return ns * TSC_KHZ // MILLISECS
 
 
 def tsc_to_ns(tsc):

@@ -4,15 +4,16 @@ hv/x86/domain.py, as arch_set_info_hvm_guest in xen/arch/x86/hvm/domain.c),
 runstate, timers, and moving vcpu_info out of shared_info."""
 
 from ..abi import errno, vcpu as vo
+from ..abi.cstruct import MASK32
 from ..abi import hvm_vcpu as hv_ctx
 from ..abi.errno import HypercallError
 from ..abi.sched import SHUTDOWN_poweroff
 from .guest_access import copy_from_guest, copy_to_guest, get_struct
 from .physmap import PAGE_SHIFT
 from .shared_info import VcpuInfoRef
+from .time import MILLISECS
 from .x86.domain import set_info_hvm_guest
 
-MILLISECS = 1_000_000
 STIME_DELTA_MAX = (1 << 62) - 1
 
 
@@ -102,7 +103,7 @@ def register_vcpu_info(v, target, arg):
 
 # ---- dispatch ------------------------------------------------------------------------------------
 def do_vcpu_op(v, cmd, vcpuid, arg, *_):
-    target = v.domain.vcpu_by_id(vcpuid & 0xFFFFFFFF)
+    target = v.domain.vcpu_by_id(vcpuid & MASK32)
     if target is None:
         return -errno.ENOENT
     if cmd == vo.VCPUOP_initialise:

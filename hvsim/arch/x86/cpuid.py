@@ -17,7 +17,7 @@ from unicorn import Uc, UC_ARCH_X86, UC_MODE_64
 from unicorn import x86_const as X
 
 from ...abi import cpuid as xc
-from .defns import CR4_OSXSAVE
+from .defns import CR4_OSXSAVE, MASK32
 
 _BASE_LEAVES = (0, 1, 2, 4, 5, 6, 7, 0xD, 0x80000000, 0x80000001, 0x80000002,
                 0x80000003, 0x80000004, 0x80000005, 0x80000006, 0x80000007, 0x80000008)
@@ -38,7 +38,7 @@ def _native_model():
             uc.reg_write(X.UC_X86_REG_RAX, leaf)
             uc.reg_write(X.UC_X86_REG_RCX, sub)
             uc.emu_start(0x1000, 0x1002)
-            table[(leaf, sub)] = tuple(uc.reg_read(r) & 0xFFFFFFFF for r in
+            table[(leaf, sub)] = tuple(uc.reg_read(r) & MASK32 for r in
                                        (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX,
                                         X.UC_X86_REG_ECX, X.UC_X86_REG_EDX))
     _native = table
@@ -104,7 +104,7 @@ class CpuidModel:
                 return (xc.XEN_CPUID_HOST_TSC_RELIABLE | xc.XEN_CPUID_RDTSCP_INSTR_AVAIL, 0,
                         self.tsc_khz, 1)                  # tsc_mode 0, incarnation 1
             if sub == 1:
-                return (0, 0, self.tsc_to_ns_mul, self.tsc_to_ns_shift & 0xFFFFFFFF)
+                return (0, 0, self.tsc_to_ns_mul, self.tsc_to_ns_shift & MASK32)
             if sub == 2:
                 return (self.tsc_khz, 0, 0, 0)
             return (0, 0, 0, 0)

@@ -30,7 +30,7 @@ from unicorn import x86_const as X
 from ...errors import HvsimError
 from ...snapshot.fileformat import SnapshotError
 from ..uc import uc_handle, uclib_gil
-from .defns import EFLAGS_IF
+from .defns import EFLAGS_IF, MASK32
 
 
 class CpuStateError(HvsimError):
@@ -39,6 +39,7 @@ class CpuStateError(HvsimError):
 
 # QEMU register numbering inside CPUX86State.regs[]
 R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI = range(8)
+R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15 = range(8, 16)
 # segment indices inside CPUX86State.segs[]
 R_ES, R_CS, R_SS, R_DS, R_FS, R_GS = range(6)
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
@@ -489,7 +490,7 @@ class CpuState:
 
     @property
     def error_code(self):
-        return self._error_code.value & 0xFFFFFFFF
+        return self._error_code.value & MASK32
 
     @property
     def exception_is_int(self):

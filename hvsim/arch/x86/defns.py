@@ -1,9 +1,9 @@
 """Architectural x86 definitions (Xen's asm/x86-defns.h, QEMU's
 target/i386/cpu.h): control-register, EFLAGS and EFER bits, register
-widths and canonical addresses.  Every other module takes them from here."""
+widths (from abi/cstruct.py) and canonical addresses.  Every other arch
+module takes them from here."""
 
-MASK32 = 0xFFFFFFFF
-MASK64 = 0xFFFFFFFFFFFFFFFF
+from ...abi.cstruct import MASK32, MASK64  # noqa: F401 - the register widths
 
 # CR0
 CR0_PE = 1 << 0

@@ -19,8 +19,8 @@ import ctypes
 
 from ..uc import uclib_gil
 
-from .defns import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA,
-                    EFER_NXE, canonical)
+from .defns import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, EFER_LMA, EFER_NXE,
+                    MASK32, MASK64, canonical)
 
 _PROT_READ, _PROT_WRITE = 1, 2
 
@@ -84,7 +84,7 @@ class Walker:
         if access != ACCESS_FETCH and not user:
             st = self.st
             if not st.cr[0] & CR0_PG:
-                return la & 0xFFFFFFFF
+                return la & MASK32
             pending = st.exception_index
             if not _uc_vmem_translate(self.uch, la, _PROT_WRITE if access == ACCESS_WRITE
                                       else _PROT_READ, self._pa):
@@ -101,12 +101,12 @@ class Walker:
         st = self.st
         cr0 = st.cr[0]
         if not cr0 & CR0_PG:
-            return la & 0xFFFFFFFF
+            return la & MASK32
         cr4 = st.cr[4]
         efer = st.efer
         if efer & EFER_LMA:
             return self._walk_long(la, access, user, cr0, cr4, efer, set_ad)
-        la &= 0xFFFFFFFF
+        la &= MASK32
         if cr4 & CR4_PAE:
             return self._walk_pae(la, access, user, cr0, cr4, efer, set_ad)
         return self._walk_32(la, access, user, cr0, cr4, set_ad)
@@ -168,7 +168,7 @@ class Walker:
 
     # -- the page loop -------------------------------------------------------------
     def _wrap(self):
-        return (1 << 64) - 1 if self.st.efer & EFER_LMA else 0xFFFFFFFF
+        return MASK64 if self.st.efer & EFER_LMA else MASK32
 
     def _pages(self, la, n, locate):
         """(guest-physical, length) of each page of [la, la+n), located by

@@ -14,7 +14,7 @@ import struct
 
 from .cpustate import (HF_ADDSEG_MASK, HF_CPL_MASK, HF_CS32_MASK, HF_CS64_MASK,
                        HF_LMA_MASK, HF_SS32_MASK, R_CS, R_DS, R_ES, R_SS)
-from .defns import CR0_PE
+from .defns import CR0_PE, MASK32
 
 # descriptor flag bits (in QEMU's flags word = descriptor bits 32..63)
 DESC_TYPE_SHIFT = 8
@@ -61,7 +61,7 @@ class Descriptor:
 
     def __init__(self, raw):
         self.raw = raw
-        lo, hi = raw & 0xFFFFFFFF, raw >> 32
+        lo, hi = raw & MASK32, raw >> 32
         self.base = (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF000000)
         limit = (lo & 0xFFFF) | (hi & 0xF0000)
         if hi & DESC_G_MASK:
@@ -100,11 +100,11 @@ class Gate:
     __slots__ = ("selector", "offset", "type", "dpl", "present", "ist")
 
     def __init__(self, raw, raw_hi=None):
-        lo, hi = raw & 0xFFFFFFFF, raw >> 32
+        lo, hi = raw & MASK32, raw >> 32
         self.selector = lo >> 16
         self.offset = (lo & 0xFFFF) | (hi & 0xFFFF0000)
         if raw_hi is not None:
-            self.offset |= (raw_hi & 0xFFFFFFFF) << 32
+            self.offset |= (raw_hi & MASK32) << 32
         self.type = (hi >> 8) & 0xF
         self.dpl = (hi >> 13) & 3
         self.present = bool(hi & (1 << 15))

@@ -24,7 +24,7 @@ it by the SDM's benign/contributory/page-fault table: #DF, or a triple fault
 import struct
 
 from .cpustate import R_CS, R_DS, R_ES, R_ESP, R_FS, R_GS, R_SS
-from .defns import EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_TF, EFLAGS_VM
+from .defns import EFLAGS_IF, EFLAGS_NT, EFLAGS_RF, EFLAGS_TF, EFLAGS_VM, MASK32
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault
 from .segments import (DESC_B_MASK, DESC_DPL_SHIFT, SYS_INTR16, SYS_INTR32,
                        SYS_TASK_GATE, SYS_TRAP16, SYS_TRAP32, Descriptor, Gate,
@@ -289,8 +289,8 @@ class TrapDelivery:
         wide = gate.type in (SYS_INTR32, SYS_TRAP32)
         word = 4 if wide else 2
         fmt = "<I" if wide else "<H"
-        esp = st.regs[R_ESP] & 0xFFFFFFFF
-        rflags = cpu.rflags & 0xFFFFFFFF
+        esp = st.regs[R_ESP] & MASK32
+        rflags = cpu.rflags & MASK32
         old_cs = st.segs[R_CS].selector
         old_ss = st.segs[R_SS].selector
         ss_desc = None
@@ -308,13 +308,13 @@ class TrapDelivery:
             words = []
         if vm86:                            # the data segments go first, then are cleared
             words = [st.segs[r].selector for r in VM86_DATA_SEGS] + words
-        words += [rflags, old_cs, ret_rip & 0xFFFFFFFF]
+        words += [rflags, old_cs, ret_rip & MASK32]
         if error_code is not None:
             words.append(error_code)
         frame = b"".join(struct.pack(fmt, w & ((1 << (8 * word)) - 1)) for w in reversed(words))
-        mask = 0xFFFFFFFF if ss_big else 0xFFFF
+        mask = MASK32 if ss_big else 0xFFFF
         sp = (new_esp - len(frame)) & mask
-        self._write((ss_base + sp) & 0xFFFFFFFF, frame, user=(new_cpl == 3))
+        self._write((ss_base + sp) & MASK32, frame, user=(new_cpl == 3))
         # commit
         cpu.rflags = self._new_flags(rflags, gate.type)
         if vm86:

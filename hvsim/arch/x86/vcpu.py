@@ -17,6 +17,7 @@ is ever installed in normal runs.
 """
 
 import ctypes
+import operator
 
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
@@ -34,7 +35,7 @@ from .disasm import disassembler
 from .cpuid import CpuidModel
 from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
-                       R_FS, R_GS, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
+                       R_FS, R_GS, R_R8, R_R10, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
 from .defns import CR0_PG, CR4_PAE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32, MASK64
 from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
@@ -42,9 +43,11 @@ from .segments import flat_flags, load_seg_cache
 
 TCG_BUFFER_SIZE = 128 << 20
 
-# the hypercall argument registers, by number of arguments (64-bit and 32-bit ABIs)
-_ARGS_64 = [(R_EDI, R_ESI, R_EDX, 10, 8)[:n] for n in range(6)]
-_ARGS_32 = [(R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)[:n] for n in range(6)]
+# the hypercall argument registers of the 64-bit and 32-bit ABIs, in argument order
+HYPERCALL_ARGS_64 = (R_EDI, R_ESI, R_EDX, R_R10, R_R8)
+HYPERCALL_ARGS_32 = (R_EBX, R_ECX, R_EDX, R_ESI, R_EDI)
+_args_64 = operator.itemgetter(*HYPERCALL_ARGS_64)
+_args_32 = operator.itemgetter(*HYPERCALL_ARGS_32)
 
 _PROT_RX = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC   # read-only grant maps
 
@@ -328,46 +331,41 @@ class X86Vcpu:
             self.hooks.failed(e)
             return 0
 
-    def _stub_hypercall(self, nr, is64):
-        regs = self.st.regs
+    def _hypercall(self, nr, abi64):
+        """The hypercall entry of both traps (the hypercall page's and
+        vmcall/vmmcall): hypercall `nr` with the argument registers of the
+        64-bit or 32-bit ABI; -EPERM from user mode, as Xen's hvm_hypercall()."""
         if self.st.cpl:
-            result = -errno.EPERM
-        elif is64:
-            result = self.host.hypercall(nr, (regs[R_EDI], regs[R_ESI], regs[R_EDX],
-                                              regs[10], regs[8]), X86_64)
-        else:
-            result = self.host.hypercall(nr, (regs[R_EBX] & MASK32, regs[R_ECX] & MASK32,
-                                              regs[R_EDX] & MASK32, regs[R_ESI] & MASK32,
-                                              regs[R_EDI] & MASK32), X86_32)
+            return -errno.EPERM
+        if abi64:
+            return self.host.hypercall(nr, _args_64(self.st.regs), X86_64)
+        return self.host.hypercall(nr, tuple([a & MASK32 for a in _args_32(self.st.regs)]),
+                                   X86_32)
+
+    def _stub_hypercall(self, nr, is64):
+        result = self._hypercall(nr, is64)
         if is64:
-            regs[R_EDI] = result & MASK64       # the stub moves %rdi into %rax
+            self.st.regs[R_EDI] = result & MASK64       # the stub moves %rdi into %rax
         return result & MASK32
 
-    def clobber_hypercall_args(self, nargs, abi):
-        """Debug-build Xen poisons the argument registers a hypercall consumed."""
+    def clobber_hypercall_args(self, nargs, abi, value):
+        """Debug-build Xen poisons the argument registers a hypercall consumed
+        with `value` (the low 32 bits of each in the 32-bit ABI)."""
         regs = self.st.regs
         if abi.ulong == 8:
-            for reg in _ARGS_64[nargs]:
-                regs[reg] = 0xDEADBEEFDEADF00D
+            for reg in HYPERCALL_ARGS_64[:nargs]:
+                regs[reg] = value
         else:
-            for reg in _ARGS_32[nargs]:
-                regs[reg] = (regs[reg] & ~MASK32) | 0xDEADF00D
+            for reg in HYPERCALL_ARGS_32[:nargs]:
+                regs[reg] = (regs[reg] & ~MASK32) | value
 
     def _vmcall(self, insn_len):
         st = self.st
         regs = st.regs
-        if st.cpl:
-            result = -errno.EPERM
-        elif st.code64:
-            result = self.host.hypercall(regs[R_EAX] & MASK64, (regs[R_EDI], regs[R_ESI],
-                                         regs[R_EDX], regs[10], regs[8]), X86_64)
-        else:
-            result = self.host.hypercall(regs[R_EAX] & MASK32, (
-                regs[R_EBX] & MASK32, regs[R_ECX] & MASK32, regs[R_EDX] & MASK32,
-                regs[R_ESI] & MASK32, regs[R_EDI] & MASK32), X86_32)
         if st.code64:
-            regs[R_EAX] = result & MASK64
+            regs[R_EAX] = self._hypercall(regs[R_EAX], True) & MASK64
         else:
+            result = self._hypercall(regs[R_EAX] & MASK32, False)
             regs[R_EAX] = (regs[R_EAX] & ~MASK32) | (result & MASK32)
         st.rip = (st.rip + insn_len) & (MASK64 if st.code64 else MASK32)
         if self.stop_exit is not None:
