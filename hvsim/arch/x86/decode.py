@@ -23,7 +23,7 @@ after its prefixes, and where a prefixed instruction begins given its opcode
 from capstone import x86_const as C
 
 from .cpustate import R_CS, R_DS, R_ES, R_FS, R_GS, R_SS
-from .defns import CR0_EM, CR4_OSFXSR, canonical
+from .defns import CR0_EM, CR4_OSFXSR, MASK32, canonical
 from .disasm import disassembler
 from .paging import BadPhysical, PageFault
 from .segments import DESC_B_MASK, DESC_CS_MASK, DESC_P_MASK
@@ -129,14 +129,14 @@ def segment_fault_instead_of_pf(cpu, rip):
         mem = op.mem
         seg = _SEGS.get(mem.segment, R_SS if mem.base in _STACK_BASES else R_DS)
         offset = (_reg32(st, mem.base) + _reg32(st, mem.index) * mem.scale + mem.disp) \
-            & 0xFFFFFFFF
+            & MASK32
         if not _within(st.segs[seg], offset, max(op.size, 1)):
             return 12 if seg == R_SS else 13      # #SS(0), #GP(0)
     return None
 
 
 def _reg32(st, reg):
-    return st.regs[_GPR32[reg]] & 0xFFFFFFFF if reg in _GPR32 else 0
+    return st.regs[_GPR32[reg]] & MASK32 if reg in _GPR32 else 0
 
 
 def _within(sc, offset, size):
@@ -145,7 +145,7 @@ def _within(sc, offset, size):
         return False                    # NULL (or not present) segment
     last = offset + size - 1
     if not sc.flags & DESC_CS_MASK and sc.flags & _DESC_E_MASK:    # expand-down data
-        top = 0xFFFFFFFF if sc.flags & DESC_B_MASK else 0xFFFF
+        top = MASK32 if sc.flags & DESC_B_MASK else 0xFFFF
         return offset > sc.limit and last <= top
     return last <= sc.limit
 
