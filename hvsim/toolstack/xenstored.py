@@ -121,6 +121,16 @@ def _onearg(payload):
     return payload[:-1].decode("latin-1")
 
 
+class BufferRing:
+    """A ring page that is a plain buffer (tests; a page xenstored owns)."""
+
+    def __init__(self, buf):
+        self.buf = buf
+
+    def view(self):
+        return memoryview(self.buf).cast("B")
+
+
 class Watch:
     __slots__ = ("node", "token", "prefix_len")
 
@@ -181,7 +191,7 @@ class Xenstored:
 
     def __init__(self, quotas=None, log=None):
         self.quotas = dict(QUOTAS, **(quotas or {}))
-        self.log = log or (lambda line: None)
+        self.log_sink = log                  # callable(line) for xenstored's log, or None
         self.generation = 0
         self.nodes = {}
         self.nbentry = {}                    # domid -> nodes it owns
@@ -301,6 +311,10 @@ class Xenstored:
             err = "EACCES"
         raise XsError(err)
 
+    def log(self, line):
+        if self.log_sink is not None:
+            self.log_sink(line)
+
     def note_domain(self, domid):
         """The hypervisor created `domid`: permission entries naming it now count."""
         self.known_domids.add(domid)
@@ -314,14 +328,17 @@ class Xenstored:
 
     def attach_ring(self, domid, ring, notify, privileged=False):
         """introduce_domain(): serve `domid` through the xenstore_domain_interface in
-        `ring` (a writable buffer of at least one page), `notify()` kicking its channel."""
+        `ring` (a writable buffer of a page, or an object whose view() maps it, None
+        when it cannot), `notify()` kicking the domain's channel."""
         old = self.domains.get(domid)
         if old is not None:
             self._drop(old)
         conn = Connection(self, domid, privileged)
-        conn.ring = memoryview(ring).cast("B")
+        conn.ring = ring if hasattr(ring, "view") else BufferRing(ring)
         conn.notify = notify
-        self._ring_put(conn, server_features=XENSTORE_FEATURES)
+        buf = conn.ring.view()
+        if buf is not None:
+            _RING.put(buf, server_features=XENSTORE_FEATURES)
         self.connections.append(conn)
         self.domains[domid] = conn
         self.known_domids.add(domid)
@@ -357,40 +374,35 @@ class Xenstored:
         return reply
 
     # -- the ring (domain.c readchn/writechn, core.c handle_input/handle_output) ----------------
-    def _ring_get(self, conn, field):
-        return _RING.get(conn.ring, field)
-
-    def _ring_put(self, conn, **fields):
-        _RING.put(conn.ring, **fields)
-
     def kick(self, domid):
         """The domain notified its xenstore channel: consume requests, write replies."""
         conn = self.domains.get(domid)
         if conn is None or conn.ring is None or conn.ignored:
             return
-        if self._handle_input(conn):
-            self._handle_output(conn)
+        buf = conn.ring.view()
+        if buf is not None and self._handle_input(conn, buf):
+            self._handle_output(conn, buf)
 
-    def _handle_input(self, conn):
+    def _handle_input(self, conn, buf):
         size = xs.XENSTORE_RING_SIZE
-        cons, prod = self._ring_get(conn, "req_cons"), self._ring_get(conn, "req_prod")
+        cons, prod = _RING.get(buf, "req_cons"), _RING.get(buf, "req_prod")
         avail = (prod - cons) & 0xFFFFFFFF
         if avail > size:                          # check_indexes()
-            return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX)
+            return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX, buf)
         base = _RING.fields["req"].offset
         while avail:
             start = cons % size
             n = min(avail, size - start)
-            conn.inbuf += conn.ring[base + start:base + start + n]
+            conn.inbuf += buf[base + start:base + start + n]
             cons = (cons + n) & 0xFFFFFFFF
             avail -= n
-        if (prod - self._ring_get(conn, "req_cons")) & 0xFFFFFFFF:
-            self._ring_put(conn, req_cons=cons)
+        if (prod - _RING.get(buf, "req_cons")) & 0xFFFFFFFF:
+            _RING.put(buf, req_cons=cons)
             conn.notify()
         while len(conn.inbuf) >= _HDR.size:
             type_, req_id, tx_id, length = _HDR.get(conn.inbuf, "type", "req_id", "tx_id", "len")
             if length > xs.XENSTORE_PAYLOAD_MAX:
-                return self._ignore(conn, xs.XENSTORE_ERROR_PROTO)
+                return self._ignore(conn, xs.XENSTORE_ERROR_PROTO, buf)
             if len(conn.inbuf) < _HDR.size + length:
                 break                             # the rest comes with a later notification
             payload = bytes(conn.inbuf[_HDR.size:_HDR.size + length])
@@ -398,22 +410,22 @@ class Xenstored:
             self.process(conn, type_, req_id, tx_id, payload)
         return True
 
-    def _handle_output(self, conn):
+    def _handle_output(self, conn, buf):
         size = xs.XENSTORE_RING_SIZE
         base = _RING.fields["rsp"].offset
         wrote = False
         while conn.out:
-            cons, prod = self._ring_get(conn, "rsp_cons"), self._ring_get(conn, "rsp_prod")
+            cons, prod = _RING.get(buf, "rsp_cons"), _RING.get(buf, "rsp_prod")
             used = (prod - cons) & 0xFFFFFFFF
             if used > size:
-                return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX)
+                return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX, buf)
             msg = conn.out[0]
             n = min(size - used, len(msg) - conn.out_used)
             if n == 0:
                 break                              # the guest frees space and notifies again
             for i in range(n):                     # at most 1 KiB, across the wrap
-                conn.ring[base + (prod + i) % size] = msg[conn.out_used + i]
-            self._ring_put(conn, rsp_prod=(prod + n) & 0xFFFFFFFF)
+                buf[base + (prod + i) % size] = msg[conn.out_used + i]
+            _RING.put(buf, rsp_prod=(prod + n) & 0xFFFFFFFF)
             wrote = True
             conn.out_used += n
             if conn.out_used == len(msg):
@@ -426,10 +438,11 @@ class Xenstored:
     def flush_events(self):
         """Write what changes queued for other domains (watch events) into their rings."""
         for conn in list(self.domains.values()):
-            if conn.out and conn.ring is not None and not conn.ignored:
-                self._handle_output(conn)
+            buf = conn.ring.view() if conn.out and not conn.ignored else None
+            if buf is not None:
+                self._handle_output(conn, buf)
 
-    def _ignore(self, conn, err):
+    def _ignore(self, conn, err, buf):
         """ignore_connection(): a protocol violation; the domain is not served any more."""
         self.log("xenstored: d%d ignored (error %d)" % (conn.domid, err))
         conn.ignored = True
@@ -437,7 +450,7 @@ class Xenstored:
         conn.transactions.clear()
         conn.out.clear()
         if XENSTORE_FEATURES & xs.XENSTORE_SERVER_FEATURE_ERROR:
-            self._ring_put(conn, error=err)
+            _RING.put(buf, error=err)
         conn.notify()
         return False
 
