@@ -61,6 +61,8 @@ EXPECT = {
                              r"Testing remove_from_physmap and add_to_physmap gmfn",
                              r"  \d+ pages, all of maximum_reservation \d+"],
                    "checks": 66},
+    "xenstore": {"lines": [r"xenstore on port \d+", r"  name \".+\", domid \d+"],
+                 "checks": 45},
     "platform": {"lines": [r"Testing unbacked guest-physical space and ports",
                            r"Testing a hole that Xen maps a page into"],
                  "checks": 35},

@@ -37,7 +37,7 @@ class Libxl:
 
     def __init__(self, xsd):
         self.xsd = xsd
-        self.conn = xsd.local_connection(0)
+        self.conn = xsd.tool_connection()
         self.t = 0
 
     def _call(self, type_, *args, raw=None):

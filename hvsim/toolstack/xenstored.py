@@ -326,6 +326,12 @@ class Xenstored:
         self.connections.append(conn)
         return conn
 
+    def tool_connection(self):
+        """The one local connection of the built-in toolstack (libxl)."""
+        if getattr(self, "_tool", None) is None:
+            self._tool = self.local_connection(0)
+        return self._tool
+
     def attach_ring(self, domid, ring, notify, privileged=False):
         """introduce_domain(): serve `domid` through the xenstore_domain_interface in
         `ring` (a writable buffer of a page, or an object whose view() maps it, None
@@ -916,3 +922,52 @@ WIRE_FUNCS = {
     xs.XS_RESET_WATCHES: (do_reset_watches, 0),
     xs.XS_DIRECTORY_PART: (send_directory_part, 0),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in xenstored's end of each hvsim domain (domain.c: struct domain, new_domain()).
+
+class DomainInterface:
+    """A domain's store page (HVM_PARAM_STORE_PFN), mapped at each kick as
+    xenstored keeps it mapped: None when nothing hvsim can map is there."""
+
+    def __init__(self, domain, gfn):
+        self.domain = domain
+        self.gpa = gfn << 12
+
+    def view(self):
+        return self.domain.physmap.view(self.gpa, 4096)
+
+
+class DomainKick:
+    """The callback of a domain's store channel: its notifications kick xenstored."""
+
+    def __init__(self, xsd, domid):
+        self.xsd, self.domid = xsd, domid
+
+    def __call__(self):
+        self.xsd.kick(self.domid)
+
+
+def introduce(toolstack, d):
+    """What libxl and xenstored do for a new domain d: libxl writes its tree, then
+    XS_INTRODUCE: xenstored binds the store channel (HVM_PARAM_STORE_EVTCHN, offered
+    to the backend domain) and serves the ring at HVM_PARAM_STORE_PFN; watchers
+    of @introduceDomain hear of it."""
+    from ..abi import hvm as h
+    from .xenstore_tree import DomainInfo, Libxl
+    xsd = toolstack.xenstored
+    gfn, port = d.hvm_params[h.HVM_PARAM_STORE_PFN], d.hvm_params[h.HVM_PARAM_STORE_EVTCHN]
+    if not gfn or not port:
+        return None
+    chn = d.evtchn.channel(port)
+    backend = chn.remote_domid if chn is not None else 0
+    xsd.note_domain(d.domid)
+    memkb = d.tot_pages * 4
+    Libxl(xsd).create(DomainInfo(
+        d.domid, d.name, max(d.max_pages * 4, memkb), memkb, max(d.max_vcpus, 1), port, gfn,
+        console_port=d.hvm_params[h.HVM_PARAM_CONSOLE_EVTCHN] or None,
+        console_gfn=d.hvm_params[h.HVM_PARAM_CONSOLE_PFN], backend_domid=backend))
+    chan = toolstack.connect_backend(d, port, DomainKick(xsd, d.domid))
+    return xsd.attach_ring(d.domid, DomainInterface(d, gfn), chan.notify,
+                           privileged=d.is_privileged)
