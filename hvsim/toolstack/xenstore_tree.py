@@ -10,8 +10,9 @@ as libxl's own privileged connection, inside transactions as libxl does."""
 
 import uuid as _uuid
 
+from ..abi import hvm as h
 from ..abi import xs_wire as xs
-from .xenstored import XsError
+from .xenstored import DomainInterface, DomainKick, XsError
 
 XENCONSOLE_LIMIT = 1048576        # LIBXL_XENCONSOLE_LIMIT
 XENCONSOLE_PROTOCOL = "vt100"     # LIBXL_XENCONSOLE_PROTOCOL
@@ -181,3 +182,29 @@ class Libxl:
             self.build_post(info)
         if info.console_port is not None and info.domid != 0:   # dom0 has Xen's console
             self.console_add(info)
+
+
+def introduce(toolstack, d):
+    """What libxl and xenstored do for a new domain d: libxl writes its tree, then
+    XS_INTRODUCE: xenstored binds the store channel (HVM_PARAM_STORE_EVTCHN, offered
+    to the backend domain) and serves the ring at HVM_PARAM_STORE_PFN; watchers
+    of @introduceDomain hear of it."""
+    xsd = toolstack.xenstored
+    gfn, port = d.hvm_params[h.HVM_PARAM_STORE_PFN], d.hvm_params[h.HVM_PARAM_STORE_EVTCHN]
+    if not gfn or not port:
+        return None
+    chn = d.evtchn.channel(port)
+    backend = chn.remote_domid if chn is not None else 0
+    xsd.note_domain(d.domid)
+    xsd.note_domain(backend)            # the built-in backends' domid exists for them
+    memkb = d.tot_pages * 4
+    try:
+        Libxl(xsd).create(DomainInfo(
+            d.domid, d.name, max(d.max_pages * 4, memkb), memkb, max(d.max_vcpus, 1), port,
+            gfn, console_port=d.hvm_params[h.HVM_PARAM_CONSOLE_EVTCHN] or None,
+            console_gfn=d.hvm_params[h.HVM_PARAM_CONSOLE_PFN], backend_domid=backend))
+    except XsError as e:                # libxl would fail the domain's creation
+        xsd.log("xenstored: d%d: writing its tree failed: %s" % (d.domid, e.name))
+    chan = toolstack.connect_backend(d, port, DomainKick(xsd, d.domid))
+    return xsd.attach_ring(d.domid, DomainInterface(d, gfn), chan.notify,
+                           privileged=d.is_privileged)

@@ -947,27 +947,3 @@ class DomainKick:
 
     def __call__(self):
         self.xsd.kick(self.domid)
-
-
-def introduce(toolstack, d):
-    """What libxl and xenstored do for a new domain d: libxl writes its tree, then
-    XS_INTRODUCE: xenstored binds the store channel (HVM_PARAM_STORE_EVTCHN, offered
-    to the backend domain) and serves the ring at HVM_PARAM_STORE_PFN; watchers
-    of @introduceDomain hear of it."""
-    from ..abi import hvm as h
-    from .xenstore_tree import DomainInfo, Libxl
-    xsd = toolstack.xenstored
-    gfn, port = d.hvm_params[h.HVM_PARAM_STORE_PFN], d.hvm_params[h.HVM_PARAM_STORE_EVTCHN]
-    if not gfn or not port:
-        return None
-    chn = d.evtchn.channel(port)
-    backend = chn.remote_domid if chn is not None else 0
-    xsd.note_domain(d.domid)
-    memkb = d.tot_pages * 4
-    Libxl(xsd).create(DomainInfo(
-        d.domid, d.name, max(d.max_pages * 4, memkb), memkb, max(d.max_vcpus, 1), port, gfn,
-        console_port=d.hvm_params[h.HVM_PARAM_CONSOLE_EVTCHN] or None,
-        console_gfn=d.hvm_params[h.HVM_PARAM_CONSOLE_PFN], backend_domid=backend))
-    chan = toolstack.connect_backend(d, port, DomainKick(xsd, d.domid))
-    return xsd.attach_ring(d.domid, DomainInterface(d, gfn), chan.notify,
-                           privileged=d.is_privileged)
