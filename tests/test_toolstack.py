@@ -115,13 +115,19 @@ def test_libxl_channels_are_interdomain_to_the_backend():
     assert d.hvm_params[h.HVM_PARAM_STORE_PFN] == h.special_pfn(h.SPECIALPAGE_XENSTORE)
     assert d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] == h.special_pfn(h.SPECIALPAGE_CONSOLE)
     assert (d.hvm_params[h.HVM_PARAM_STORE_EVTCHN], b.console_port) == (1, 2)
-    # xenstore: offered to dom0, nobody bound it yet (xenstored connects it)
-    store = d.evtchn.channel(1)
-    assert (store.state, store.remote_domid) == (evtchn.ECS_UNBOUND, 0)
+    # xenstore: offered to dom0, bound by the built-in xenstored (XS_INTRODUCE)
+    status, dom, port = b.status(1)
+    assert (status, dom) == (ec.EVTCHNSTAT_interdomain, 0) and port >= 1
+    assert ts_xenstored(b).domains[d.domid].domid == d.domid
     # console: xenconsoled bound it; the guest sees an interdomain channel
     status, dom, port = b.status(b.console_port)
     assert (status, dom) == (ec.EVTCHNSTAT_interdomain, 0) and port >= 1
     assert not b.pending(b.console_port)        # connecting notified the backend only
+
+
+def ts_xenstored(b):
+    from hvsim.toolstack import toolstack_of
+    return toolstack_of(b.hv).xenstored
 
 
 @needs_guests
@@ -135,7 +141,10 @@ def test_backend_connect_notify_close():
     class Backend:
         def on_notify(self):
             calls.append(1)
-    store_port = b.d.hvm_params[h.HVM_PARAM_STORE_EVTCHN]
+    # ports offered to dom0 that no built-in backend has bound (xenstored and
+    # xenconsoled hold the store and console ports)
+    store_port = evtchn.alloc_unbound_port(b.d, 0)
+    other_port = evtchn.alloc_unbound_port(b.domains[1], 0)
     chan = ts.connect_backend(b.d, store_port, Backend().on_notify)
     assert calls == [1]                          # the pending replay of Xen's bind
     assert chan.connected and chan.backend.domid == 0
@@ -146,8 +155,7 @@ def test_backend_connect_notify_close():
     assert b.pending(store_port)
     # the two domains' backends share dom0's backend table, ports are distinct
     other = b.domains[1]
-    chan2 = ts.connect_backend(other, other.hvm_params[h.HVM_PARAM_STORE_EVTCHN],
-                               Backend().on_notify)
+    chan2 = ts.connect_backend(other, other_port, Backend().on_notify)
     assert calls == [1, 1, 1]
     assert chan2.local_port not in (chan.local_port,
                                     ts.xenconsoled.console(1).channel.local_port)
@@ -161,7 +169,7 @@ def test_backend_connect_notify_close():
     assert b.d.evtchn.channel(store_port).remote_domid == 0
     assert b.guest_send(store_port) == 0 and calls == [1, 1, 1]
     # the guest closes its end: the backend's notify is dropped, no error
-    assert evtchn.close(other, other.hvm_params[h.HVM_PARAM_STORE_EVTCHN]) == 0
+    assert evtchn.close(other, other_port) == 0
     assert not chan2.connected
     chan2.notify()
 

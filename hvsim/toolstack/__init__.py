@@ -30,6 +30,7 @@ domid, chan.local_port).  See backend.py for the details.
 
 from .backend import BackendDomain
 from .xenconsoled import XenConsoled
+from .xenstored import Xenstored
 
 
 class Toolstack:
@@ -40,6 +41,7 @@ class Toolstack:
         self.hv = hv
         self.backends = {}              # backend domid -> BackendDomain
         self.xenconsoled = XenConsoled(self)
+        self.xenstored = Xenstored(log=hv.log)
 
     def backend_domain(self, domid):
         bd = self.backends.get(domid)

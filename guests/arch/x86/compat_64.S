@@ -16,6 +16,17 @@ ENTRY(hypercall_compat32)       /* %edi nr, %esi a1, %edx a2, %ecx a3, %r8d a4, 
         push    %r13
         push    %r14
         push    %r15
+        /*
+         * Compatibility mode takes the stack's size from SS.B: after a return
+         * from ring 3 SS is NULL (64-bit interrupt delivery loads it so) and
+         * its B is 0, which would make this a 16-bit stack.  Use the flat
+         * ring 0 data segment while in 32-bit code, as a kernel's compat
+         * entry does, and restore the caller's SS after.
+         */
+        mov     %ss, %eax
+        push    %rax
+        mov     $__KERN_DS, %eax
+        mov     %eax, %ss
 
         imul    $HYPERCALL_PAGE_SLOT_SIZE, %edi, %eax
         add     $hypercall_page, %eax
@@ -34,6 +45,8 @@ ENTRY(hypercall_compat32)       /* %edi nr, %esi a1, %edx a2, %ecx a3, %r8d a4, 
 
         .code64
 2:      movslq  %eax, %rax      /* The result is a 32-bit long. */
+        pop     %rcx
+        mov     %ecx, %ss
         pop     %r15
         pop     %r14
         pop     %r13

@@ -145,7 +145,7 @@ static void test_peer_domain(void)
 {
     struct evtchn_alloc_unbound au = { .dom = PEER_DOMID, .remote_dom = DOMID_SELF,
                                        .port = 0xdead };
-    struct evtchn_status st;
+    struct evtchn_status st, before;
 
     if ( self != 1 )
         return;                         /* Domain 1 probes domain 2. */
@@ -155,6 +155,8 @@ static void test_peer_domain(void)
         return;
     }
     printk("Testing another domain's ports (d%u)\n", PEER_DOMID);
+    xtf_check_rc("status(xenstore port) before the peer probes",
+                 evtchnop_status(DOMID_SELF, 1, &before), 0);
 
     xtf_check_rc("alloc_unbound(peer domain)",
                  hypercall_event_channel_op(EVTCHNOP_alloc_unbound, &au), -EPERM);
@@ -172,7 +174,7 @@ static void test_peer_domain(void)
     xtf_check_rc("bind_interdomain(peer, bad port)",
                  evtchnop_bind_interdomain(PEER_DOMID, BAD_PORT), -EINVAL);
     check_status("status(xenstore port) after the peer probes", DOMID_SELF, 1,
-                 EVTCHNSTAT_unbound, 0, 0, 0);
+                 before.status, 0, before.u.interdomain.dom, before.u.interdomain.port);
 }
 
 /* ---- 1. EVTCHNOP_status -------------------------------------------------------- */
@@ -192,15 +194,17 @@ static void test_status(void)
     xtf_check_rc("status(bad port)", evtchnop_status(DOMID_SELF, BAD_PORT, &st), -EINVAL);
     xtf_check_rc("status(port 4096)", evtchnop_status(DOMID_SELF, 4096, &st), -EINVAL);
 
-    /* The toolstack's xenstore port: unbound, offered to the backend. */
+    /* The toolstack's xenstore port: bound by xenstored in the backend domain. */
     if ( xtf_check_rc("get HVM_PARAM_STORE_EVTCHN",
                       hvm_get_param(HVM_PARAM_STORE_EVTCHN, &store), 0) &&
          xtf_check_rc("status(xenstore port)",
                       evtchnop_status(DOMID_SELF, store, &st), 0) )
     {
-        xtf_check(st.status == EVTCHNSTAT_unbound,
-                  "xenstore port %u: status %u, expected unbound", (unsigned)store, st.status);
-        printk("  xenstore port %u: unbound for d%u\n", (unsigned)store, st.u.unbound.dom);
+        xtf_check(st.status == EVTCHNSTAT_interdomain && st.u.interdomain.dom == 0,
+                  "xenstore port %u: status %u (d%u), expected interdomain to d0",
+                  (unsigned)store, st.status, st.u.interdomain.dom);
+        printk("  xenstore port %u: interdomain to d%u port %u\n", (unsigned)store,
+               st.u.interdomain.dom, st.u.interdomain.port);
     }
 
     /* Copied back only on success, and only the fields Xen wrote change. */
