@@ -72,6 +72,9 @@ def output_options(p):
                         "(default: all but insn)")
     p.add_argument("--trace-insn", metavar="START:END",
                    help="trace every instruction executed in this address range")
+    p.add_argument("--xenstore-dump", metavar="FILE",
+                   help="after the run, write the xenstore tree (as `xenstore-ls -f -p` prints "
+                        "it: path = \"value\"  (permissions)) to FILE, - for stdout")
     p.add_argument("--timeline", metavar="FILE.json",
                    help="write a boot timeline in Chrome trace format (open it in Perfetto): "
                         "a lane per domain and vCPU with boot phases, hypercalls and "

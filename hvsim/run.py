@@ -142,12 +142,30 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
                     "timer pending"
                 hv.log("d%d can never run again: %s" % (d.domid, why))
     verdicts = [verdict_of(d, timed_out(result, d)) for d in domains]
+    _dump_xenstore(hv, args)
     if summary:
         print_summary(hv, domains, verdicts)
     code = EXIT_CODES[worst(verdicts)]
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
     return code
+
+
+def _dump_xenstore(hv, args):
+    """--xenstore-dump: the built-in xenstored's tree as the run left it."""
+    path = getattr(args, "xenstore_dump", None)
+    if not path:
+        return
+    text = hv.toolstack.xenstored.dump() if hv.toolstack is not None else ""
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise ConfigError("--xenstore-dump %s: %s" % (path, e.strerror)) from None
 
 
 def _start_observers(hv, args):
