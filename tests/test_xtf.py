@@ -1,9 +1,13 @@
-"""XTF in `hvsim test`: its layout, xtf-runner's selection, expectations files.
+"""XTF: every HVM image of the XTF build against tests/xtf-expected.tsv, and
+`hvsim test`'s support for it (XTF's layout, xtf-runner's selection,
+expectations files).
 
-The runner's logic is checked on a small tree laid out as XTF lays out its
-build (tests/<name>/info.json beside test-<env>-<name> images), built from
-tiny guests that print a verdict; the selection is checked against
-xtf-runner itself on the real XTF build (build/xtf, see xtfutil.py).
+test_xtf_image runs each image of the XTF build (build/xtf, see xtfutil.py)
+as `hvsim test` runs it and wants the verdict the expectations file gives
+(Xen's, or a reason why not).  The runner's logic is checked on a small tree
+laid out as XTF lays out its build (tests/<name>/info.json beside
+test-<env>-<name> images), built from tiny guests that print a verdict; the
+selection is checked against xtf-runner itself on the XTF build.
 """
 
 import json
@@ -15,7 +19,7 @@ import pytest
 
 import xtfutil
 from hvsim.errors import ConfigError
-from hvsim.testing import xtf
+from hvsim.testing import runner, xtf
 from hvsim.testing.expect import Expectations
 from test_runner import HALT, hvsim_test, summary_line
 from x86util import build_pvh_elf, debugcon
@@ -162,7 +166,33 @@ def test_expectation_lookup():
             e.get("test-hvm32-y").verdict) == ("FAILURE", "SKIP", "SUCCESS")
 
 
-# -- against the real XTF ------------------------------------------------------------
+# -- the real XTF -----------------------------------------------------------------------
+
+XTF_TIMEOUT = 30            # host seconds per image; each takes well under one
+
+
+def _xtf_images():
+    """Every HVM image of the XTF build with its expectation (one skipped
+    parameter without a build)."""
+    d = xtfutil.xtf_dir()
+    if d is None:
+        return [pytest.param(None, id="no-xtf")]
+    tests = runner.discover_xtf(str(d), ["hvm"], all_default=True, non_default=True)
+    tests = runner.with_expectations(tests, Expectations.load(str(xtfutil.EXPECTED)))
+    return [pytest.param(t, id=t.name) for t in tests]
+
+
+@pytest.mark.parametrize("image", _xtf_images())
+def test_xtf_image(image):
+    """The image gives the verdict tests/xtf-expected.tsv expects of it."""
+    if image is None:
+        xtfutil.missing()
+    r = runner.run_test(image, runner.RunOptions(timeout=XTF_TIMEOUT))
+    exp = image.expect
+    assert r.verdict == exp.verdict, "%s gave %s (%s), %s expects %s: %s\n%s" % (
+        image.name, r.verdict, r.note or "no note", exp.where or "tests/xtf-expected.tsv",
+        exp.verdict, exp.reason or "not listed", runner.format_console(r, runner.TAIL_LINES))
+
 
 SELECTIONS = ["hvm64 xsa", "hvm", "pv", "example", "invlpg hvm32", "--all", "special",
               "--non-default hvm32pse", "test-hvm64-invlpg~hap memop-seg", "xsa functional pv64",
