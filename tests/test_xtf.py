@@ -71,13 +71,17 @@ def test_selection_as_xtf_runner(fake_xtf):
                                                    "test-hvm64-beta", "test-hvm32-delta"]
 
 
-def test_pv_environments_are_skips_that_do_not_run(fake_xtf):
+def test_pv_environments_are_skips_that_do_not_run(fake_xtf, tmp_path):
     r = hvsim_test("--list", "--xtf", fake_xtf, "pv64-alpha")
     assert r.stdout.split(None, 1) == ["test-pv64-alpha", "(SKIP, not run: %s)\n" % xtf.NO_PV]
     r = hvsim_test("--xtf", fake_xtf, "alpha")
-    assert r.returncode == 3
-    assert "test-pv64-alpha   SKIP" in r.stdout and xtf.NO_PV in r.stdout
+    assert r.returncode == 3                        # xtf-runner's code for it
+    assert "test-pv64-alpha   SKIP (expected)" in r.stdout and xtf.NO_PV in r.stdout
     assert "test-hvm64-alpha  SUCCESS" in r.stdout
+    none = tmp_path / "none.tsv"
+    none.write_text("# nothing known\n")
+    r = hvsim_test("--xtf", fake_xtf, "--expect", none, "alpha")
+    assert r.returncode == 0 and "3 as expected, 0 unexpected (exit 0)" in r.stdout
 
 
 @pytest.mark.parametrize("args,message", [

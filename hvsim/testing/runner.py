@@ -46,7 +46,7 @@ import xml.etree.ElementTree as ET
 
 from ..errors import ConfigError, HvsimError
 from . import xtf
-from .expect import UNLISTED, Expectations
+from .expect import UNLISTED, Expectation, Expectations
 from ..options import parse_size, silence_stdout
 from ..verdict import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
                        VERDICTS, worst)
@@ -137,16 +137,25 @@ def discover(paths):
     return _unique(tests)
 
 
+NOT_RUN = Expectation("SKIP", xtf.NO_PV, "hvsim")
+
+
 def discover_xtf(directory, words, all_default=False, non_default=False, host=False):
     """The tests an xtf-runner selection names in an XTF tree (xtf.py); PV
-    environments are SKIPs that do not run."""
-    return [GuestTest(t.name, t.path, ("xtf", t.info.name), skip="" if t.runnable else xtf.NO_PV)
+    environments are SKIPs that do not run (and are expected to)."""
+    return [GuestTest(t.name, t.path, ("xtf", t.info.name)) if t.runnable else
+            GuestTest(t.name, t.path, ("xtf", t.info.name), NOT_RUN, xtf.NO_PV)
             for t in xtf.select(xtf.load(directory), words, all_default, non_default, host)]
 
 
 def with_expectations(tests, expectations):
-    """The tests, each with its Expectation from an Expectations file."""
-    return [dataclasses.replace(t, expect=expectations.get(t.name)) for t in tests]
+    """The tests, each with its Expectation from an Expectations file (a test
+    the file does not list keeps the one it has)."""
+    out = []
+    for t in tests:
+        exp = expectations.get(t.name)
+        out.append(t if exp is UNLISTED else dataclasses.replace(t, expect=exp))
+    return out
 
 
 # -- running one test ----------------------------------------------------------
