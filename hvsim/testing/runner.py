@@ -33,6 +33,7 @@ import concurrent.futures
 import dataclasses
 import importlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
@@ -261,19 +262,18 @@ def run_test(test, opts, live=None):
         if proc is None:                       # the pool was interrupted
             return None
         try:
-            proc.join(opts.hard_timeout)
-            killed = proc.exitcode is None
+            returncode = _wait(proc, opts.hard_timeout)
+            killed = returncode is None
             if killed:
                 _kill(proc)
-                proc.join()
+                _wait(proc)
         except BaseException:
             _kill(proc)
-            proc.join()
+            _wait(proc)
             raise
         finally:
             if live is not None:
                 live.discard(proc)
-        returncode = None if killed else proc.exitcode
         result = TestResult(test, verdict_of_exit(returncode, killed), time.monotonic() - start,
                             returncode, _read_text(out), _read_text(err), killed)
     result.note = _note(result)
@@ -288,6 +288,10 @@ GUEST_MAIN = ("hvsim.cli", "main")
 _PRELOAD = ["hvsim.cli", "hvsim.run"]
 _context_lock = threading.Lock()
 _context = []
+# multiprocessing's Process is not thread-safe: start() polls every running
+# child, and two threads reading one child's exit status from the fork server
+# at once lose it (exit 255).  Every start and status read holds this lock.
+_process_lock = threading.Lock()
 
 
 def _process_context():
@@ -326,7 +330,8 @@ def _start(test, opts, live, out, err):
     def start():
         proc = _process_context().Process(target=_guest_process, daemon=True,
                                           args=(GUEST_MAIN, hvsim_argv(test, opts), out, err))
-        proc.start()
+        with _process_lock:
+            proc.start()
         return proc
     return live.start(start) if live is not None else start()
 
@@ -336,10 +341,19 @@ def _read_text(path):
         return f.read()
 
 
+def _wait(proc, timeout=None):
+    """A guest process's exit code once it has exited; None if it is still
+    running after `timeout` seconds (None: no limit)."""
+    multiprocessing.connection.wait([proc.sentinel], timeout)
+    with _process_lock:
+        return proc.exitcode
+
+
 def _kill(proc):
     """SIGKILL a guest process and anything it started (its own session)."""
-    if proc.exitcode is not None:
-        return
+    with _process_lock:
+        if proc.exitcode is not None:
+            return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (AttributeError, OSError):
