@@ -11,10 +11,11 @@ tools/ does it, built into hvsim.
 * xenstored.py: the xenstore daemon; xenstore_tree.py: the tree libxl
   writes for every domain.
 
-The hypervisor (hvsim/hv) knows nothing of this layer: a Toolstack hangs
-off the Hypervisor as `hv.toolstack` (toolstack_of() makes it) and reaches
-guests only through Xen's interfaces (event channels, guest pages).  It is
-saved in snapshots with the hypervisor.
+The hypervisor (hvsim/hv) never imports this layer: a Toolstack hangs off
+the Hypervisor as `hv.toolstack` (toolstack_of() makes it), which tells it
+only that a domain was destroyed (@releaseDomain) and that the run ended
+(flush); it reaches guests only through Xen's interfaces (event channels,
+guest pages).  It is saved in snapshots with the hypervisor.
 
 For a backend (xenstored, the next device backend):
 
