@@ -389,7 +389,8 @@ def test_typed_line_reaches_the_attached_domain_and_ctrl_bracket_detaches():
         pytest.skip("pv-console not built (make guests)")
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [PYTHON, "-m", "hvsim", "run", "--timeout", str(HVSIM_TIMEOUT), "--cmdline", "echo=2",
+        [PYTHON, "-m", "hvsim", "run", "--timeout", str(HVSIM_TIMEOUT), "--cmdline",
+         "echo=2 nap=400",
          "--console", "d2", str(guest_elf("hvm64", "example")), str(elf)],
         cwd=ROOT, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
         env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -399,9 +400,13 @@ def test_typed_line_reaches_the_attached_domain_and_ctrl_bracket_detaches():
         assert buf.endswith(b"(d2) pv-console: type a line> "), buf.decode()  # the prompt
         os.write(master, b"hello, d2\r")
         buf = read_until(master, buf, b'read "hello, d2"\r\n')
+        typed = time.monotonic()
         assert b'(d2) pv-console: type a line> hello, d2\r\n' \
                b'(d2) pv-console: read "hello, d2"\r\n' in buf, buf.decode()
-        buf = read_until(master, buf, b'read "hello, d2"\r\n(d2) pv-console: type a line> ')
+        buf = read_until(master, buf, b"napped 400 ms")
+        # once the user typed, an idle run keeps the wall clock's pace
+        assert b"napped 400 ms" in buf and time.monotonic() - typed >= 0.3, buf.decode()
+        buf = read_until(master, buf, b"napped 400 ms\r\n(d2) pv-console: type a line> ")
         os.write(master, b"\x1d")                          # Ctrl-]
         assert proc.wait(HVSIM_TIMEOUT) == 6               # d2 waits forever for its line
         buf = read_until(master, buf, b"can never run again", 5)

@@ -7,8 +7,10 @@ the running vCPU's slice every TICK_MS, at its next hypercall, port access
 or TSC read if it makes one soon), an instruction count in deterministic
 mode (cut short to stop at the next timer deadline).  A vCPU that is blocked or halted costs nothing; when no vCPU can run
 the clock jumps to the next timer deadline, and when there is none the run
-ends, reporting the domains that can never make progress (unless a
-terminal is attached to a domain's console: then it waits for input).  Pending
+ends, reporting the domains that can never make progress.  While a
+terminal is attached to a domain's console, an idle run with no timer
+waits for input instead, and once the user has typed, fast mode waits in
+real time up to the next timer rather than jumping.  Pending
 event-channel upcalls are injected at slice start, when the guest can take
 an interrupt; a hypercall that makes one deliverable to its own vCPU, or
 arms an already expired timer, ends the slice so that it takes effect
@@ -94,8 +96,8 @@ class Scheduler:
         self.stop_when = None            # callable() -> True: end the run at this slice
                                          # boundary (snapshots, hvsim/snapshot/)
         self.input = None                # the terminal attached to a console (poll() at
-                                         # slice boundaries, wait(s) when idle, attached;
-                                         # hvsim/toolstack/console_client.py)
+                                         # slice boundaries, wait(s) when idle, attached,
+                                         # typed; hvsim/toolstack/console_client.py)
 
     def __getstate__(self):              # snapshots: hooks belong to the host session
         return snapstate.transient(self, debugger=None, stop_when=None, input=None)
@@ -195,10 +197,9 @@ class Scheduler:
                         deadline += held / 1e9            # and from --timeout
                 if v is None:
                     nxt = self._next_deadline()
+                    if self._wait_for_input(nxt):
+                        continue
                     if nxt is None:
-                        if self.input is not None and self.input.attached:
-                            self.input.wait(IDLE_INPUT_WAIT)   # typing may wake a vCPU
-                            continue
                         return RunResult("stalled")
                     hv.clock.skip_to(nxt)
                     continue
@@ -210,6 +211,26 @@ class Scheduler:
             if ticker is not None:
                 ticker.done.set()
                 sys.setswitchinterval(switch_interval)
+
+    def _wait_for_input(self, deadline):
+        """Every vCPU is idle and a terminal is attached: wait for what is
+        typed (it may wake a vCPU): indefinitely when no timer is armed,
+        and, once the user has typed something, in real time up to the
+        next timer in fast mode (an interactive session keeps the wall
+        clock's pace).  False: not waiting (the clock jumps to the deadline
+        as in any run)."""
+        inp = self.input
+        if inp is None or not inp.attached:
+            return False
+        if deadline is None:
+            inp.wait(IDLE_INPUT_WAIT)
+            return True
+        if self.hv.clock.deterministic or not inp.typed:
+            return False
+        left = (deadline - self.hv.clock.now()) / 1e9
+        if left > 0:
+            inp.wait(min(left, IDLE_INPUT_WAIT))
+        return True
 
     def _switch_to(self, v):
         last = self.last

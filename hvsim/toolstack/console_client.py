@@ -11,8 +11,10 @@ the terminal is restored, the domain gets no more input, the run goes on.
 A reader thread only queues the bytes typed; the run loop hands them to
 xenconsoled (hvsim/toolstack/xenconsoled.py RingConsole.type_input) at its
 next slice boundary, through the scheduler's input hook (poll / wait /
-attached).  When every vCPU is idle with no timer armed, the run waits for
-input instead of ending as stalled.
+attached / typed).  When every vCPU is idle with no timer armed, the run
+waits for input instead of ending as stalled; once something was typed,
+an idle fast-mode run waits in real time for the next timer instead of
+jumping to it, so that a guest's clock keeps the pace of the user's.
 """
 
 import os
@@ -76,6 +78,7 @@ class ConsoleClient:
         self.queue = deque()            # byte strings typed, not yet handed over
         self.arrived = threading.Event()
         self.attached = False
+        self.typed = False              # the user has typed: an interactive session
         self._saved = None              # termios to restore
         self._thread = None
 
@@ -113,6 +116,7 @@ class ConsoleClient:
     def poll(self):
         """At a slice boundary: hand what was typed to xenconsoled."""
         while self.queue:
+            self.typed = True
             self.console.type_input(self.queue.popleft())
         if not self.attached and self._saved is not None:
             self.detach()

@@ -7,7 +7,8 @@
  * ring wraps, the u32 indices wrap, a full ring is taken whole, a corrupt
  * one is ignored.  From then on every line goes to console_io and to the
  * ring (as XTF writes them); with echo=N on the command line, the test
- * reads N lines typed at the console and prints them back.
+ * reads N lines typed at the console and prints them back (with nap=MS,
+ * sleeping MS ms of system time after each).
  */
 #include <xtf.h>
 #include <xtf/cmdline.h>
@@ -123,7 +124,7 @@ static void test_corrupt_ring(void)
     pv_ring->out_prod = cons;
 }
 
-static void echo_lines(unsigned long n)
+static void echo_lines(unsigned long n, unsigned long nap_ms)
 {
     char buf[128];
 
@@ -133,6 +134,12 @@ static void echo_lines(unsigned long n)
         pv_console_read_line(buf, sizeof(buf));
         printk("%s\n", buf);                     /* the echo a shell gives */
         printk("pv-console: read \"%s\"\n", buf);
+        if ( nap_ms )                           /* SCHEDOP_poll until a deadline */
+        {
+            evtchn_clear_pending(pv_port);
+            sched_poll(&pv_port, 1, xen_system_time() + nap_ms * NS_PER_MS);
+            printk("pv-console: napped %lu ms\n", nap_ms);
+        }
     }
 }
 
@@ -157,7 +164,7 @@ void test_main(void)
     test_long_write();
     test_index_wrap();
     test_corrupt_ring();
-    echo_lines(cmdline_ulong("echo", 0));
+    echo_lines(cmdline_ulong("echo", 0), cmdline_ulong("nap", 0));
 
     xtf_success(NULL);
 }
