@@ -37,6 +37,8 @@ EXPECT = {
         "lines": [r"Testing vectors", r"Testing segment loads", r"Testing double fault"],
         "checks": 80,
     },
+    "irq-window": {"lines": [r"Testing the interrupt window after sti, popf, iret, run-time code"],
+                   "checks": 17},
     # hvm32 has no paging: only the bad hypercall buffers apply there
     "fault-state": {"lines": [r"Testing hypercalls with bad buffers, each followed by a slice end"],
                     "checks": 5},

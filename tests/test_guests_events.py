@@ -257,7 +257,8 @@ def test_native_interrupt_injection_is_calibrated():
     ("evtchn-ops", ["hvm64", "hvm32pae"], []),
     ("smp", ["hvm32"], ["--vcpus", "4"]),
     ("timer", ["hvm64"], ["--vcpus", "2"]),
-], ids=["ping-pong", "evtchn-ops", "smp", "timer"])
+    ("irq-window", ["hvm64", "hvm32"], []),
+], ids=["ping-pong", "evtchn-ops", "smp", "timer", "irq-window"])
 def test_native_and_soft_upcalls_identical(tmp_path, guest, envs, options):
     """QEMU's own IDT delivery of a posted interrupt and hvsim's Python one
     (HVSIM_SOFT_IRQ=1) push the same frame at the same instruction: two

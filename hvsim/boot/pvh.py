@@ -18,7 +18,7 @@ from ..abi import hvm as h
 from ..abi import start_info as si
 from ..abi.cstruct import X86_64
 from ..abi.memory import E820_RAM, E820_RESERVED
-from ..arch.x86.exits import exit_addresses, window_addresses
+from ..arch.x86.exits import exit_addresses
 from ..arch.x86.vcpu import X86Vcpu
 from ..errors import HostInputError
 from ..hv import time as vtime
@@ -146,11 +146,11 @@ def _start_info(d, spec, base, lowmem):
 
 def _create_vcpus(d, spec, kernel, start_info):
     segments = [(s.vaddr, s.paddr, s.data, s.executable) for s in kernel.segments]
-    sites, window = exit_addresses(segments), window_addresses(segments)
+    sites = exit_addresses(segments)
     for i in range(spec.vcpus):
         v = VCpu(d, i)
         v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites,
-                         (vtime.TSC_TO_SYSTEM_MUL, vtime.TSC_SHIFT), window_sites=window)
+                         (vtime.TSC_TO_SYSTEM_MUL, vtime.TSC_SHIFT))
         v.arch.on_exception = v.traced_exception
         v.arch.msrs.mtrr_def_type = MTRR_DEF_TYPE_WB_ENABLED
         d.vcpus.append(v)

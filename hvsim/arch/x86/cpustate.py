@@ -107,6 +107,14 @@ _KNOWN_EXCEPTION_INDEX_AFTER_HALTED = 8
 INTERCEPT_PF = 1 << 14
 CPU_INTERRUPT_VIRQ = 0x100
 VIRQ_PAGE_GPA = 1 << 44                # beyond the 40 physical address bits we report
+# The interrupt window (Xen's interrupt-window exiting): hvsim posts this
+# "vector", which no IDT can hold, so that QEMU's delivery of it at the
+# first instruction boundary where the guest can take an interrupt raises
+# #GP(vector*16+2 in long mode, vector*8+2 otherwise): a hook, at exactly
+# the point where the waiting upcall is due.  The error codes cannot come
+# from a real #GP (selector error codes fit in 16 bits).
+WINDOW_VECTOR = 0x10000
+WINDOW_GP_ERRORS = (WINDOW_VECTOR * 16 + 2, WINDOW_VECTOR * 8 + 2)
 SOFT_IRQ_ENV = "HVSIM_SOFT_IRQ"        # set (non-empty): hvsim pushes interrupt frames itself
 
 
@@ -398,6 +406,10 @@ class VirqPage:
         self._vector.value = vector
         interrupt_request.value |= CPU_INTERRUPT_VIRQ
 
+    @property
+    def vector(self):
+        return self._vector.value
+
 
 _calibrated = False
 
@@ -460,7 +472,8 @@ class CpuState:
         self._fault_address = self._virq_page.fault_address
         self.keep_faults_from_cr2()
         self._ireq = None
-        if OFF.interrupt_request is not None and not os.environ.get(SOFT_IRQ_ENV):
+        self._soft_irq = bool(os.environ.get(SOFT_IRQ_ENV))
+        if OFF.interrupt_request is not None:
             self._ireq = ctypes.c_uint32.from_address(cpu + OFF.interrupt_request)
 
     # --- plain fields ---------------------------------------------------------
@@ -563,8 +576,33 @@ class CpuState:
     # --- hardware interrupts QEMU delivers itself ------------------------------
     @property
     def can_post_interrupt(self):
-        """Native injection calibrated, and no interrupt posted still waiting."""
-        return self._ireq is not None and not self._ireq.value & CPU_INTERRUPT_VIRQ
+        """Native injection calibrated and wanted, and no interrupt posted
+        still waiting."""
+        return (self._ireq is not None and not self._soft_irq
+                and not self._ireq.value & CPU_INTERRUPT_VIRQ)
+
+    # --- the interrupt window (WINDOW_VECTOR) ----------------------------------
+    @property
+    def window_armed(self):
+        return (self._ireq is not None and bool(self._ireq.value & CPU_INTERRUPT_VIRQ)
+                and self._virq_page.vector == WINDOW_VECTOR)
+
+    def arm_window(self):
+        """Have QEMU raise #GP(WINDOW_GP_ERRORS) as soon as the guest can take
+        an interrupt.  False if that cannot be done (not calibrated)."""
+        if self._ireq is None:
+            return False
+        if not self._ireq.value & CPU_INTERRUPT_VIRQ:
+            self._virq_page.post(self._ireq, WINDOW_VECTOR)
+        return True
+
+    def disarm_window(self):
+        if self.window_armed:
+            self._ireq.value &= ~CPU_INTERRUPT_VIRQ
+
+    def is_window_exit(self, intno):
+        """The exception just reported is the armed window's #GP."""
+        return intno == 13 and self.error_code in WINDOW_GP_ERRORS and self.window_armed
 
     def post_interrupt(self, vector):
         """Have QEMU deliver `vector` through the guest IDT at the next

@@ -11,17 +11,18 @@ positives cost nothing.  Sites are registered at both the segment's virtual
 and physical address, because a kernel runs its early code at the physical
 address before it enables paging.
 
-The same scan finds the *interrupt-window* sites: sti, popf and iret, the
-instructions that can set EFLAGS.IF.  Their exits are loaded only while an
-upcall waits for the guest to enable interrupts (`set_interrupt_window`), so
-that it is delivered right after them as Xen's interrupt-window exiting does.
-A debugger's breakpoints are exits too (debug.py).
+A debugger's breakpoints are exits too (debug.py).  (The interrupt window
+needs no exits: QEMU reports it itself, see cpustate.WINDOW_VECTOR.)
+
+What exits cost: as every emu_start ends, Unicorn 2.1.4 looks up the page of
+every exit address (resume_all_vcpus: about 0.1-0.3 us each), so the sites
+are kept to the instructions hvsim must emulate.
 
 `ExitSites` owns one vCPU's exits: which are loaded into Unicorn, dropping
 the translations that must see a newly added one, and what runs when the
-guest stops at one (the MSR model, SYSRET, the interrupt window, stepping
-over a site that turned out to be something else).  Xen has no counterpart:
-a VMX/SVM CPU exits on these instructions by itself.
+guest stops at one (the MSR model, SYSRET, stepping over a site that turned
+out to be something else).  Xen has no counterpart: a VMX/SVM CPU exits on
+these instructions by itself.
 
 Not covered (documented limitation): these instructions in code created at
 run time, and prefixed rdmsr/wrmsr encodings; Unicorn then handles them.
@@ -32,15 +33,11 @@ from . import syscall
 from .paging import ACCESS_READ, BadPhysical, PageFault
 
 DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
-EXIT_LISTS_KEPT = 4                    # exit lists cached (window open/closed x breakpoints)
+EXIT_LISTS_KEPT = 4                    # exit lists cached (one per breakpoint set)
 
 WRMSR = b"\x0f\x30"
 RDMSR = b"\x0f\x32"
 SYSRET = b"\x0f\x07"
-STI = 0xFB
-POPF = 0x9D
-IRET = 0xCF
-OPERAND_PREFIXES = (0x66, 0x48)        # popfw / iretd..iretq
 
 
 # ---- finding the sites in a kernel image ----------------------------------------------------
@@ -64,37 +61,16 @@ def find_sites(data):
     return sorted(out)
 
 
-def find_window_sites(data):
-    """Offsets where sti, popf or iret may start (with an operand-size or
-    REX.W prefix, the prefix is the start)."""
-    out = set()
-    for op in (STI, POPF, IRET):
-        for i in _find_all(data, op):
-            out.add(i)
-            if op != STI and i and data[i - 1] in OPERAND_PREFIXES:
-                out.add(i - 1)
-    return sorted(out)
-
-
-def _addresses(segments, finder):
+def exit_addresses(segments):
+    """segments: iterable of (vaddr, paddr, data, executable)."""
     addrs = set()
     for vaddr, paddr, data, executable in segments:
         if not executable:
             continue
-        for off in finder(data):
+        for off in find_sites(data):
             addrs.add(vaddr + off)
             addrs.add(paddr + off)
     return sorted(addrs)
-
-
-def exit_addresses(segments):
-    """segments: iterable of (vaddr, paddr, data, executable)."""
-    return _addresses(segments, find_sites)
-
-
-def window_addresses(segments):
-    """The interrupt-window sites of the same segments."""
-    return _addresses(segments, find_window_sites)
 
 
 # ---- one vCPU's exits -----------------------------------------------------------------------
@@ -103,16 +79,14 @@ class ExitSites:
 
     _ENGINE = ("_lists", "_diffs", "_loaded")    # Unicorn-side caches, not in snapshots
 
-    def __init__(self, vcpu, sites=(), window_sites=()):
+    def __init__(self, vcpu, sites=()):
         self.vcpu = vcpu
         self.sites = frozenset(sites)
-        self.window_sites = frozenset(window_sites)
-        self.window_open = False       # exits at sti/popf/iret while an upcall waits
         self.engine_started()
 
     def engine_started(self):
         """A new Unicorn instance: nothing loaded yet, nothing cached."""
-        self._lists = {}               # (window open, breakpoints) -> ucx.ExitList
+        self._lists = {}               # breakpoints -> ucx.ExitList
         self._diffs = {}               # (from, to) ExitList -> addresses only `to` has
         self._loaded = (None, None)    # what Unicorn has: (ExitList, the one left out)
 
@@ -134,8 +108,7 @@ class ExitSites:
 
     # -- what Unicorn has ---------------------------------------------------------------------
     def load(self, skip=None):
-        """Exit at every exit site and debugger breakpoint (and interrupt-window
-        site while the window is wanted), except `skip`.
+        """Exit at every exit site and debugger breakpoint, except `skip`.
 
         Unicorn decides where a translated block ends when it translates it,
         but checks block starts against the exit list as they run: so a newly
@@ -154,20 +127,16 @@ class ExitSites:
         self._drop_code_at(stale)
 
     def _exit_list(self):
-        """The wanted exits, from a small cache (the sets come and go with
-        the interrupt window and the debugger's breakpoints)."""
+        """The wanted exits, from a small cache (the sets come and go with the
+        debugger's breakpoints)."""
         debug = self.vcpu.debug
         bps = debug.breakpoints if debug is not None else frozenset()
-        key = (self.window_open, bps)
-        exits = self._lists.get(key)
+        exits = self._lists.get(bps)
         if exits is None:
             if len(self._lists) >= EXIT_LISTS_KEPT:
                 self._lists.clear()
                 self._diffs.clear()
-            addrs = self.sites | bps
-            if self.window_open:
-                addrs |= self.window_sites
-            exits = self._lists[key] = ucx.ExitList(addrs)
+            exits = self._lists[bps] = ucx.ExitList(self.sites | bps)
         return exits
 
     def _added(self, exits):
@@ -209,9 +178,6 @@ class ExitSites:
         if v.debug is not None and v.debug.at_exit(rip):
             return True                        # a breakpoint: reported or stepped over
         if rip not in self.sites:
-            if self.window_open and rip in self.window_sites:
-                self._window_exit(rip)
-                return True
             return False
         try:
             insn = v.walker.read(rip, 3, ACCESS_READ, st.cpl == 3)
@@ -230,40 +196,12 @@ class ExitSites:
             self.step_over(rip)                # e.g. `dec %eax` in 32-bit code
         return True
 
-    def step_over(self, rip, n=1):
-        """Execute the instruction at an exit address natively (and n-1 more,
-        unless one of them is at an exit address itself).  What ended the
-        step, if anything did, becomes the slice's exit."""
+    def step_over(self, rip):
+        """Execute the instruction at an exit address natively.  What ended
+        the step, if anything did, becomes the slice's exit."""
         v = self.vcpu
         self.load(skip=rip)
-        exit_ = v.emulate_once(v.st.rip, 0, n)
+        exit_ = v.emulate_once(v.st.rip, 0, 1)
         self.load()
         if v.stop_exit is None:
             v.stop_exit = exit_
-
-    # -- the interrupt window -------------------------------------------------------------------
-    def set_interrupt_window(self, wanted):
-        """An upcall waits for the guest to enable interrupts (wanted=True), or
-        no longer does: exit at every sti/popf/iret site meanwhile, so that the
-        host can inject it right after, as Xen's interrupt-window exiting does.
-        Called between slices (the exit list cannot change under a running
-        translation block)."""
-        if wanted != self.window_open and self.window_sites and not self.vcpu.emulating:
-            self.window_open = wanted
-            self.load()
-
-    def _window_exit(self, rip):
-        """At an sti/popf/iret site with the window open: run it (sti with the
-        instruction in its shadow), then let the host inject."""
-        v = self.vcpu
-        st = v.st
-        try:
-            is_sti = v.walker.read(rip, 1, ACCESS_READ, st.cpl == 3) == bytes([STI])
-        except (PageFault, BadPhysical):
-            is_sti = False
-        self.step_over(rip, 2 if is_sti else 1)
-        if v.stop_exit is not None:
-            return
-        v.host.interrupt_window()
-        if st.halted and v.stop_exit is None:
-            v.stop_halted()                  # `sti; hlt` with nothing delivered after all

@@ -88,7 +88,7 @@ class GuestCrash(Exception):
 
 class X86Vcpu:
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
-                 tsc_to_ns=(0, 0), window_sites=()):
+                 tsc_to_ns=(0, 0)):
         ucx.check_unicorn_version()
         self.host = host
         self.physmap = physmap
@@ -107,7 +107,7 @@ class X86Vcpu:
         self._pending_maps = []
         self._mode_hook = None
         self.debug = None              # X86Debug while a debugger is attached (debug.py)
-        self.exits = ExitSites(self, exit_sites, window_sites)
+        self.exits = ExitSites(self, exit_sites)
         physmap.add_listener(self)
         self.exits.load()
 
@@ -404,14 +404,15 @@ class X86Vcpu:
         if intno > 255:
             self._crash("unexpected Unicorn exception %#x" % intno)
             return
+        if st.is_window_exit(intno):
+            self._window_exit()
+            return
         if st.exception_is_int:
             next_rip = st.rip
             insn_rip = next_rip - self._soft_int_length(intno, next_rip)
             self._raise(intno, traps.SOFTWARE, insn_rip=insn_rip, next_rip=next_rip)
             return
         error = st.error_code if intno in traps.HAS_ERROR_CODE else None
-        if intno == traps.PF:
-            st.cr[2] = st.fault_address     # QEMU keeps it out of CR2 (cpustate.INTERCEPT_PF)
         if intno == traps.GP and error == 0 and st.code64 and \
                 decode.stack_fault_instead_of_gp(self, self.linear_rip()):
             intno = traps.SS                # non-canonical SS reference: #SS(0)
@@ -421,6 +422,8 @@ class X86Vcpu:
                 intno, error = seg_fault, 0
         elif intno == traps.NM and decode.ud_instead_of_nm(self, self.linear_rip()):
             intno = traps.UD                # QEMU tests CR0.TS first
+        if intno == traps.PF:
+            st.cr[2] = st.fault_address     # QEMU keeps it out of CR2 (cpustate.INTERCEPT_PF)
         if intno == traps.DB:           # single-step and data breakpoints are traps
             self._raise(intno, traps.TRAP, next_rip=st.rip)
         else:
@@ -576,10 +579,24 @@ class X86Vcpu:
                 pages.discard(page)
 
     # ---- exits (exits.py) ---------------------------------------------------------------------
+    # ---- the interrupt window ------------------------------------------------------------------
     def set_interrupt_window(self, wanted):
-        """Stop the guest where it may enable interrupts while an upcall waits
-        (wanted=True), or no longer: see ExitSites.set_interrupt_window."""
-        self.exits.set_interrupt_window(wanted)
+        """An upcall waits for the guest to enable interrupts (wanted=True), or
+        no longer does: Xen's interrupt-window exiting.  QEMU itself finds the
+        first instruction boundary where the guest can take an interrupt,
+        whatever code runs there (cpustate.WINDOW_VECTOR), and reports it as
+        a #GP that _window_exit() turns into the host's injection.  (Without
+        native injection calibrated, the upcall waits for the next slice.)"""
+        if wanted:
+            self.st.arm_window()
+        else:
+            self.st.disarm_window()
+
+    def _window_exit(self):
+        st = self.st
+        st.disarm_window()
+        st.clear_old_exception()
+        self.host.interrupt_window()
 
     def emulate_msr(self, write):
         st = self.st
@@ -671,6 +688,7 @@ class X86Vcpu:
         st = self.st
         if not st.interruptible:
             return False
+        st.disarm_window()
         if st.can_post_interrupt:
             # QEMU pushes the frame itself as the next run starts, before any
             # instruction: the same delivery, in C (see cpustate.VirqPage).
