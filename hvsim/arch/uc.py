@@ -6,7 +6,9 @@
   (a hypercall through the binding costs ~4 us, through a raw hook ~0.3 us);
 * exposes the C entry points the binding does not wrap or wraps slowly
   (uc_emu_start without the binding's bookkeeping, TLB flush, dropping
-  translated code, loading a prepared exit list: `ExitList`).
+  translated code, loading a prepared exit list: `ExitList`);
+* takes Unicorn's end-of-run invalidation of every exit address over
+  (`take_over_exit_invalidation`).
 
 A callback must never raise into Unicorn: `RawHooks` catches any exception,
 records it, and stops emulation so the vCPU can report it.
@@ -146,6 +148,90 @@ def remove_cache(uc, begin, end):
 def flush_tlb(uc):
     """Drop Unicorn's soft TLB after page tables or mappings changed behind it."""
     uc.ctl(unicorn.UC_CTL_TLB_FLUSH, unicorn.UC_CTL_IO_WRITE)
+
+
+# ---- Unicorn's end-of-run invalidation of exit addresses ---------------------------------
+# As every emu_start ends, Unicorn 2.1.4 (resume_all_vcpus) calls
+# uc->uc_invalidate_tb(uc, exit - 1, 1) for every exit address, to drop the
+# blocks translated to stop there: a guest page walk and a translation-block
+# lookup each, 0.1-0.3 us per exit per run (a walk that fails also leaves
+# its fault in QEMU's exception state, see x86/cpustate.py).  It matters
+# only once an exit is removed, and the exit list's owner knows when that
+# is (x86/exits.py), so hvsim points that uc_struct slot at a native
+# function that does nothing (libc's abs(): it reads one integer register)
+# and calls the real one itself.  What is left per run is Unicorn's walk of
+# its exit tree, about 5 ns per exit.
+_INVALIDATE = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t)
+_NOOP = ctypes.cast(ctypes.CDLL(None).abs, ctypes.c_void_p).value
+_invalidate_slot = []                  # [offset in uc_struct, or None], found once
+
+
+def _text_ranges():
+    """The executable mappings of the Unicorn library."""
+    out = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and "unicorn" in fields[5] and "x" in fields[1]:
+                begin, end = (int(x, 16) for x in fields[0].split("-"))
+                out.append((begin, end))
+    return out
+
+
+def _initialise(uc):
+    """Unicorn sets up an instance (and fills uc_struct's function slots) on
+    first use: any uc_ctl call does it."""
+    remove_cache(uc, 0, 1)
+
+
+def _find_invalidate_slot():
+    """The uc_struct slot holding uc_invalidate_tb: among the fields that
+    point into Unicorn's code, the one uc_ctl(remove_cache) calls with its
+    range, found by pointing each at a recording callback in turn."""
+    uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
+    _initialise(uc)
+    h = uc_handle(uc)
+    text = _text_ranges()
+    calls = []
+    probe = _INVALIDATE(lambda u, begin, n: calls.append((begin, n)))
+    found = []
+    for off in range(0, 0x2000, 8):
+        slot = ctypes.c_uint64.from_address(h + off)
+        value = slot.value
+        if not any(b <= value < e for b, e in text):
+            continue
+        slot.value = ctypes.cast(probe, ctypes.c_void_p).value
+        del calls[:]
+        try:
+            remove_cache(uc, 0x123000, 0x123010)
+        finally:
+            slot.value = value
+        if calls == [(0x123000, 0x10)]:
+            found.append(off)
+    return found[0] if len(found) == 1 else None
+
+
+def take_over_exit_invalidation(uc):
+    """Stop `uc` from invalidating every exit address as each run ends; return
+    invalidate(begin, end), Unicorn's own invalidation of guest-virtual
+    [begin, end), to call when needed.  If the slot cannot be found, Unicorn
+    keeps doing it and invalidate() goes through uc_ctl."""
+    if not _invalidate_slot:
+        _invalidate_slot.append(_find_invalidate_slot())
+    off = _invalidate_slot[0]
+    if off is None:
+        return lambda begin, end: remove_cache(uc, begin, end)
+    _initialise(uc)
+    slot = ctypes.c_uint64.from_address(uc_handle(uc) + off)
+    real = _INVALIDATE(slot.value)
+    slot.value = _NOOP
+    uch = uc._uch
+    return lambda begin, end: real(uch, begin, end - begin)
+
+
+def exit_invalidation_taken_over():
+    """Whether take_over_exit_invalidation() found its slot (for the tests)."""
+    return bool(_invalidate_slot) and _invalidate_slot[0] is not None
 
 
 EXIT_SENTINEL = 0xDEAD000000000000     # a non-canonical address: never reached

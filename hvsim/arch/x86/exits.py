@@ -14,9 +14,10 @@ address before it enables paging.
 A debugger's breakpoints are exits too (debug.py).  (The interrupt window
 needs no exits: QEMU reports it itself, see cpustate.WINDOW_VECTOR.)
 
-What exits cost: as every emu_start ends, Unicorn 2.1.4 looks up the page of
-every exit address (resume_all_vcpus: about 0.1-0.3 us each), so the sites
-are kept to the instructions hvsim must emulate.
+What exits cost: Unicorn looks every translated instruction up in its exit
+tree, and walks the tree as every run ends (about 5 ns per exit; the page
+walk and block lookup it would also do per exit there are taken over, see
+uc.take_over_exit_invalidation).
 
 `ExitSites` owns one vCPU's exits: which are loaded into Unicorn, dropping
 the translations that must see a newly added one, and what runs when the
@@ -110,21 +111,22 @@ class ExitSites:
     def load(self, skip=None):
         """Exit at every exit site and debugger breakpoint, except `skip`.
 
-        Unicorn decides where a translated block ends when it translates it,
-        but checks block starts against the exit list as they run: so a newly
-        added exit needs the translations holding it dropped, a removed one
-        nothing.  Translations at `skip` are dropped too, so that a counted
-        run stepping through it counts (X8).  The exit list is only handed
-        to Unicorn when it changed."""
+        Unicorn decides where a translated block ends when it translates it:
+        so a newly added exit needs the translations holding it dropped, and
+        a removed one the blocks translated to stop there (the block ending
+        at it and the one starting there).  Translations at `skip` are
+        dropped too, so that a counted run stepping through it counts (X8).
+        The exit list is only handed to Unicorn when it changed."""
         exits = self._exit_list()
         skip_slot = skip if skip in exits.addrs else None
-        stale = self._added(exits)
+        stale, removed = self._changes(exits)
         if skip is not None:
             stale = stale | {skip}
         if self._loaded != (exits, skip_slot):
             exits.load(self.vcpu.uc, skip_slot)
             self._loaded = (exits, skip_slot)
-        self._drop_code_at(stale)
+        self._drop_code(stale, 0, 1)
+        self._drop_code(removed, -1, 1)
 
     def _exit_list(self):
         """The wanted exits, from a small cache (the sets come and go with the
@@ -139,33 +141,37 @@ class ExitSites:
             exits = self._lists[bps] = ucx.ExitList(self.sites | bps)
         return exits
 
-    def _added(self, exits):
-        """The addresses of `exits` that Unicorn does not have now."""
+    def _changes(self, exits):
+        """(added, removed): the addresses of `exits` that Unicorn does not
+        have now, and those it has that `exits` does not."""
         loaded, left_out = self._loaded
         if loaded is None:
-            return exits.addrs
+            return exits.addrs, frozenset()
         if loaded is exits:
-            added = frozenset()
+            added = removed = frozenset()
         else:
-            added = self._diffs.get((loaded, exits))
-            if added is None:
-                added = self._diffs[(loaded, exits)] = exits.addrs - loaded.addrs
+            diff = self._diffs.get((loaded, exits))
+            if diff is None:
+                diff = self._diffs[(loaded, exits)] = (exits.addrs - loaded.addrs,
+                                                       loaded.addrs - exits.addrs)
+            added, removed = diff
         if left_out is not None and left_out in exits.addrs:
             added = added | {left_out}
-        return added
+        return added, removed
 
-    def _drop_code_at(self, addrs):
-        """Drop the translated blocks holding these addresses (a handful:
-        one by one; many: all of them)."""
+    def _drop_code(self, addrs, before, after):
+        """Drop the translated blocks holding [addr + before, addr + after)
+        for each address (a handful: one by one; many: all of them)."""
         if not addrs:
             return
-        uc, st = self.vcpu.uc, self.vcpu.st
+        v = self.vcpu
         if len(addrs) > DROP_CODE_ONE_BY_ONE:
-            uc.ctl_flush_tb()
+            v.uc.ctl_flush_tb()
             return
+        st = v.st
         saved = st.exception_state()    # Unicorn's lookup may leave a #PF behind
         for addr in addrs:
-            ucx.remove_cache(uc, addr, addr + 1)
+            v.invalidate_code(addr + before, addr + after)
         st.restore_exception_state(saved)
 
     # -- the guest stopped at an exit -------------------------------------------------------

@@ -112,8 +112,9 @@ class X86Vcpu:
         self.exits.load()
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
-    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "_emulated_pages",
-               "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip")
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "invalidate_code",
+               "_emulated_pages", "_mmio_callbacks", "_mmio_write", "_mmio_restarted",
+               "_mmio_skip")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -121,6 +122,7 @@ class X86Vcpu:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         uc.ctl_exits_enabled(True)
+        self.invalidate_code = ucx.take_over_exit_invalidation(uc)
         self.st = CpuState(uc)
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
