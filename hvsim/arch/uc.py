@@ -103,6 +103,11 @@ class RawHooks:
         st = uclib.uc_hook_del(self.uc._uch, uc_hook_h(handle))
         if st:
             raise UcError(st)
+        # Translated code may call a code or block hook directly: Unicorn
+        # drops the blocks it hooked through uc_invalidate_tb, which hvsim
+        # has taken over (take_over_exit_invalidation), so drop them all
+        # before the callback goes (hooks are removed rarely, by debug tools).
+        self.uc.ctl_flush_tb()
         self._keep.pop(handle, None)
 
     def failed(self, exc):
