@@ -1,7 +1,12 @@
-"""Generate the guests' C header from hvsim.abi: every constant and struct
-once, with per-ABI static asserts that gcc's layout equals ours.
+"""Generate the guests' C header from hvsim.abi: every constant of the
+modules in MODULES and every struct once, with per-ABI static asserts that
+gcc's layout equals ours (x86_64, i386 and arm64 sections chosen by the
+compiler's own macros).
 
-    python -m hvsim.abi.cheader guests/include/gen/xen-abi.h
+    python -m hvsim.abi.cheader guests/build/include/xen-abi.h
+
+guests/Makefile writes it there (and xen-abi-defs.h, its #defines alone, for
+assembly and linker scripts); tests/test_abi.py compiles it with gcc.
 """
 
 import sys

@@ -6,11 +6,15 @@ size are computed per ABI with the C alignment rules of that ABI (on i386 a
 xen_ulong_t are 4 bytes, ...).  The same declaration generates the guests' C
 header (hvsim.abi.cheader), so the hypervisor and the guests cannot drift.
 
-Reading a struct out of guest memory:
+Here: the ABIs (X86_64, X86_32, ARM64), the scalar types (u8 ... u64,
+xen_ulong, xen_pfn, domid, evtchn_port, guest handles), array(), per_abi()
+for members that differ between ABIs, Struct and union(), and MASK32/MASK64
+for (uint32_t)/(uint64_t) truncation.  Reading a struct out of guest memory
+(nested members by dotted name):
 
-    lay = EVTCHN_STATUS.layout(abi)          # cached per ABI
+    lay = event_channel.evtchn_status.layout(abi)     # cached per ABI
     dom, port = lay.get(buf, "dom", "port")
-    lay.put(buf, status=2, vcpu=0)
+    lay.put(buf, status=2, vcpu=0, **{"u.interdomain.dom": 1})
 """
 
 import struct as _struct

@@ -2,12 +2,15 @@
 plan, through the Launch Control Module (LCM) when there is one.
 
 Detection (hyperlaunch, generation C; see shared/reference/xen-abi.md §1.3):
-MB2 module 0 is an FDT (magic 0xd00dfeed) and either /chosen/hypervisor is
-compatible "hypervisor,xen" (kind "hyperlaunch": its xen,domain children are
-the domains), or some child of /chosen is compatible "xen,domain" (kind
-"dom0less": /chosen is the container).  Anything else is the classic path:
-module 0 is the one domain's kernel, module 1 its ramdisk, the MB2 string of
-module 0 its command line, dom0_mem= / dom0_max_vcpus= from Xen's.
+MB2 module 0 is an FDT (magic 0xd00dfeed) and either has /chosen/hypervisor,
+which must be compatible "hypervisor,xen" (kind "hyperlaunch": its
+xen,domain children are the domains; any other compatible is an error, as
+Xen's -ENODATA), or some child of /chosen is compatible "xen,domain" (kind
+"dom0less": /chosen is the container).  Anything else is the classic path
+(a module 0 that is a device tree but no LCM with a warning): module 0 is
+the one domain's kernel, module 1 its ramdisk (more modules are warned about
+and unused), the MB2 string of module 0 its command line, dom0_mem= /
+dom0_max_vcpus= from Xen's.
 
 The binding (generation C + dom0less): domid, capabilities (DOMAIN_CAPS_*;
 unknown bits masked off with a warning), mode (BUILD_MODE_*; hvsim builds
@@ -20,8 +23,13 @@ with xen,evtchn = <local-port &peer>) as dom0less defines them.
 Every problem is a HostInputError "LCM-file: /node/path: property: problem
 (fix)".  check_lcm() collects them all (for `hvsim lcm check`); the plan
 builders raise the first.  The FDT is read by a small reader of our own
-(read_fdt): the `fdt` package guesses property types and lets garbage
-through as assorted exceptions, and an LCM is untrusted input.
+(fdt.py's read_fdt): the `fdt` package guesses property types and lets
+garbage through as assorted exceptions, and an LCM is untrusted input.
+
+Entry points: check_lcm() (an LCM blob alone), check_bootinfo() /
+check_firmware() (a parsed MBI, or what a firmware stage wrote), and
+boot_plan(), which runs the whole chain from a boot config through the
+firmware stage (firmware.py) and the MBI parser (multiboot2.py).
 """
 
 

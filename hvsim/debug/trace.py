@@ -1,9 +1,14 @@
-"""Event traces: `hvsim run --trace FILE`.
+"""Event traces: `--trace FILE` of `hvsim run`, `boot` and `resume`.
 
-One line per event, stamped with virtual time (ns since boot, from the
-hypervisor's clock, so deterministic runs give identical traces), in one of
-two formats: readable text ("   1.234567 d1v0 sched_op(SCHEDOP_yield) = 0")
-or JSON lines (one object per line).  Streams:
+One line per event, stamped with virtual time (from the hypervisor's clock,
+so deterministic runs give identical traces), in one of two formats:
+readable text, seconds then who (dNvM, or "xen"), the event and what
+happened:
+
+        0.001234567 d1v0   hypercall  sched_op(SCHEDOP_yield) = 0
+
+or JSON lines (FILE.jsonl: one object per line, "t" in ns, "dom", "vcpu",
+"ev", "text" and the event's own fields).  Streams:
 
   hypercalls   every hypercall, decoded like strace: sub-op names and results
   exceptions   exceptions and interrupts delivered through the guest IDT
@@ -12,7 +17,9 @@ or JSON lines (one object per line).  Streams:
   insn         every instruction executed inside an address range (only that
                range pays for the hook; the rest runs at full speed)
 Xen's own messages about a vCPU (gprintk: why a request was refused) and
-domain life-cycle events are always traced.
+domain life-cycle events are always traced.  The Tracer is one of the sinks
+behind hv.tracer (attach()); the boot timeline (timeline.py) is another and
+takes the same calls, including slice and runstate, which the Tracer drops.
 """
 
 import json

@@ -1,10 +1,14 @@
 """Domains (Xen's struct domain, xen/common/domain.c).
 
-A Domain owns its guest-physical memory (physmap), its vCPUs, shared_info,
-HVM parameters, console, and its life cycle: created paused, unpaused, shut
-down (with a SHUTDOWN_* reason) or crashed (with a report).  Subsystem state
-(event channels, grant table) hangs off the domain as attributes named as in
-Xen.
+A Domain owns its guest-physical memory (physmap) and memory map (e820),
+its vCPUs, shared_info, HVM parameters and callback vector, console, its
+capabilities (DOMAIN_CAPS_*: control, hardware, xenstore, device model) and
+its life cycle: created paused by the controller, paused and unpaused
+(domain_{,un}pause_by_systemcontroller), shut down with a SHUTDOWN_* reason
+or crashed with a report, and killed (domain_kill: DOMDYING_dying, then
+DOMDYING_dead, when it leaves the domain list).  Subsystem state hangs off
+the domain as attributes named as in Xen's struct domain: `evtchn`,
+`grant_table`.
 """
 
 import struct
