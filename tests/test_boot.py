@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
+import built
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 GUEST = os.path.join(ROOT, "guests", "build", "hvm64", "example.elf")
 
-needs_build = pytest.mark.skipif(
-    not os.path.exists(GUEST) or not os.path.isdir(os.path.join(FIRMWARE, "build")),
-    reason="run `make guests firmware` first")
+needs_build = built.needs(GUEST, os.path.join(FIRMWARE, "build"), how=built.MAKE_FIRMWARE)
 
 
 def boot(*args, timeout=120):

@@ -1,6 +1,8 @@
 """Boot configs in GRUB's syntax: entries, defaults, quoting, and one-line
 errors naming the file and the line."""
 
+import re
+
 import pytest
 
 from hvsim.boot.bootcfg import parse_bootcfg, parse_bootcfg_text
@@ -184,13 +186,42 @@ def test_unreadable(tmp_path):
     assert "cannot read the boot config" in str(e.value)
 
 
-def test_garbage_never_raises_anything_else(tmp_path):
+# what garbage is refused for, and the text on the line the refusal names
+FUZZ_REFUSALS = {
+    "unterminated double quote": '"', "unterminated single quote": "'",
+    "unterminated ${...}": "${", "a { block outside a menuentry": "{",
+    "} without a matching {": "}",
+}
+
+
+def test_garbage_is_refused_naming_the_file_and_line(tmp_path):
+    """Random text in GRUB's alphabet: one HostInputError per config, naming
+    the file and the line that holds what is wrong (an unterminated quote, a
+    stray brace, an unknown command), or the config as a whole when it has
+    no menuentry; never another exception."""
     import random
     rng = random.Random(7)
     alphabet = 'menuentry multiboot2 module2 set {}"\'\\$;#\n =x'
+    path = str(tmp_path / "fuzz.cfg")
+    kinds = set()
     for _ in range(500):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(60)))
-        try:
-            parse_bootcfg_text(text, str(tmp_path / "fuzz.cfg"))
-        except HostInputError as e:
-            assert "\n" not in str(e)
+        with pytest.raises(HostInputError) as refused:
+            parse_bootcfg_text(text, path)
+        e = refused.value
+        assert e.file == path and "\n" not in str(e), str(e)
+        assert str(e).startswith("%s: %s: %s" % (path, e.field, e.problem))
+        if e.field == "menuentry":
+            assert e.problem == "no menuentry in the config"
+            kinds.add(e.problem)
+            continue
+        lineno = int(re.fullmatch(r"line (\d+)", e.field).group(1))
+        line = text.split("\n")[lineno - 1]
+        command = re.match(r"`(.*?)` is not a command", e.problem)
+        if command:
+            assert command.group(1)[:1] in line, (line, str(e))
+            kinds.add("not a command")
+        else:
+            assert FUZZ_REFUSALS[e.problem] in line, (line, str(e))
+            kinds.add(e.problem)
+    assert kinds == set(FUZZ_REFUSALS) | {"no menuentry in the config", "not a command"}

@@ -16,6 +16,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import built
+
 from hvsim.arch.x86.debug import REGS_32, REGS_64
 from hvsim.debug import gdbstub as g
 from hvsim.errors import ConfigError
@@ -33,8 +35,7 @@ needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed (`make 
 
 def guest(env, name="example"):
     elf = BUILD / env / ("%s.elf" % name)
-    if not elf.exists():
-        pytest.skip("%s is missing: build the guests with `make guests`" % elf)
+    built.need(elf)
     return elf
 
 

@@ -8,6 +8,8 @@ import struct
 
 import pytest
 
+import built
+
 from test_guests import BUILD
 from hvsim.abi import grant_table as g
 from hvsim.boot.pvh import DomainSpec, build_domain
@@ -22,8 +24,7 @@ DATA_GFN, MAP_GFN = 0x400, 0x500
 
 @pytest.fixture
 def two_domains():
-    if not EXAMPLE.exists():
-        pytest.skip("%s not built (make guests)" % EXAMPLE)
+    built.need(EXAMPLE)
     hv = Hypervisor(console=ConsoleSink(stream=None))
     granter, mapper = (build_domain(hv, DomainSpec(domid, str(EXAMPLE), 16 << 20))
                        for domid in (1, 2))

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+import built
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = ROOT / "guests" / "build"
 ENVS = ("hvm32", "hvm32pse", "hvm32pae", "hvm64")
@@ -91,8 +93,7 @@ CHECKS_RE = re.compile(r"Checks: (\d+) run, (\d+) failed")
 
 def _guest_params():
     if not BUILD.is_dir():
-        return [pytest.param(None, None, id="no-guests", marks=pytest.mark.skip(
-            reason="guests/build is missing: build the guests with `make guests`"))]
+        return [pytest.param(None, None, id="no-guests", marks=built.needs(BUILD))]
     params = []
     for env in ENVS:
         for elf in sorted((BUILD / env).glob("*.elf")):
@@ -141,7 +142,6 @@ def test_guest(env, elf):
 
 def test_every_guest_is_tested_somewhere():
     """A new guest must be booted here (EXPECT) or by another test (ELSEWHERE)."""
-    if not BUILD.is_dir():
-        pytest.skip("guests/build is missing")
-    built = {elf.stem for env in ENVS for elf in (BUILD / env).glob("*.elf")}
-    assert built <= set(EXPECT) | set(ELSEWHERE), built - set(EXPECT) - set(ELSEWHERE)
+    built.need(BUILD)
+    images = {elf.stem for env in ENVS for elf in (BUILD / env).glob("*.elf")}
+    assert images <= set(EXPECT) | set(ELSEWHERE), images - set(EXPECT) - set(ELSEWHERE)

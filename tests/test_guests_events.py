@@ -26,6 +26,8 @@ import subprocess
 
 import pytest
 
+import built
+
 from test_guests import BUILD, CHECKS_RE, COMMON_LINES, ENVS, PYTHON, ROOT
 
 HVSIM_TIMEOUT = 60
@@ -183,10 +185,8 @@ RUNS += [
 def _run_params():
     params = []
     for test_id, guest, envs, options, extra in RUNS:
-        missing = [str(elf(e, guest)) for e in envs if not elf(e, guest).exists()]
-        marks = [pytest.mark.skip(reason="not built: %s (make guests)" % ", ".join(missing))] \
-            if missing else []
-        params.append(pytest.param(guest, envs, options, extra, id=test_id, marks=marks))
+        params.append(pytest.param(guest, envs, options, extra, id=test_id,
+                                   marks=built.needs(*[elf(e, guest) for e in envs])))
     return params
 
 
@@ -212,8 +212,7 @@ def test_events_guest(guest, envs, options, extra):
 @pytest.mark.parametrize("env", ["hvm64", "hvm32"])
 def test_events_guest_skips_alone(env, guest, options, reason):
     """Without the second domain / vCPUs they need, the guests SKIP."""
-    if not elf(env, guest).exists():
-        pytest.skip("%s not built" % elf(env, guest))
+    built.need(elf(env, guest))
     rc, stdout = hvsim([elf(env, guest)], "--deterministic", *options)
     lines = stdout.splitlines()
     check_console(guest, 1, lines, stdout, result="SKIP")
@@ -223,8 +222,7 @@ def test_events_guest_skips_alone(env, guest, options, reason):
 
 def _ping_pong_pair():
     pair = [elf("hvm64", "ping-pong"), elf("hvm32", "ping-pong")]
-    if not all(e.exists() for e in pair):
-        pytest.skip("ping-pong not built for hvm64 and hvm32")
+    built.need(*pair)
     return pair
 
 
@@ -264,8 +262,7 @@ def test_native_and_soft_upcalls_identical(tmp_path, guest, envs, options):
     (HVSIM_SOFT_IRQ=1) push the same frame at the same instruction: two
     --deterministic runs, one each way, are byte-identical (console and trace)."""
     elfs = [elf(e, guest) for e in envs]
-    if not all(e.exists() for e in elfs):
-        pytest.skip("%s not built" % guest)
+    built.need(*elfs)
     runs = []
     for soft in ("", "1"):
         trace = tmp_path / ("trace%s.txt" % soft)

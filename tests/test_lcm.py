@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+import built
+
 from hvsim import lcmcheck
 from hvsim.abi import bootfdt
 from hvsim.boot import firmware, lcm
@@ -482,20 +484,47 @@ def mutations(seed, rng, count):
             yield seed[:4] + bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 200)))
 
 
+# where a refusal points: the FDT structure (header, a byte offset) or a node
+FDT_FIELD = re.compile(r"FDT header|FDT offset 0x[0-9a-f]+(: .+)?|/.*")
+
+
+def assert_names_file_and_field(e, source, field=FDT_FIELD):
+    """One line: SOURCE: FIELD: problem (fix), FIELD where the problem is."""
+    assert e.file == source and e.problem, repr(e)
+    assert e.field is not None and field.fullmatch(e.field), repr(e.field)
+    assert str(e).startswith("%s: %s: %s" % (source, e.field, e.problem)), str(e)
+    assert "\n" not in str(e)
+
+
 def test_fuzz_lcm(tmp_path):
+    """Garbage LCMs: a broken blob or a device tree that is no LCM raises at
+    once, naming the FDT header, the offset or /chosen; a readable LCM with
+    bad properties collects errors naming the node (and property), and gives
+    no plan; the fuzz reaches all three, and some mutations still pass."""
     rng = random.Random(1)
     seeds = [dtc(tmp_path, open(os.path.join(ROOT, "firmware", s, "lcm.dts")).read(), s)
              for s in ("demo3", "dom0less")]
+    outcomes = {"raised at the FDT": 0, "raised at /chosen": 0, "collected": 0, "passed": 0}
     for seed in seeds:
         for data in mutations(seed, rng, 1500):
             try:
-                lcm.check_lcm(data, "fuzz.dtb", lcm.ModuleTable(count=rng.randrange(1, 6)))
+                result = lcm.check_lcm(data, "fuzz.dtb", lcm.ModuleTable(count=rng.randrange(1, 6)))
             except HostInputError as e:
-                assert "\n" not in str(e)
+                assert_names_file_and_field(e, "fuzz.dtb")
+                outcomes["raised at /chosen" if e.field.startswith("/") else
+                         "raised at the FDT"] += 1
+                continue
+            for e in result.errors:
+                assert_names_file_and_field(e, "fuzz.dtb", re.compile(r"/.*"))
+            assert (result.plan is None) == bool(result.errors)
+            outcomes["collected" if result.errors else "passed"] += 1
+    assert all(outcomes.values()), outcomes
 
 
 def test_fuzz_module0_through_the_mbi(tmp_path):
-    """Garbage as MB2 module 0: only HostInputError, from the FDT or the classic path."""
+    """Garbage as MB2 module 0: only HostInputError, naming module 0 and the
+    FDT header, offset or node, or (a device tree that is no LCM, booted as
+    the classic dom0) the Xen command line's dom0_mem, too big for this host."""
     rng = random.Random(2)
     seed = dtc(tmp_path, open(os.path.join(ROOT, "firmware", "demo3", "lcm.dts")).read())
     memory = firmware.HostMemory(64 << 20)
@@ -506,9 +535,17 @@ def test_fuzz_module0_through_the_mbi(tmp_path):
                         memory.mmap, memory.mem_lower, memory.mem_upper)
         info = parse_mbi(mbi, memory=memory)
         try:
-            lcm.check_bootinfo(info, memory=memory)
+            result = lcm.check_bootinfo(info, memory=memory)
         except HostInputError as e:
-            assert "\n" not in str(e)
+            if e.file == "Xen command line":
+                assert_names_file_and_field(e, "Xen command line", re.compile("dom0_mem"))
+                assert "more than the host's" in e.problem
+            else:
+                assert_names_file_and_field(e, "LCM (MB2 module 0)")
+            continue
+        for e in result.errors:
+            assert_names_file_and_field(e, "LCM (MB2 module 0)", re.compile(r"/.*"))
+        assert (result.plan is None) == bool(result.errors)
 
 
 # -- the scenarios in firmware/
@@ -543,7 +580,7 @@ def test_scenario_lcm(tmp_path, name):
     assert (result.plan.kind, len(result.plan.domains)) == EXPECTED[name]
 
 
-@pytest.mark.skipif(not os.path.exists(EXAMPLE_GUEST), reason="guests not built (make guests)")
+@built.needs(EXAMPLE_GUEST)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_scenario_boot_config(tmp_path, name):
     """The scenario's boot.cfg as it is, in a tree laid out like the repository's."""

@@ -18,6 +18,8 @@ import sys
 
 import pytest
 
+import built
+
 from hvsim.arch.x86.cpustate import load_cpu, save_cpu
 from hvsim.snapshot import machine
 from hvsim.cli import main
@@ -30,11 +32,9 @@ DEMO3 = os.path.join(ROOT, "firmware", "demo3", "boot.cfg")
 TIMER = os.path.join(GUESTS, "hvm64", "timer.elf")
 EVTCHN = os.path.join(GUESTS, "hvm64", "evtchn-ops.elf")
 
-needs_guests = pytest.mark.skipif(not os.path.exists(HC64) or not os.path.exists(HC32),
-                                  reason="run `make guests` first")
-needs_firmware = pytest.mark.skipif(
-    not os.path.isdir(os.path.join(ROOT, "firmware", "build", "demo3")),
-    reason="run `make guests firmware` first")
+needs_guests = built.needs(HC64, HC32)
+needs_firmware = built.needs(os.path.join(ROOT, "firmware", "build", "demo3"),
+                             how=built.MAKE_FIRMWARE)
 
 
 def hvsim(*argv):
@@ -139,8 +139,7 @@ def state_digest(hv):
 
 
 @needs_guests
-@pytest.mark.skipif(not os.path.exists(TIMER) or not os.path.exists(EVTCHN),
-                    reason="needs the timer and evtchn-ops guests")
+@built.needs(TIMER, EVTCHN)
 def test_timers_and_fifo_events_survive_a_snapshot(tmp_path):
     """A timer armed, a vCPU blocked and FIFO events pending at A; B (past the
     timer's deadline) reached uncut and through A gives the same consoles and
@@ -205,8 +204,7 @@ def test_point_not_reached_and_bad_options(tmp_path):
 # ---- (3) files that are not snapshots we can resume -------------------------------------------
 @pytest.fixture(scope="module")
 def good_snapshot(tmp_path_factory):
-    if not os.path.exists(HC64):
-        pytest.skip("run `make guests` first")
+    built.need(HC64)
     path = tmp_path_factory.mktemp("snap") / "good.hvsnap"
     rc, _, _ = hvsim("run", "--deterministic", "-q", HC64, "--snapshot-at", "100us",
                      "--snapshot-file", path)

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+import built
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = ROOT / "guests" / "build"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -19,8 +21,7 @@ INSN_RE = re.compile(r"^0x[0-9a-f]+ +<")
 
 def guest(env, name="example"):
     elf = BUILD / env / ("%s.elf" % name)
-    if not elf.exists():
-        pytest.skip("%s is missing: build the guests with `make guests`" % elf)
+    built.need(elf)
     return elf
 
 

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
+import built
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "guests", "build")
 
-needs_build = pytest.mark.skipif(
-    not os.path.exists(os.path.join(BUILD, "hvm64", "example.elf"))
-    or not os.path.isdir(os.path.join(ROOT, "firmware", "build")),
-    reason="run `make guests firmware` first")
+needs_build = built.needs(os.path.join(BUILD, "hvm64", "example.elf"),
+                          os.path.join(ROOT, "firmware", "build"), how=built.MAKE_FIRMWARE)
 
 
 def hvsim(*args):

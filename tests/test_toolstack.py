@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+import built
+
 from test_guests import BUILD, ENVS, PYTHON, ROOT
 
 from hvsim.abi import console as cio
@@ -38,8 +40,7 @@ def guest_elf(env="hvm64", name="example"):
     return BUILD / env / ("%s.elf" % name)
 
 
-needs_guests = pytest.mark.skipif(not guest_elf().exists(),
-                                  reason="guests not built (make guests)")
+needs_guests = built.needs(guest_elf())
 
 
 def hvsim(*args, stdin=subprocess.DEVNULL):
@@ -312,8 +313,7 @@ def pv_console_lines(out):
 @pytest.mark.parametrize("env", ENVS)
 def test_pv_console_guest(env):
     elf = guest_elf(env, "pv-console")
-    if not elf.exists():
-        pytest.skip("pv-console not built (make guests)")
+    built.need(elf)
     rc, out = hvsim("run", "--deterministic", "--timeout", HVSIM_TIMEOUT, elf)
     assert rc == 0, out
     lines = out.splitlines()
@@ -332,8 +332,7 @@ def test_snapshot_keeps_the_pv_console(tmp_path):
     prints: the toolstack (backend channels, xenconsoled) is saved with the
     hypervisor and serves the ring after the resume."""
     elf = guest_elf("hvm64", "pv-console")
-    if not elf.exists():
-        pytest.skip("pv-console not built (make guests)")
+    built.need(elf)
     snap = tmp_path / "pv.hvsnap"
 
     def stdout(*args):
@@ -355,8 +354,7 @@ def test_snapshot_keeps_the_pv_console(tmp_path):
 def test_two_domains_each_console_once():
 
     elf = guest_elf("hvm64", "pv-console")
-    if not elf.exists():
-        pytest.skip("pv-console not built (make guests)")
+    built.need(elf)
     rc, out = hvsim("run", "--deterministic", elf, guest_elf("hvm32", "example"))
     assert rc == 0, out
     by_dom = {1: [], 2: []}
@@ -385,8 +383,7 @@ def read_until(fd, buf, pattern, seconds=30):
 
 def test_typed_line_reaches_the_attached_domain_and_ctrl_bracket_detaches():
     elf = guest_elf("hvm64", "pv-console")
-    if not elf.exists():
-        pytest.skip("pv-console not built (make guests)")
+    built.need(elf)
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [PYTHON, "-m", "hvsim", "run", "--timeout", str(HVSIM_TIMEOUT), "--cmdline",
@@ -421,8 +418,7 @@ def test_typed_line_reaches_the_attached_domain_and_ctrl_bracket_detaches():
 
 def test_no_input_without_a_terminal():
     elf = guest_elf("hvm64", "pv-console")
-    if not elf.exists():
-        pytest.skip("pv-console not built (make guests)")
+    built.need(elf)
     rc, out = hvsim("run", "--cmdline", "echo=1", elf)
     assert rc == 6 and "d1 can never run again" in out, out
     rc, out = hvsim("run", "--console", "d7", elf)
@@ -432,8 +428,7 @@ def test_no_input_without_a_terminal():
 # ---- real guests: XTF ----------------------------------------------------------------
 def xtf_image(xtf_dir, env, name="example"):
     image = xtf_dir / "tests" / name / ("test-%s-%s" % (env, name))
-    if not image.exists():
-        pytest.skip("%s not built" % image)
+    built.need(image, how="make xtf")
     return image
 
 
@@ -455,8 +450,7 @@ def test_xtf_example_in_a_hyperlaunch_boot(xtf_dir, tmp_path):
     """dom0less: two domUs with the XTF example, each console shown once."""
     images = [xtf_image(xtf_dir, "hvm64"), xtf_image(xtf_dir, "hvm32pae")]
     lcm = ROOT / "firmware" / "build" / "dom0less" / "lcm.dtb"
-    if not lcm.exists():
-        pytest.skip("firmware not built (make -C firmware)")
+    built.need(lcm, how=built.MAKE_FIRMWARE)
     cfg = tmp_path / "boot.cfg"
     cfg.write_text("menuentry \"xtf\" {\n    multiboot2 /boot/xen.gz\n    module2 %s\n%s}\n"
                    % (lcm, "".join("    module2 %s\n" % i for i in images)))

@@ -5,12 +5,11 @@ import os
 import subprocess
 import sys
 
-import pytest
+import built
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "guests", "build")
-needs_build = pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "hvm64", "example.elf")),
-                                 reason="run `make guests` first")
+needs_build = built.needs(os.path.join(BUILD, "hvm64", "example.elf"))
 
 
 def traced(tmp_path, guest, name, *extra):

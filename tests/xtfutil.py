@@ -4,13 +4,12 @@
 (default ../shared/xtf) in build/xtf; HVSIM_XTF_DIR=DIR runs another built
 tree (an XTF build or install directory) as is.  Without either, the XTF
 tests skip with one line saying how to get XTF; with HVSIM_REQUIRE_BUILT=1
-(CI, where ../shared/xtf always exists) they fail instead.
+(`make test` and CI, where ../shared/xtf always exists) they fail instead
+(tests/built.py).
 """
 
 import os
 import pathlib
-
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 XTF_BUILD = ROOT / "build" / "xtf"
@@ -26,14 +25,3 @@ def xtf_dir():
     if given:
         return pathlib.Path(given)
     return XTF_BUILD if (XTF_BUILD / ".hvsim-built").is_file() else None
-
-
-def require_built():
-    return os.environ.get("HVSIM_REQUIRE_BUILT") == "1"
-
-
-def missing():
-    """Skip the calling test for want of XTF (fail it under HVSIM_REQUIRE_BUILT=1)."""
-    if require_built():
-        pytest.fail("HVSIM_REQUIRE_BUILT=1: " + HOW_TO, pytrace=False)
-    pytest.skip(HOW_TO)
