@@ -60,7 +60,7 @@ EXPECT = {
     "gnttab-ops": {"lines": [r"Testing the table's set-up", r"Testing copy \(v1\)",
                              r"Testing copy \(v2\)", r"Testing swap_grant_ref \(v2\)",
                              r"Testing the ops an HVM guest may not call"],
-                   "checks": 184},
+                   "checks": 188},
     "memory-ops": {"lines": [r"Testing decrease_reservation and populate_physmap",
                              r"Testing remove_from_physmap and add_to_physmap gmfn",
                              r"  \d+ pages, all of maximum_reservation \d+"],

@@ -211,6 +211,11 @@ class GrantTable:
                 self.d.physmap.remove_overlay(gfn)
         self.status = []
 
+    def seed(self, ref, domid, gfn):
+        """xc_dom_gnttab_seed(): the toolstack grants a reserved entry (v1)."""
+        buf, off = self._entry(ref)
+        struct.pack_into("<HHI", buf, off, g.GTF_permit_access, domid, gfn)
+
     # -- entries -----------------------------------------------------------------------
     def _entry(self, ref):
         """(buffer, offset) of shared entry ref (current version)."""

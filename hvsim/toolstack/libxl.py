@@ -11,12 +11,14 @@ libxl does through libxenctrl:
 * HVM_PARAM_STORE_EVTCHN / CONSOLE_EVTCHN: a port each, allocated unbound
   and offered to the backend domain (xc_evtchn_alloc_unbound; in a fresh
   domain port 1 is xenstore, port 2 the console);
+* grant entries 0 and 1 (console, xenstore) given to the backend domain
+  (xc_dom_gnttab_seed), unless the domain is its own backend;
 * libxl writes the domain's xenstore tree and introduces it to xenstored,
   which binds the store port and serves the ring (xenstore_tree.introduce());
 * the built-in backends connect: xenconsoled binds the console port.
 """
 
-from ..abi import hvm as h
+from ..abi import grant_table as g, hvm as h
 from ..hv import evtchn
 from . import toolstack_of, xenstore_tree
 
@@ -31,6 +33,11 @@ def setup_domain(hv, d, backend_domid):
             raise RuntimeError("d%d: no free event channel for HVM param %d (error %d)"
                                % (d.domid, param, port))
         d.hvm_params[param] = port
+    if d.domid != backend_domid:
+        d.grant_table.seed(g.GNTTAB_RESERVED_CONSOLE, backend_domid,
+                           d.hvm_params[h.HVM_PARAM_CONSOLE_PFN])
+        d.grant_table.seed(g.GNTTAB_RESERVED_XENSTORE, backend_domid,
+                           d.hvm_params[h.HVM_PARAM_STORE_PFN])
     ts = toolstack_of(hv)
     xenstore_tree.introduce(ts, d)
     ts.xenconsoled.add_domain(d)

@@ -64,6 +64,15 @@ static void test_setup(void)
     /* Linux 6.1 on PVH: set_version, query_size, frames mapped from the top. */
     if ( gnttab_setup(1, NR_FRAMES) )
         return;
+    /* The toolstack's grants of the console and xenstore pages to the backend (d0). */
+    xtf_check_eq("reserved console entry", gnttab_flags(GNTTAB_RESERVED_CONSOLE),
+                 GTF_permit_access);
+    xtf_check_eq("reserved xenstore entry", gnttab_flags(GNTTAB_RESERVED_XENSTORE),
+                 GTF_permit_access);
+    xtf_check_eq("console grant's domid",
+                 ((struct grant_entry_v1 *)gnttab_frames)[GNTTAB_RESERVED_CONSOLE].domid, 0);
+    xtf_check(((struct grant_entry_v1 *)gnttab_frames)[GNTTAB_RESERVED_XENSTORE].frame,
+              "xenstore grant has no frame");
     qs.nr_frames = 0;
     xtf_check_rc("query_size", gnttab_op(GNTTABOP_query_size, &qs, 1), 0);
     xtf_check_eq("frames after add_to_physmap", qs.nr_frames, NR_FRAMES);
