@@ -18,13 +18,13 @@ layouts keeping the 8 reserved entries.  An HVM guest may only call the ops
 hvm_grant_table_op() lets through; the rest are -ENOSYS.
 """
 
-import ctypes
 import struct
 
 from ..abi import errno, grant_table as g
 from ..abi.errno import HypercallError
 from ..abi.memory import XENMAPIDX_grant_table_status
 from ..abi.xen import DOMID_SELF
+from ..snapshot.state import buffer_address
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_field, put_struct
 from .physmap import PAGE_SHIFT, PAGE_SIZE, RAM, host_pages
 from .xsm import TARGET
@@ -72,13 +72,19 @@ class GrantError(Exception):
 
 
 class Frame:
-    """One Xen-owned page of the table (shared or status), with its machine frame."""
+    """One Xen-owned page of the table (shared or status), with its machine
+    frame.  Host addresses are never kept: they change when a snapshot is
+    loaded."""
 
-    __slots__ = ("buf", "addr", "mfn")
+    __slots__ = ("buf", "mfn")
 
     def __init__(self, hv):
-        self.buf, self.addr = host_pages(PAGE_SIZE)
-        self.mfn = machine_frame(hv, self.addr)
+        self.buf, addr = host_pages(PAGE_SIZE)
+        self.mfn = machine_frame(hv, addr)
+
+    @property
+    def addr(self):
+        return buffer_address(self.buf)
 
 
 class Active:
@@ -89,7 +95,7 @@ class Active:
     def __init__(self):
         self.pin = 0
         self.domid = 0
-        self.page = None                # (buffer, host address, mfn) of the granted page
+        self.page = None                # (buffer, mfn) of the granted page
         self.start = 0
         self.length = PAGE_SIZE
         self.is_sub_page = False
@@ -120,18 +126,40 @@ def machine_frame(hv, addr):
 
 
 def page_of(d, gfn, writable):
-    """get_paged_frame(): (buffer, host address, mfn) of the page d has at gfn."""
+    """get_paged_frame(): (buffer, mfn) of the page d has at gfn."""
     kind = d.physmap.gfn_type(gfn)
     if kind is None or kind.startswith("gntmap") or (writable and gfn in d.physmap.readonly):
         raise GrantError(g.GNTST_bad_page)
     buf, off = d.physmap.page(gfn)
     view = memoryview(buf)[off:off + PAGE_SIZE]
-    addr = _address(view)
-    return view, addr, machine_frame(d.hv, addr)
+    return view, machine_frame(d.hv, buffer_address(view))
 
 
-def _address(view):
-    return ctypes.addressof(ctypes.c_char.from_buffer(view))
+def keep_mapped_page(d, gfn):
+    """d's RAM page at gfn is about to go (given back, replaced): where
+    another domain has it pinned (mapped, or in a copy), that domain keeps
+    it, as Xen's page reference keeps the page alive, so it is given a copy
+    of the page and the gfn's host memory can be reused."""
+    buf, off = d.physmap.page(gfn)
+    if buf is None:
+        return
+    addr = buffer_address(memoryview(buf)[off:off + PAGE_SIZE])
+    copy = None
+    for e in d.hv.all_domains:
+        for act in e.grant_table.active.values():
+            if act.page is not None and buffer_address(act.page[0]) == addr:
+                if copy is None:
+                    copy, _ = host_pages(PAGE_SIZE)
+                    copy[:] = buf[off:off + PAGE_SIZE]
+                act.page = (memoryview(copy), act.page[1])
+    if copy is None:
+        return
+    for e in d.hv.all_domains:
+        pm = e.physmap
+        for mgfn, (_, a, name) in list(pm.overlays.items()):
+            if a == addr and name.startswith("gntmap"):
+                pm.overlay(mgfn, copy, buffer_address(copy), name,
+                           writable=mgfn not in pm.readonly)
 
 
 class GrantTable:
@@ -363,7 +391,7 @@ def map_grant_ref(v, op):
         return status, None, None
     mt = lgt.maptrack[handle]
     mt.ref, mt.rd, mt.flags, mt.gfn = op["ref"], rd, flags, op["host_addr"] >> PAGE_SHIFT
-    return g.GNTST_okay, handle, page[2] << PAGE_SHIFT
+    return g.GNTST_okay, handle, page[1] << PAGE_SHIFT
 
 
 def _pin_for_map(ld, rd, ref, flags):
@@ -410,7 +438,8 @@ def _create_p2m_mapping(ld, rd, op, page):
         return g.GNTST_general_error
     if kind == RAM:
         ld.unmapped_pages += 1                    # still the domain's, mapped nowhere
-    pm.overlay(gfn, page[0], page[1], "gntmap:d%d:%d" % (rd.domid, op["ref"]),
+    name = "gntmap:d%d:%d" % (rd.domid, op["ref"])
+    pm.overlay(gfn, page[0], buffer_address(page[0]), name,
                writable=not op["flags"] & g.GNTMAP_readonly)
     return g.GNTST_okay
 
@@ -425,13 +454,13 @@ def unmap_grant_ref(v, op):
     mt = lgt.maptrack[handle]
     rd, flags = mt.rd, mt.flags
     act = rd.grant_table.active.get(mt.ref)
-    if op["dev_bus_addr"] and op["dev_bus_addr"] != act.page[2] << PAGE_SHIFT:
+    if op["dev_bus_addr"] and op["dev_bus_addr"] != act.page[1] << PAGE_SHIFT:
         return g.GNTST_general_error
     if not op["host_addr"]:
         return g.GNTST_okay                       # nothing asked to be undone
     gfn = op["host_addr"] >> PAGE_SHIFT
     ov = ld.physmap.overlays.get(gfn)
-    if ov is None or not ov[2].startswith("gntmap") or ov[1] != act.page[1]:
+    if ov is None or not ov[2].startswith("gntmap") or ov[1] != buffer_address(act.page[0]):
         return g.GNTST_general_error              # replace_grant_p2m_mapping: not this map
     ref = mt.ref
     ld.physmap.remove_overlay(gfn)

@@ -18,6 +18,7 @@ beyond max_pages as assign_pages() does.
 from ..abi import errno, memory as m
 from ..abi.cstruct import Struct, domid as domid_t, xen_pfn
 from ..abi.errno import HypercallError
+from .gnttab import keep_mapped_page
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
 from .physmap import RAM
 from .xsm import TARGET
@@ -135,6 +136,7 @@ def _physmap_add_ram(d, gfn, nr):
     for g in range(gfn, gfn + nr):
         if pm.gfn_type(g) == RAM:
             d.unmapped_pages += 1
+            keep_mapped_page(d, g)
         pm.populate(g)
     return True
 
@@ -152,6 +154,7 @@ def guest_remove_page(d, gfn):
     if is_grant_mapping(kind):
         return -errno.ENXIO
     if kind == RAM:
+        keep_mapped_page(d, gfn)
         d.physmap.remove_ram(gfn)
     else:                                    # a Xen page (shared_info, grant frame): unhooked
         d.physmap.remove_overlay(gfn)
@@ -281,6 +284,7 @@ def _remove_from_physmap(v, start_extent, arg):
     if kind is None or is_grant_mapping(kind):
         return -errno.ENOENT
     if kind == RAM:
+        keep_mapped_page(d, gpfn)
         d.physmap.remove_ram(gpfn)
         d.unmapped_pages += 1
     else:
