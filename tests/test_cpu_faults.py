@@ -93,3 +93,18 @@ def test_removed_exit_no_longer_stops_the_guest():
         exit_ = cpu.run()
         assert emulated == expected
         assert exit_.kind == "halted" and st.rip == CODE + 8, (exit_, hex(st.rip))
+
+
+def test_qemu_triple_fault_crashes_the_domain():
+    """A fault QEMU raises while a #DF is in flight never reaches a hook: its
+    check_exception() asks for a reset instead.  The vCPU crashes with a
+    report instead of ending its slice as if nothing happened (a silent
+    spin, as Linux's first page fault once was)."""
+    cpu = _long_mode_cpu()
+    cpu.physmap.write(CODE + 0x1000, b"\x0f\x0b")             # ud2
+    cpu.st.restore_exception_state((8, 0, 0, 0))              # a #DF in flight
+    cpu.st.rip = CODE + 0x1000
+    exit_ = cpu.run(timeout_us=1000000)
+    assert exit_.kind == "crashed", exit_
+    assert "triple fault" in exit_.reason
+    assert "ud2" in exit_.report

@@ -134,6 +134,7 @@ class _Offsets:
     env_in_cpu = None
     emu_counter = None
     halted = None      # CPUState.halted, relative to the X86CPU object
+    stopped = None     # CPUState.stopped (a byte), likewise
     interrupt_request = None   # CPUState.interrupt_request, relative to the X86CPU object,
     vm_vmcb = None             # and env->vm_vmcb: None if native injection failed its check
     intercept_exceptions = None    # env->intercept_exceptions, relative to the X86CPU object
@@ -318,6 +319,28 @@ def _calibrate_halted(uc_factory):
     OFF.halted = cands.pop()
 
 
+def _calibrate_reset_request(uc_factory):
+    """CPUState.stopped: QEMU's triple fault (check_exception() with a #DF in
+    flight) calls qemu_system_reset_request(), which Unicorn turns into
+    cpu_stop_current(), and no hook runs: the one byte of CPUState's flags
+    that a triple fault leaves 1 and an ordinary run leaves 0."""
+    def flags_after(old_exception):
+        uc = uc_factory()
+        uc.mem_map(0, 0x10000)
+        uc.mem_write(0x1000, b"\x0f\x0b\xf4")           # ud2; hlt
+        uc.hook_add(UC_HOOK_INTR, lambda u, intno, _: u.emu_stop())
+        uc.hook_add(unicorn.UC_HOOK_INSN_INVALID, lambda u, _: u.emu_stop() or True)
+        env = _env_addr(uc)
+        ctypes.c_int32.from_address(env + OFF.old_exception).value = old_exception
+        uc.emu_start(0x1000, 0, count=5)
+        return _peek(env - OFF.env_in_cpu, _KNOWN_INTERRUPT_REQUEST_IN_CPU)
+    normal, triple = flags_after(-1), flags_after(8)
+    _check(normal is not None and triple is not None, "CPUState flags")
+    cands = [o for o in range(len(normal)) if normal[o] == 0 and triple[o] == 1]
+    _check(len(cands) == 1, "CPUState.stopped candidates %r" % cands)
+    OFF.stopped = cands[0]
+
+
 def _calibrate_virq(uc_factory):
     """CPUState.interrupt_request and env->vm_vmcb: post a virtual interrupt
     (vector 0x40) to a scratch long-mode CPU with IF=1 and check that QEMU
@@ -427,6 +450,7 @@ def calibrate():
         _calibrate_exception(factory)
         _calibrate_counter(factory)
         _calibrate_halted(factory)
+        _calibrate_reset_request(factory)
         _calibrate_virq(factory)
         _calibrate_fault_address(factory)
     except UcError as e:
@@ -464,6 +488,7 @@ class CpuState:
         self._counter = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.emu_counter)
         cpu = ctypes.c_uint64.from_address(uc_handle(uc) + OFF.cpu_ptr).value
         self._halted = ctypes.c_uint32.from_address(cpu + OFF.halted)
+        self._stopped = ctypes.c_uint8.from_address(cpu + OFF.stopped)
         self._exception_index = ctypes.c_int32.from_address(cpu + OFF.exception_index)
         self._vm_vmcb = ctypes.c_uint64.from_address(
             cpu + OFF.env_in_cpu + _KNOWN_VM_VMCB_IN_ENV)
@@ -539,6 +564,13 @@ class CpuState:
     @exception_index.setter
     def exception_index(self, v):
         self._exception_index.value = v
+
+    def triple_faulted(self, own_walks):
+        """The run ended in a triple fault inside QEMU: a fault raised with a
+        #DF in flight, which asks for a reset and reaches no hook.  Unicorn's
+        own end-of-run page walks (`own_walks`: not taken over) can do that
+        too, but leave their fault in exception_index; a guest run does not."""
+        return bool(self._stopped.value) and (not own_walks or self._exception_index.value == -1)
 
     def end_of_run(self):
         """After every emu_start: forget the faults of Unicorn's own page walks

@@ -113,8 +113,8 @@ class X86Vcpu:
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "invalidate_code",
-               "_emulated_pages", "_mmio_callbacks", "_mmio_write", "_mmio_restarted",
-               "_mmio_skip")
+               "_unicorn_walks", "_emulated_pages", "_mmio_callbacks", "_mmio_write",
+               "_mmio_restarted", "_mmio_skip")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -123,6 +123,7 @@ class X86Vcpu:
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         uc.ctl_exits_enabled(True)
         self.invalidate_code = ucx.take_over_exit_invalidation(uc)
+        self._unicorn_walks = not ucx.exit_invalidation_taken_over()
         self.st = CpuState(uc)
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
@@ -773,7 +774,11 @@ class X86Vcpu:
         """After an emu_start: apply deferred memory-map changes, and return
         the Exit that ended it if a hook failed, asked for one, or Unicorn
         reported an error (else None)."""
-        self.st.end_of_run()
+        st = self.st
+        if st.triple_faulted(self._unicorn_walks):
+            self._crash("triple fault inside the CPU emulator (a fault while a #DF was in "
+                        "flight)")
+        st.end_of_run()
         if self._pending_maps:
             self._apply_pending_maps()
         if self.hooks.error is not None:
