@@ -8,6 +8,7 @@ These guests need more than test_guests.py's one domain with one vCPU:
   smp          vCPU bring-up and an IPI ring with --vcpus 4 (alone it must SKIP)
   shared-ring  a frontend and a backend domain sharing a ring by grants (alone: SKIP)
   grant-copy   bulk GNTTABOP_copy between two domains (alone: SKIP)
+  gnttab-ops   as two domains: each may not use the other's table
 
 Every run is --deterministic, so that a failure can be replayed exactly: in
 the default (host time) mode preemption points vary from run to run, and an
@@ -55,6 +56,11 @@ EXPECT = {
                 r"pong: port \d+ <-> d1 port 3",
                 r"pong: 1000 round trips with d1, \d+ ns each, \d+ upcalls"],
         },
+    },
+    "gnttab-ops": {
+        "checks": 188,
+        "lines": [r"Testing the table's set-up", r"Testing copy \(v2\)",
+                  r"Testing the ops an HVM guest may not call"],
     },
     "shared-ring": {
         "checks": 17,
@@ -179,6 +185,9 @@ RUNS += [
     ("shared-ring-hvm64+hvm32", "shared-ring", ["hvm64", "hvm32"], [], {}),
     ("shared-ring-hvm32pae+hvm64", "shared-ring", ["hvm32pae", "hvm64"], [], {}),
     ("grant-copy-hvm32+hvm64", "grant-copy", ["hvm32", "hvm64"], [], {}),
+    ("gnttab-ops-hvm64+hvm32pae", "gnttab-ops", ["hvm64", "hvm32pae"], [],
+     {1: [r"Testing another domain's table \(d2\)"],
+      2: [r"Testing another domain's table \(d1\)"]}),
 ]
 
 

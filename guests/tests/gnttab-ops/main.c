@@ -8,10 +8,12 @@
  * may map its own grants) with its GTF_reading/GTF_writing bookkeeping and
  * handles, unmap_grant_ref, copy by grant ref and by gfn, swap_grant_ref,
  * sub-page and transitive grants in v2, and the ops hvm_grant_table_op()
- * refuses with -ENOSYS.
+ * refuses with -ENOSYS.  Run as two domains (`hvsim run gnttab-ops.elf
+ * gnttab-ops.elf`), each also checks what it may not do to the other's table.
  */
 #include <xtf.h>
 #include <xtf/ctl.h>
+#include <xtf/events.h>
 #include <xtf/gnttab.h>
 
 const char test_title[] = "Grant tables: every op, v1 and v2";
@@ -423,8 +425,35 @@ static void test_v2(void)
                  GTF_permit_access);
 }
 
+/* A plain domU may not look at or set up another domain's table (XSM_TARGET). */
+static void test_other_domain(domid_t other)
+{
+    struct gnttab_query_size qs = { .dom = other };
+    struct gnttab_get_version gv = { .dom = other };
+    struct gnttab_setup_table st = { .dom = other, .nr_frames = 1 };
+    xen_pfn_t frame;
+
+    printk("Testing another domain's table (d%u)\n", other);
+    st.frame_list = &frame;
+    xtf_check_rc("query_size of another domain", gnttab_op(GNTTABOP_query_size, &qs, 1), 0);
+    check_status("query_size of another domain", qs.status, GNTST_permission_denied);
+    xtf_check_rc("get_version of another domain", gnttab_op(GNTTABOP_get_version, &gv, 1),
+                 -EPERM);
+    xtf_check_rc("setup_table of another domain", gnttab_op(GNTTABOP_setup_table, &st, 1), 0);
+    check_status("setup_table of another domain", st.status, GNTST_permission_denied);
+    check_status("map a ref the other domain never granted us",
+                 gnttab_map(other, 100, gfn_of(maps[2]), GNTMAP_host_map, NULL),
+                 GNTST_general_error);
+    check_status("copy from a ref the other domain never granted us",
+                 gnttab_copy1(other, 100, 0, DOMID_SELF, gfn_of(data[2]), 0, 16,
+                              GNTCOPY_source_gref), GNTST_general_error);
+}
+
 void test_main(void)
 {
+    struct evtchn_status es;
+    domid_t other;
+
     if ( !xen_present )
         return xtf_skip("Skip: Xen not present\n");
     self = self_domid();
@@ -437,6 +466,9 @@ void test_main(void)
     test_swap();
     test_refused_ops();
     test_v2();
+    other = self == 1 ? 2 : 1;
+    if ( evtchnop_status(other, 0, &es) != -ESRCH )
+        test_other_domain(other);
 
     xtf_success(NULL);
 }
