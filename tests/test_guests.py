@@ -68,8 +68,9 @@ EXPECT = {
     "xenstore": {"lines": [r"xenstore on port \d+", r"  name \".+\", domid \d+"],
                  "checks": 45},
     "platform": {"lines": [r"Testing unbacked guest-physical space and ports",
+                           r"Testing CR4 against the CPUID policy",
                            r"Testing a hole that Xen maps a page into"],
-                 "checks": 35},
+                 "checks": 65},
 }
 
 # Guests that only make sense booted another way (a firmware scenario with

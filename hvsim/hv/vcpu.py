@@ -15,6 +15,7 @@ from ..abi import vcpu as vcpuop
 from ..arch.x86.defns import EFLAGS_IF
 from . import time as vtime
 from .timer import Timer
+from .x86 import hvm
 from .x86 import io as x86io
 from .x86.vlapic import (APIC_DM_INIT, APIC_DM_MASK, APIC_INT_ASSERT, APIC_INT_LEVELTRIG,
                          Vlapic)
@@ -75,6 +76,10 @@ class VCpu:
 
     def mmio_write(self, gpa, size, value):
         x86io.mmio_write(self, gpa, size, value)
+
+    def cr4_valid_bits(self):
+        """hvm_cr4_guest_valid_bits(): what a mov to CR4 may set."""
+        return hvm.CR4_GUEST_VALID
 
     def lapic_rdmsr(self, index):
         return self.vlapic.rdmsr(index)

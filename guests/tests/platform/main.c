@@ -7,6 +7,10 @@
  *   Xen's null handler: reads return all ones, writes are discarded (the
  *   addresses of an IO-APIC, an HPET, PCI config ports, the PIT and RTC
  *   included: a PVH domU has none of them);
+ * - CR4 as Xen's hvm_set_cr4() has it for this CPUID policy: a bit whose
+ *   feature CPUID does not show (VMX, SMX, UMIP, LA57, PCID, SMAP, PKU, CET)
+ *   or a reserved bit is #GP(0) and leaves CR4 unchanged; FSGSBASE and
+ *   OSXSAVE (shown) set and clear;
  * - a page Xen maps into a hole later (shared_info with add_to_physmap)
  *   replaces the null handler there, and the null handler is back once it
  *   is moved away.
@@ -84,9 +88,64 @@ static void test_hole_then_mapped(void)
                  0xffffffffu);
 }
 
+struct cr4_bit {
+    const char *name;
+    unsigned int bit, leaf, reg, feat;     /* reg: 1 EBX, 2 ECX, 3 EDX; feat: its bit */
+};
+
+static bool cpuid_shows(const struct cr4_bit *b)
+{
+    uint32_t r[4];
+
+    if ( !b->leaf )
+        return false;                      /* reserved */
+    cpuid_count(b->leaf, 0, &r[0], &r[1], &r[2], &r[3]);
+    return r[b->reg] & (1u << b->feat);
+}
+
+static void test_cr4(void)
+{
+    static const struct cr4_bit bits[] = {
+        { "VME", 0, 1, 3, 1 },       { "UMIP", 11, 7, 2, 2 },
+        { "LA57", 12, 7, 2, 16 },    { "VMXE", 13, 1, 2, 5 },
+        { "SMXE", 14, 1, 2, 6 },     { "bit 15", 15, 0, 0, 0 },
+        { "FSGSBASE", 16, 7, 1, 0 }, { "PCIDE", 17, 1, 2, 17 },
+        { "OSXSAVE", 18, 1, 2, 26 }, { "bit 19 (KL)", 19, 0, 0, 0 },
+        { "SMAP", 21, 7, 1, 20 },    { "PKE", 22, 7, 2, 3 },
+        { "CET", 23, 7, 2, 7 },      { "bit 31", 31, 0, 0, 0 },
+    };
+    unsigned long cr4 = read_cr4();
+    char what[64];
+
+    printk("Testing CR4 against the CPUID policy\n");
+    for ( unsigned int i = 0; i < ARRAY_SIZE(bits); i++ )
+    {
+        const struct cr4_bit *b = &bits[i];
+        unsigned long val = cr4 | (1ul << b->bit);
+
+        snprintf(what, sizeof(what), "CR4.%s %s", b->name,
+                 cpuid_shows(b) ? "(shown)" : "(not shown)");
+        if ( cpuid_shows(b) )
+        {
+            if ( xtf_check_exinfo(what, write_cr4_safe(val), 0) )
+            {
+                xtf_check(read_cr4() == val, "%s: CR4 %#lx after setting", what, read_cr4());
+                xtf_check_exinfo(what, write_cr4_safe(cr4), 0);
+            }
+        }
+        else
+        {
+            xtf_check_exinfo(what, write_cr4_safe(val), EXINFO_SYM(GP, 0));
+            xtf_check(read_cr4() == cr4, "%s: CR4 %#lx after a refused write", what,
+                      read_cr4());
+        }
+    }
+}
+
 void test_main(void)
 {
     test_unbacked();
+    test_cr4();
     test_hole_then_mapped();
 
     xtf_success(NULL);

@@ -1,8 +1,10 @@
 """Exit sites: the guest addresses where Unicorn must stop for hvsim.
 
-Unicorn has no RDMSR/WRMSR hook and silently ignores unknown MSRs, and it
-runs SYSRET natively with AMD semantics, so hvsim scans the guest's
-executable segments for their opcode bytes (0f 32, 0f 30, [REX.W] 0f 07) and
+Unicorn has no RDMSR/WRMSR hook and silently ignores unknown MSRs, it
+runs SYSRET natively with AMD semantics, and QEMU 5 loads any value into
+CR4 (no #GP for reserved bits or absent features), so hvsim scans the
+guest's executable segments for their opcode bytes (0f 32, 0f 30, [REX.W]
+0f 07, [REX] 0f 22 with ModRM.reg 4) and
 registers an *exit* at each one: Unicorn stops before executing an
 instruction that starts at an exit address (one lookup per translated
 instruction, nothing at run time).  A position only stops the guest if an
@@ -36,6 +38,7 @@ from .paging import ACCESS_READ, BadPhysical, PageFault
 DROP_CODE_ONE_BY_ONE = 512             # more new exits than this: flush all translations
 EXIT_LISTS_KEPT = 4                    # exit lists cached (one per breakpoint set)
 
+MOV_TO_CR = b"\x0f\x22"               # with ModRM.reg 4: mov to CR4
 WRMSR = b"\x0f\x30"
 RDMSR = b"\x0f\x32"
 SYSRET = b"\x0f\x07"
@@ -58,6 +61,11 @@ def find_sites(data):
         for i in _find_all(data, pat):
             out.add(i)
             if pat == SYSRET and i and 0x40 <= data[i - 1] <= 0x4F:
+                out.add(i - 1)
+    for i in _find_all(data, MOV_TO_CR):
+        if i + 2 < len(data) and data[i + 2] & 0x38 == 0x20:
+            out.add(i)
+            if i and 0x40 <= data[i - 1] <= 0x4F:
                 out.add(i - 1)
     return sorted(out)
 
@@ -198,6 +206,19 @@ class ExitSites:
         elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == SYSRET and st.code64:
             syscall.do_sysret(v, rex_w=bool(insn[0] & 8))
             v.retire_emulated()
+        elif insn[:2] == MOV_TO_CR and insn[2] & 0x38 == 0x20:
+            v.emulate_write_cr4(0, insn[2])
+            v.retire_emulated()
+        elif 0x40 <= insn[0] <= 0x4F and insn[1:3] == MOV_TO_CR and st.code64:
+            try:
+                modrm = v.walker.read(rip + 3, 1, ACCESS_READ, st.cpl == 3)[0]
+            except (PageFault, BadPhysical):
+                modrm = 0
+            if modrm & 0x38 == 0x20:
+                v.emulate_write_cr4(insn[0], modrm)
+                v.retire_emulated()
+            else:
+                self.step_over(rip)
         else:
             self.step_over(rip)                # e.g. `dec %eax` in 32-bit code
         return True

@@ -36,7 +36,8 @@ from .cpuid import CpuidModel
 from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_R8, R_R10, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
-from .defns import CR0_PG, CR4_PAE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32, MASK64
+from .defns import (CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32,
+                    MASK64)
 from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
 from .segments import flat_flags, load_seg_cache
@@ -600,6 +601,28 @@ class X86Vcpu:
         st.disarm_window()
         st.clear_old_exception()
         self.host.interrupt_window()
+
+    def emulate_write_cr4(self, rex, modrm):
+        """mov to CR4 at an exit site (exits.py): #GP(0) where Xen's
+        hvm_set_cr4() refuses (a bit the CPUID policy does not allow, PAE
+        cleared in long mode, PCIDE set outside long mode or with CR3[11:0]
+        nonzero), else QEMU loads it."""
+        st = self.st
+        if rex & 4:                              # REX.R: CR12 does not exist
+            self._raise(traps.UD, traps.FAULT)
+            return
+        if st.cpl:
+            self._raise(traps.GP, traps.FAULT, 0)
+            return
+        value = st.regs[(modrm & 7) | (rex & 1) << 3] & (MASK64 if st.code64 else MASK32)
+        old = st.cr[4]
+        if (value & ~self.host.cr4_valid_bits() or
+                (not value & CR4_PAE and st.long_mode) or
+                (value & ~old & CR4_PCIDE and (not st.long_mode or st.cr[3] & 0xFFF))):
+            self._raise(traps.GP, traps.FAULT, 0)
+            return
+        self.uc.reg_write(X.UC_X86_REG_CR4, value)
+        st.rip = st.rip + (4 if rex else 3)
 
     def emulate_msr(self, write):
         st = self.st

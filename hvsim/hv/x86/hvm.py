@@ -8,7 +8,7 @@ hvm_allow_{set,get}_param() exactly."""
 from ...abi import errno, hvm as h
 from ...abi.errno import HypercallError
 from ...arch.x86.defns import (CR4_DE, CR4_FSGSBASE, CR4_MCE, CR4_OSFXSR, CR4_OSXMMEXCPT,
-                               CR4_OSXSAVE, CR4_PAE, CR4_PCE, CR4_PCIDE, CR4_PGE, CR4_PSE,
+                               CR4_OSXSAVE, CR4_PAE, CR4_PCE, CR4_PGE, CR4_PSE,
                                CR4_SMEP, CR4_TSD, MASK32)
 from ..guest_access import copy_to_guest, get_struct, put_struct
 from ..xsm import TARGET
@@ -26,10 +26,11 @@ VM86_TSS_OLD_HVMLOADER_SIZE = 128       # old hvmloaders hardcode the TSS size t
 TSS32_SIZE = 104
 UPCALL_VECTOR_MIN = 0x10                # vectors below are exceptions
 
-# hvm_cr4_guest_valid_bits() for hvsim's CPUID policy
+# hvm_cr4_guest_valid_bits() for hvsim's CPUID policy (arch/x86/cpuid.py: no
+# PCID, UMIP, VMX, SMX, SMAP, PKU, LA57 or CET; tests/test_cpuid_policy.py
+# keeps the two in step)
 CR4_GUEST_VALID = (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE |
-                   CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE |
-                   CR4_SMEP)
+                   CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_FSGSBASE | CR4_OSXSAVE | CR4_SMEP)
 
 
 def _param_domain(v, domid):

@@ -106,6 +106,19 @@ static inline uint64_t rdtsc(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* mov to CR4, returning the exception it raised (0: none). */
+static inline exinfo_t write_cr4_safe(unsigned long val)
+{
+    exinfo_t fault;
+
+    asm volatile ("1: mov %[val], %%cr4; 2:"
+                  _ASM_EXTABLE_HANDLER(1b, 2b, ex_record_fault_edi)
+                  : "=D" (fault)
+                  : [val] "r" (val), "0" (0)
+                  : "memory");
+    return fault;
+}
+
 /* Control and debug registers */
 #define DECLARE_CR_ACCESSORS(reg)                                       \
     static inline unsigned long read_##reg(void)                        \
