@@ -146,7 +146,7 @@ class Vlapic:
         self.pending_esr = 0
         self.timer_divisor = 2
         self.tdt_msr = 0
-        self.timer_last_update = 0     # guest time the current count started from
+        self.timer_last_update = None  # guest time the count started from (None: stopped)
         self.timer_period = 0          # ns: periodic mode, else 0
         self.timer = Timer(vcpu.hv.scheduler, self._timer_fired, vcpu.domain)
         self.reset()
@@ -498,7 +498,7 @@ class Vlapic:
     def _tmcct(self):
         """vlapic_get_tmcct()."""
         tmict = self.regs[APIC_TMICT]
-        if not tmict or not self.timer_last_update:
+        if not tmict or self.timer_last_update is None:
             return 0
         passed = (self._now() - self.timer_last_update) // (APIC_BUS_CYCLE_NS *
                                                             self.timer_divisor)
@@ -524,7 +524,7 @@ class Vlapic:
         delta = 0
         if tmict_updated:
             delta = period
-        elif period and self.timer_last_update:
+        elif period and self.timer_last_update is not None:
             passed = self._now() - self.timer_last_update
             if self._timer_mode() == APIC_TIMER_MODE_PERIODIC:
                 passed %= period
@@ -563,7 +563,7 @@ class Vlapic:
     def _stop_timer(self):
         self.timer.stop()
         self.timer_period = 0
-        self.timer_last_update = 0
+        self.timer_last_update = None
 
     def _timer_fired(self):
         """The timer expired: raise LVTT's vector unless masked; a periodic
