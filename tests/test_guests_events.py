@@ -9,6 +9,7 @@ These guests need more than test_guests.py's one domain with one vCPU:
   shared-ring  a frontend and a backend domain sharing a ring by grants (alone: SKIP)
   grant-copy   bulk GNTTABOP_copy between two domains (alone: SKIP)
   gnttab-ops   as two domains: each may not use the other's table
+  lapic        with --vcpus 2: local APIC IPIs between vCPUs (test_guests.py runs it alone)
 
 Every run is --deterministic, so that a failure can be replayed exactly: in
 the default (host time) mode preemption points vary from run to run, and an
@@ -82,6 +83,10 @@ EXPECT = {
                 r"back: pulled 8 x 64 KiB in 512-byte copies, \d+ us per round",
                 r"back: pushed 64 KiB back inverted"],
         },
+    },
+    "lapic": {
+        "checks": 100,
+        "lines": [r"Testing xAPIC mode", r"Testing x2APIC mode", r"Testing IPIs between vCPUs"],
     },
     "smp": {
         "checks": 60,
@@ -188,6 +193,8 @@ RUNS += [
     ("gnttab-ops-hvm64+hvm32pae", "gnttab-ops", ["hvm64", "hvm32pae"], [],
      {1: [r"Testing another domain's table \(d2\)"],
       2: [r"Testing another domain's table \(d1\)"]}),
+    ("lapic-hvm64-2vcpus", "lapic", ["hvm64"], ["--vcpus", "2"], {}),
+    ("lapic-hvm32pae-2vcpus", "lapic", ["hvm32pae"], ["--vcpus", "2"], {}),
 ]
 
 

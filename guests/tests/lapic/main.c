@@ -11,9 +11,12 @@
  * - ESR for an illegal vector, a self NMI;
  * - the timer: one-shot (counting down in TMCCT), periodic, masked, and
  *   TSC-deadline;
- * - the x2APIC MSRs' #GP rules and the APIC_BASE mode switches.
+ * - the x2APIC MSRs' #GP rules and the APIC_BASE mode switches;
+ * - with two vCPUs or more (--vcpus 2): a fixed IPI by physical APIC ID wakes
+ *   vCPU 1 from hlt, and its reply by APIC ID 0 reaches vCPU 0, in each mode.
  */
 #include <xtf.h>
+#include <xtf/smp.h>
 
 const char test_title[] = "Local APIC";
 
@@ -357,6 +360,76 @@ static void test_apic_base(void)
     xtf_check_eq("SVR after re-enabling", *apic_mmio(APIC_SPIV), 0xff);
 }
 
+/* ---- IPIs between vCPUs ------------------------------------------------------------------ */
+#define IPI_TO_AP   0xb0
+#define IPI_TO_BSP  0xb1
+
+static volatile unsigned int ap_go, ap_ready, ap_got;
+
+static void ap_handler(struct cpu_regs *regs)
+{
+    if ( smp_processor_id() == 1 )
+        ap_got++;
+    else
+        log_irq(regs->entry_vector & 0xff);
+    apic_write(APIC_EOI, 0);
+}
+
+/* vCPU 1: one round per APIC mode, following vCPU 0's. */
+static void ap_main(unsigned int cpu)
+{
+    for ( unsigned int round = 1; round <= 2; round++ )
+    {
+        while ( ap_go < round )
+            asm volatile ("pause" ::: "memory");
+        if ( x2apic && !(rdmsr(MSR_APIC_BASE) & APIC_BASE_EXTD) )
+            wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD);
+        apic_write(APIC_SPIV, SPIV_ENABLE | 0xff);
+        ap_got = 0;
+        ap_ready = round;
+        while ( !ap_got )
+            asm volatile ("sti; hlt; cli" ::: "memory");
+        /* Reply to APIC ID 0 (vCPU 0). */
+        if ( x2apic )
+            wrmsr(MSR_X2APIC(APIC_ICR), IPI_TO_BSP);
+        else
+        {
+            *apic_mmio(APIC_ICR2) = 0;
+            *apic_mmio(APIC_ICR) = IPI_TO_BSP;
+        }
+    }
+}
+
+static void test_ipis(void)
+{
+    static const uint8_t reply[] = { IPI_TO_BSP };
+    long rc;
+
+    xtf_irq_handlers[IPI_TO_AP] = ap_handler;
+    xtf_irq_handlers[IPI_TO_BSP] = ap_handler;
+    log_reset();
+    if ( !ap_go )
+    {
+        rc = smp_start_vcpu(1, ap_main);
+        if ( !xtf_check_rc("start vCPU 1", rc, 0) )
+            return;
+    }
+    ap_go++;
+    while ( ap_ready != ap_go )
+        asm volatile ("pause" ::: "memory");
+    wait_us(200);                          /* vCPU 1 is in hlt by now */
+    if ( x2apic )
+        wrmsr(MSR_X2APIC(APIC_ICR), (2ull << 32) | IPI_TO_AP);
+    else
+    {
+        *apic_mmio(APIC_ICR2) = 2u << 24;  /* vCPU 1's APIC ID */
+        *apic_mmio(APIC_ICR) = IPI_TO_AP;
+    }
+    wait_for_irqs(1);
+    xtf_check_eq("IPI taken by vCPU 1", ap_got, 1);
+    check_log("reply IPI from vCPU 1", reply, ARRAY_SIZE(reply));
+}
+
 void test_main(void)
 {
     if ( !(cpuid_edx(1) & X86_FEAT_1D_APIC) )
@@ -369,6 +442,8 @@ void test_main(void)
     test_priorities();
     test_errors_and_nmi();
     test_timer();
+    if ( smp_nr_vcpus() > 1 )
+        test_ipis();
 
     if ( !(cpuid_ecx(1) & X86_FEAT_1C_X2APIC) )
         return xtf_skip("Skip: no x2APIC in CPUID\n");
@@ -379,6 +454,11 @@ void test_main(void)
     test_priorities();
     test_errors_and_nmi();
     test_timer();
+    if ( smp_nr_vcpus() > 1 )
+    {
+        printk("Testing IPIs between vCPUs\n");
+        test_ipis();
+    }
     test_x2apic_rules();
 
     xtf_success(NULL);
