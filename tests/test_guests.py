@@ -70,7 +70,7 @@ EXPECT = {
     "platform": {"lines": [r"Testing unbacked guest-physical space and ports",
                            r"Testing CR4 against the CPUID policy",
                            r"Testing a hole that Xen maps a page into"],
-                 "checks": 65},
+                 "checks": 67},
 }
 
 # Guests that only make sense booted another way (a firmware scenario with

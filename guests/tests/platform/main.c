@@ -4,7 +4,8 @@
  * The x86 platform a PVH domU has on Xen (xen/arch/x86/hvm/):
  *
  * - guest-physical space and I/O ports that nothing backs complete through
- *   Xen's null handler: reads return all ones, writes are discarded (the
+ *   Xen's null handler: reads return all ones, writes are discarded, and an
+ *   instruction fetch from there is #GP(0) (the
  *   addresses of an IO-APIC, an HPET, PCI config ports, the PIT and RTC
  *   included: a PVH domU has none of them);
  * - CR4 as Xen's hvm_set_cr4() has it for this CPUID policy: a bit whose
@@ -57,6 +58,30 @@ static void test_unbacked(void)
     xtf_check_eq("port 0xcfc (no PCI)", inb(0xcfc), 0xff);
     outb(0xff, 0x21);               /* a PIC mask write: discarded */
     xtf_check_eq("port 0x21 (no PIC)", inb(0x21), 0xff);
+}
+
+/* A jump into a hole: Xen cannot fetch from MMIO and injects #GP(0) there. */
+#define FETCH_HOLE (HOLE_4G_BELOW + 0x5000)
+extern char fetch_hole_resume[];
+static volatile unsigned long fetch_gp_ip;
+
+static bool fetch_gp_hook(struct cpu_regs *regs)
+{
+    if ( regs->entry_vector != X86_EXC_GP || regs->ip != FETCH_HOLE )
+        return false;
+    fetch_gp_ip = regs->ip;
+    xtf_check_eq("#GP error code for a fetch from a hole", regs->error_code, 0);
+    regs->ip = (unsigned long)fetch_hole_resume;
+    return true;
+}
+
+static void __attribute__((noinline)) test_fetch_from_hole(void)
+{
+    xtf_exception_hook = fetch_gp_hook;
+    asm volatile ("jmp *%[target]; fetch_hole_resume:"
+                  :: [target] "r" ((unsigned long)FETCH_HOLE) : "memory");
+    xtf_exception_hook = NULL;
+    xtf_check_eq("#GP(0) at the hole's address", fetch_gp_ip, FETCH_HOLE);
 }
 
 static uint8_t spare_page[XEN_PAGE_SIZE] __aligned(XEN_PAGE_SIZE);
@@ -145,6 +170,7 @@ static void test_cr4(void)
 void test_main(void)
 {
     test_unbacked();
+    test_fetch_from_hole();
     test_cr4();
     test_hole_then_mapped();
 

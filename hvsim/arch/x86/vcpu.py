@@ -20,10 +20,10 @@ import ctypes
 import operator
 
 import unicorn
-from unicorn import (UC_ARCH_X86, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
-                     UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
-                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED, UC_MODE_64, UC_PROT_ALL,
-                     Uc)
+from unicorn import (UC_ARCH_X86, UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_HOOK_INSN,
+                     UC_HOOK_INSN_INVALID, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
+                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED,
+                     UC_MODE_64, UC_PROT_ALL, Uc)
 from unicorn import x86_const as X
 
 from ...abi import errno
@@ -115,7 +115,7 @@ class X86Vcpu:
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "invalidate_code",
                "_unicorn_walks", "_emulated_pages", "_mmio_callbacks", "_mmio_write",
-               "_mmio_restarted", "_mmio_skip")
+               "_mmio_restarted", "_mmio_skip", "_fetch_fault")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -136,6 +136,7 @@ class X86Vcpu:
         self._mmio_write = None        # (gpa, size, value) of the write being emulated
         self._mmio_restarted = None    # a write whose store Unicorn will run again
         self._mmio_skip = None         # ... and that the repeat must not redo
+        self._fetch_fault = False      # the emu_start ended on a fetch from a hole
         self._install_hooks()
 
     def __getstate__(self):
@@ -526,8 +527,7 @@ class X86Vcpu:
     def _on_unmapped(self, uch, access, address, size, value, ud):
         try:
             if access == UC_MEM_FETCH_UNMAPPED:
-                self._crash("instruction fetch from unbacked guest-physical address %#x"
-                            % address)
+                self._fetch_fault = True       # raised as #GP(0) once Unicorn has stopped
                 return False
             page = address & ~0xFFF
             ucx.mmio_map(self.uc, page, 0x1000, *self._mmio_callbacks)
@@ -814,9 +814,19 @@ class X86Vcpu:
             # hvm_hap_nested_page_fault() injects #GP(0) into an HVM guest.
             self._raise(traps.GP, traps.FAULT, 0)
             return self.stop_exit
+        if err == UC_ERR_FETCH_UNMAPPED and self._fetch_fault:
+            return self._fetch_from_hole()
         if err != UC_ERR_OK:
             return self._emu_error(err)
         return None
+
+    def _fetch_from_hole(self):
+        """An instruction fetch from guest-physical space nothing backs: Xen's
+        emulator cannot fetch from MMIO (linear_read: X86EMUL_UNHANDLEABLE),
+        so hvm_hap_nested_page_fault() injects #GP(0) at that instruction."""
+        self._fetch_fault = False
+        self._raise(traps.GP, traps.FAULT, 0, insn_rip=self.st.rip)
+        return self.stop_exit
 
     def stop_halted(self):
         """End the slice as if at a hlt."""
