@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages the build and the tests need (gdb: tests/test_gdbstub.py), as "command:package"
-TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb
+TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb \
+         aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu
 
 .PHONY: all venv deps apt guests firmware xtf test demo bench clean distclean
 

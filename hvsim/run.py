@@ -5,9 +5,9 @@ import os
 import sys
 
 from .arch.uc import check_unicorn_version
-from .boot import launch
+from .boot import arm64, launch
 from .boot.pvh import DomainSpec, build_domain
-from .errors import ConfigError
+from .errors import ConfigError, read_input
 from .hv.console import ConsoleSink
 from .hv.hypervisor import Hypervisor
 from .options import parse_size
@@ -47,12 +47,18 @@ def check_guest_files(paths):
 
 
 def build_guests(hv, args, paths, mem):
-    """One paused PVH domain per kernel in `paths` (domids from FIRST_DOMID),
-    with args.cmdline and args.vcpus (1 for commands without --vcpus)."""
-    return [build_domain(hv, DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline,
-                                        vcpus=getattr(args, "vcpus", 1),
-                                        name=os.path.basename(g)))
-            for i, g in enumerate(paths)]
+    """One paused domain per kernel in `paths` (domids from FIRST_DOMID),
+    with args.cmdline and args.vcpus (1 for commands without --vcpus): an
+    arm64 domain for an arm64 Image or AArch64 ELF, else a PVH one."""
+    domains = []
+    for i, g in enumerate(paths):
+        spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline,
+                          vcpus=getattr(args, "vcpus", 1), name=os.path.basename(g))
+        data = read_input(g, "cannot open: %s", "check the path")
+        spec.kernel_data = data
+        builder = arm64.build_domain if arm64.is_arm64_kernel(data) else build_domain
+        domains.append(builder(hv, spec))
+    return domains
 
 
 def _gdb_server(hv, args):

@@ -18,10 +18,12 @@
 
 #include <arch/config.h>
 #include <arch/processor.h>
-#include <arch/msr-index.h>
 #include <arch/lib.h>
-#include <arch/desc.h>
 #include <arch/page.h>
 #include <arch/traps.h>
+#ifndef __aarch64__
+#include <arch/msr-index.h>
+#include <arch/desc.h>
+#endif
 
 #endif /* XTF_H */

@@ -15,13 +15,19 @@ void console_write(const char *buf, size_t len)
     if ( xen_present )
     {
         hypercall_console_io(CONSOLEIO_write, len, buf);
+#ifndef __aarch64__                     /* the PV console needs event channel upcalls */
         if ( pv_console_mirrored() )
             pv_console_write(buf, len);
+#endif
         return;
     }
 
+#ifndef __aarch64__                     /* no port I/O on Arm */
     for ( i = 0; i < len; i++ )
         outb(buf[i], XEN_HVM_DEBUGCONS_IOPORT);
+#else
+    (void)i;
+#endif
 }
 
 void vprintk(const char *fmt, va_list args)

@@ -63,8 +63,10 @@ static void __noreturn shutdown(unsigned int reason, unsigned int qemu_code)
 {
     if ( xen_present )
         hypercall_shutdown(reason);
+#ifndef __aarch64__                     /* no port I/O on Arm */
     else
         outl(qemu_code, QEMU_DEBUG_EXIT_PORT);
+#endif
     halt_forever();
 }
 

@@ -10,6 +10,9 @@ from ..abi import errno
 from ..abi.errno import HypercallError
 from ..arch.x86.defns import MASK64, canonical
 from ..arch.x86.paging import BadPhysical, PageFault
+from ..arch.arm64.vcpu import TranslationFault
+
+_FAULTS = (PageFault, BadPhysical, TranslationFault)
 
 
 def _check(v, ptr, n):
@@ -26,7 +29,7 @@ def copy_from_guest(v, ptr, n):
     _check(v, ptr, n)
     try:
         return v.arch.read_linear(ptr, n)
-    except (PageFault, BadPhysical):
+    except _FAULTS:
         raise HypercallError(errno.EFAULT) from None
 
 
@@ -36,7 +39,7 @@ def copy_to_guest(v, ptr, data):
     _check(v, ptr, len(data))
     try:
         v.arch.write_linear(ptr, bytes(data))
-    except (PageFault, BadPhysical):
+    except _FAULTS:
         raise HypercallError(errno.EFAULT) from None
 
 

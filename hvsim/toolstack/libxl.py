@@ -23,10 +23,13 @@ from ..hv import evtchn
 from . import toolstack_of, xenstore_tree
 
 
-def setup_domain(hv, d, backend_domid):
-    """The toolstack's part of creating domain d (left paused)."""
-    d.hvm_params[h.HVM_PARAM_STORE_PFN] = h.special_pfn(h.SPECIALPAGE_XENSTORE)
-    d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = h.special_pfn(h.SPECIALPAGE_CONSOLE)
+def setup_domain(hv, d, backend_domid, magic_pfns=None):
+    """The toolstack's part of creating domain d (left paused).  magic_pfns:
+    (xenstore, console) pages, by default x86's special pages."""
+    store, console = magic_pfns or (h.special_pfn(h.SPECIALPAGE_XENSTORE),
+                                    h.special_pfn(h.SPECIALPAGE_CONSOLE))
+    d.hvm_params[h.HVM_PARAM_STORE_PFN] = store
+    d.hvm_params[h.HVM_PARAM_CONSOLE_PFN] = console
     for param in (h.HVM_PARAM_STORE_EVTCHN, h.HVM_PARAM_CONSOLE_EVTCHN):
         port = evtchn.alloc_unbound_port(d, backend_domid)
         if port < 0:

@@ -10,11 +10,15 @@
 
 #include <xtf/xen.h>
 
-#if defined(__x86_64__)
+#if defined(__aarch64__)
+# include <arch/hypercall-arm64.h>
+#elif defined(__x86_64__)
 # include <arch/hypercall-x86_64.h>
 #else
 # include <arch/hypercall-x86_32.h>
 #endif
+
+#ifndef __aarch64__
 
 /*
  * Calls into the hypercall page with one to three arguments, in the
@@ -56,6 +60,8 @@
                       : "memory");                                      \
         (type)__res;                                                    \
     })
+
+#endif /* !__aarch64__ (arm64: hvc #0xEA1 in arch/hypercall-arm64.h) */
 
 /* Hypercall @nr with five arguments (for numbers without a wrapper). */
 static inline long hypercall(unsigned int nr, unsigned long a1,
@@ -115,7 +121,7 @@ static inline long hypercall_vcpu_op(unsigned int cmd, unsigned int vcpu,
  */
 static inline long hypercall_set_timer_op(uint64_t timeout)
 {
-#ifdef __x86_64__
+#if defined(__x86_64__) || defined(__aarch64__)
     return _hypercall_1(long, __HYPERVISOR_set_timer_op, timeout);
 #else
     return _hypercall_2(long, __HYPERVISOR_set_timer_op, (uint32_t)timeout,

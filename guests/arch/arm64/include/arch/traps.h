@@ -1,0 +1,20 @@
+/**
+ * @file arch/arm64/include/arch/traps.h
+ *
+ * Synchronous exceptions taken to the guest's VBAR_EL1 (arch/arm64/head.S).
+ */
+#ifndef XTF_ARM64_TRAPS_H
+#define XTF_ARM64_TRAPS_H
+
+#include <xtf/types.h>
+
+/* The registers head.S saves on exception entry. */
+struct cpu_regs {
+    uint64_t x[31];
+    uint64_t sp, elr, spsr, esr, far;
+};
+
+/* Called for every synchronous exception; the default panics. */
+void do_sync_exception(struct cpu_regs *regs);
+
+#endif /* XTF_ARM64_TRAPS_H */

@@ -1,0 +1,37 @@
+/**
+ * @file arch/arm64/setup.c
+ *
+ * The arm64 environment: Xen's version (Xen is always there: an Arm domain
+ * is entered by Xen's domain builder), the boot stack, and the default
+ * synchronous exception handler.
+ */
+#include <xtf.h>
+#include <arch/setup.h>
+
+bool xen_present;
+uint32_t xen_cpuid_base;
+unsigned int xen_major, xen_minor;
+uint64_t arm64_dtb_pa;
+
+uint8_t boot_stack[16384] __aligned(16);
+asm (".globl boot_stack_top; .set boot_stack_top, boot_stack + 16384");
+
+void arch_setup(void)
+{
+    long v = hypercall_xen_version(XENVER_version, NULL);
+
+    xen_present = true;
+    xen_major = v >> 16;
+    xen_minor = v & 0xffff;
+}
+
+void __attribute__((weak)) do_sync_exception(struct cpu_regs *regs)
+{
+    panic("Unhandled synchronous exception: ESR %#lx (EC %#lx) at %#lx, FAR %#lx\n",
+          regs->esr, regs->esr >> 26, regs->elr, regs->far);
+}
+
+void arm64_unexpected_vector(unsigned long esr, unsigned long elr)
+{
+    panic("Unexpected exception vector: ESR %#lx at %#lx\n", esr, elr);
+}

@@ -1,0 +1,319 @@
+"""One AArch64 vCPU on one Unicorn instance: the Arm twin of
+hvsim/arch/x86/vcpu.py, with the same contract towards the hypervisor's
+VCpu (`host`): run() -> Exit, host.hypercall(nr, args, abi), stop(),
+request_stop(), read_linear()/write_linear(), crash_report().
+
+Owns: the state Xen gives an Arm domain's vCPU at boot (PC = kernel entry,
+x0 = device tree, MMU off, EL1h, DAIF masked: xen/arch/arm/domain_build.c),
+the EL2 traps Xen takes (xen/arch/arm/traps.c: `hvc #0xEA1` hypercalls, hvc
+and smc #0 as SMCCC/PSCI calls, wfi), and the synchronous exceptions
+Unicorn raises, delivered to the guest's VBAR_EL1 with ESR/FAR/ELR/SPSR_EL1
+filled as the CPU would (unicorn-notes.md A2).  The PSCI policy itself is
+hvsim/hv/arm/psci.py's.
+
+No per-instruction or per-block hook: only UC_HOOK_INTR, which runs for
+exceptions (hypercalls among them).
+"""
+
+import ctypes
+import struct
+
+import unicorn
+from unicorn import UC_ARCH_ARM64, UC_ERR_OK, UC_HOOK_INTR, UC_MODE_ARM, UC_PROT_ALL, Uc
+from unicorn import arm64_const as A
+
+from ...abi.arch_arm import XEN_HYPERCALL_TAG
+from ...abi.cstruct import ARM64
+from ...errors import HvsimError
+from ...hv.arm import psci
+from .. import uc as ucx
+from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
+from ..x86.vcpu import SLICE_END, Exit
+from . import sysregs as sr
+
+TCG_BUFFER_SIZE = 64 << 20
+XEN_ARM_CLOBBER = 0xDEADBEEF        # what a debug Xen on Arm leaves in consumed argument registers
+HYPERCALL_ARGS = sr.GPR[:5]
+
+_PROT_RX = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC
+
+
+class TranslationFault(Exception):
+    """A guest virtual address the hypervisor could not read or write."""
+
+
+class Arm64Vcpu:
+    def __init__(self, host, physmap, vcpu_id):
+        ucx.check_unicorn_version()
+        self.host = host
+        self.physmap = physmap
+        self.vcpu_id = vcpu_id
+        self.uc = uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        sr.make_el1_aarch64(uc, vcpu_id)
+        self._counter = ctypes.c_uint64.from_address(ucx.uc_handle(uc) + _KNOWN_EMU_COUNTER_OFF)
+        self.stop_exit = None
+        self.emulating = False
+        self._restart = False           # a hook moved PC (exception delivered): run on
+        self._hook_error = None
+        self._slice_base = 0
+        self._slice_request = 0
+        self._pending_maps = []
+        self.debug = None
+        self.on_exception = None
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        physmap.add_listener(self)
+
+    def __getstate__(self):
+        raise HvsimError("snapshots of arm64 domains are not supported yet")
+
+    # ---- memory mappings (physmap listener; changes during a slice wait for its end) ------
+    def physmap_map(self, gpa, size, addr, writable=True):
+        self._mapping_change(("map" if writable else "map-ro", gpa, size, addr))
+
+    def physmap_unmap(self, gpa, size):
+        self._mapping_change(("unmap", gpa, size, 0))
+
+    def _mapping_change(self, change):
+        if self.emulating:
+            self._pending_maps.append(change)
+            ucx.emu_stop(self.uc)
+        else:
+            self._apply_mapping(change)
+
+    def _apply_mapping(self, change):
+        op, gpa, size, addr = change
+        if op == "unmap":
+            self.uc.mem_unmap(gpa, size)
+        else:
+            self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
+        ucx.flush_tlb(self.uc)
+
+    def flush_tlb(self):
+        ucx.flush_tlb(self.uc)
+
+    def flush_code(self):
+        self.uc.ctl_flush_tb()
+
+    # ---- registers --------------------------------------------------------------------------
+    @property
+    def pc(self):
+        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+
+    @property
+    def pstate(self):
+        return self.uc.reg_read(A.UC_ARM64_REG_PSTATE)
+
+    def reg(self, n):
+        return self.uc.reg_read(sr.GPR[n])
+
+    def set_reg(self, n, value):
+        self.uc.reg_write(sr.GPR[n], value & ((1 << 64) - 1))
+
+    def mode_name(self):
+        ps = self.pstate
+        return "EL%d%s" % ((ps >> 2) & 3, "h" if ps & 1 else "t")
+
+    # ---- boot (and PSCI CPU_ON) -------------------------------------------------------------
+    def reset(self, entry, x0=0):
+        """Xen's arch_set_info_guest for an arm64 vCPU: EL1h with DAIF masked,
+        the MMU off, PC = entry, x0 = the device tree (or PSCI's context id)."""
+        uc = self.uc
+        for n in range(31):
+            self.set_reg(n, 0)
+        sr.write(uc, sr.SCTLR_EL1, sr.SCTLR_EL1_RESET)
+        sr.write(uc, sr.VBAR_EL1, 0)
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, sr.PSR_GUEST64_INIT)
+        sr.rebuild_hflags(uc)
+        uc.reg_write(A.UC_ARM64_REG_SP, 0)
+        self.set_reg(0, x0)
+        uc.reg_write(A.UC_ARM64_REG_PC, entry)
+
+    # ---- exceptions -------------------------------------------------------------------------
+    def _on_intr(self, uc, intno, ud):
+        try:
+            self._exception(intno)
+        except BaseException as e:            # never raise into Unicorn
+            self._hook_error = e
+            ucx.emu_stop(uc)
+
+    def _exception(self, intno):
+        if intno == sr.EXCP_HVC:              # PC: the instruction after the hvc
+            imm = self._insn(self.pc - 4) >> 5 & 0xFFFF
+            if imm == XEN_HYPERCALL_TAG:
+                self._hypercall()
+            elif imm == 0:
+                self._smccc()
+            else:                             # do_trap_hypercall: "Invalid HVC imm"
+                self.inject_sync(sr.ESR_UNDEF, elr=self.pc)
+            return
+        if intno == sr.EXCP_SMC:              # do_trap_smc: SMCCC with imm 0, else undef
+            if self._insn(self.pc - 4) >> 5 & 0xFFFF == 0:
+                self._smccc()
+            else:
+                self.inject_sync(sr.ESR_UNDEF, elr=self.pc)
+            return
+        if intno == sr.EXCP_UDEF and self._insn(self.pc) == sr.INSN_WFI:
+            self.uc.reg_write(A.UC_ARM64_REG_PC, self.pc + 4)    # HCR_EL2.TWI: Xen's wfi trap
+            self.host.wfi()
+            return
+        if intno in (sr.EXCP_UDEF, sr.EXCP_SWI, sr.EXCP_PREFETCH_ABORT, sr.EXCP_DATA_ABORT,
+                     sr.EXCP_BKPT):
+            syndrome, far = sr.pending_exception(self.uc)
+            abort = intno in (sr.EXCP_PREFETCH_ABORT, sr.EXCP_DATA_ABORT)
+            self.inject_sync(syndrome, far=far if abort else None, elr=self.pc)
+            return
+        self._crash("unexpected CPU exception %d at pc=%#x" % (intno, self.pc))
+
+    def inject_sync(self, esr, elr, far=None):
+        """Take a synchronous exception to EL1 (Xen's inject_undef64_exception
+        and friends; the CPU's own for exceptions Unicorn leaves undelivered):
+        SPSR_EL1 = PSTATE, ELR_EL1, ESR_EL1 (and FAR_EL1), EL1h with DAIF
+        masked, SP_EL1, PC = VBAR_EL1 + the vector of the EL taken from."""
+        uc = self.uc
+        ps = self.pstate
+        el, spx = (ps >> 2) & 3, ps & 1
+        base = sr.VECTOR_LOWER64 if el == 0 else (sr.VECTOR_CUR_SPX if spx else sr.VECTOR_CUR_SP0)
+        if self.on_exception is not None:
+            self.on_exception(esr >> 26, "sync", esr, elr)
+        sr.write(uc, sr.SPSR_EL1, ps)
+        sr.write(uc, sr.ELR_EL1, elr)
+        sr.write(uc, sr.ESR_EL1, esr)
+        if far is not None:
+            sr.write(uc, sr.FAR_EL1, far)
+        if not (el == 1 and spx):
+            uc.reg_write(A.UC_ARM64_REG_SP_EL0, uc.reg_read(A.UC_ARM64_REG_SP))
+            uc.reg_write(A.UC_ARM64_REG_PSTATE, (ps & sr.PSR_NZCV) | sr.PSR_GUEST64_INIT)
+            uc.reg_write(A.UC_ARM64_REG_SP, uc.reg_read(A.UC_ARM64_REG_SP_EL1))
+        else:
+            uc.reg_write(A.UC_ARM64_REG_PSTATE, (ps & sr.PSR_NZCV) | sr.PSR_GUEST64_INIT)
+        sr.rebuild_hflags(uc)
+        uc.reg_write(A.UC_ARM64_REG_PC, sr.read(uc, sr.VBAR_EL1) + base + sr.VECTOR_SYNC)
+        self._restart = True
+        ucx.emu_stop(uc)
+
+    def _insn(self, va):
+        try:
+            return struct.unpack("<I", self.read_linear(va, 4))[0]
+        except TranslationFault:
+            return 0
+
+    # ---- hypercalls and SMCCC ---------------------------------------------------------------
+    def _hypercall(self):
+        nr = self.reg(16)
+        args = tuple(self.reg(i) for i in range(5))
+        result = self.host.hypercall(nr, args, ARM64)
+        self.set_reg(0, result)
+
+    def clobber_hypercall_args(self, nargs, abi, value):
+        """A debug Xen on Arm poisons x16 and the argument registers a
+        hypercall consumed with 0xDEADBEEF (do_trap_hypercall)."""
+        self.set_reg(16, XEN_ARM_CLOBBER)
+        for n in range(1, nargs):       # x0 carries the result
+            self.set_reg(n, XEN_ARM_CLOBBER)
+
+    def _smccc(self):
+        fid = self.reg(0) & 0xFFFFFFFF
+        self.set_reg(0, psci.call(self.host, fid, self.reg(1), self.reg(2), self.reg(3)))
+
+    # ---- guest memory -----------------------------------------------------------------------
+    def read_linear(self, va, n, user=False):
+        buf = ctypes.create_string_buffer(n)
+        err = ucx.uclib.uc_vmem_read(self.uc._uch, ctypes.c_uint64(va),
+                                     ctypes.c_int(unicorn.UC_PROT_READ), buf, ctypes.c_size_t(n))
+        if err:
+            raise TranslationFault(va)
+        return buf.raw
+
+    def write_linear(self, va, data, user=False):
+        err = ucx.uclib.uc_vmem_write(self.uc._uch, ctypes.c_uint64(va),
+                                      ctypes.c_int(unicorn.UC_PROT_WRITE),
+                                      ctypes.c_char_p(bytes(data)), ctypes.c_size_t(len(data)))
+        if err:
+            raise TranslationFault(va)
+
+    # ---- interrupts (no interrupt controller yet: nothing is ever injected) ------------------
+    def interruptible(self):
+        return not self.pstate & sr.PSR_I
+
+    def inject_interrupt(self, vector):
+        return False
+
+    def set_interrupt_window(self, wanted):
+        pass
+
+    # ---- running ----------------------------------------------------------------------------
+    @property
+    def slice_insns(self):
+        return self._slice_base + min(self._counter.value, self._slice_request)
+
+    def run(self, timeout_us=0, count=0):
+        """Run until the slice ends; returns an Exit.  With `count`, at most
+        that many instructions (deterministic mode)."""
+        self.stop_exit = None
+        self._slice_base = 0
+        remaining = count
+        while True:
+            self._restart = False
+            self._slice_request = remaining
+            self.emulating = True
+            err = ucx.emu_start(self.uc, self.pc, timeout_us, remaining)
+            self.emulating = False
+            if count:
+                done = min(self._counter.value, remaining)
+                self._slice_base += done
+                remaining -= done
+            if self._pending_maps:
+                pending, self._pending_maps = self._pending_maps, []
+                for change in pending:
+                    self._apply_mapping(change)
+            if self._hook_error is not None:
+                exc, self._hook_error = self._hook_error, None
+                return self._internal_error(exc)
+            if self.stop_exit is not None:
+                return self.stop_exit
+            if err != UC_ERR_OK:
+                reason = "CPU emulation stopped: %s" % unicorn.UcError(err)
+                return Exit("crashed", reason, self.crash_report(reason))
+            if self._restart and not (count and remaining <= 0):
+                continue
+            return SLICE_END
+
+    def stop(self):
+        if self.emulating:
+            ucx.emu_stop(self.uc)
+        elif self.stop_exit is None:
+            self.stop_exit = SLICE_END
+
+    def _stop(self, exit_):
+        if self.stop_exit is None or exit_.kind == "crashed":
+            self.stop_exit = exit_
+        ucx.emu_stop(self.uc)
+
+    def request_stop(self, reason):
+        """Called by the host from inside a hypercall: end the slice after it."""
+        self._stop(Exit("stopped", reason))
+
+    def _crash(self, reason):
+        self._stop(Exit("crashed", reason, self.crash_report(reason)))
+
+    # ---- reports ----------------------------------------------------------------------------
+    def _internal_error(self, exc):
+        import traceback
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        reason = "hvsim internal error: %s: %s" % (type(exc).__name__, exc)
+        return Exit("crashed", reason, self.crash_report(reason) + "\n" + tb)
+
+    def crash_report(self, reason):
+        uc = self.uc
+        lines = ["vCPU%d crashed: %s" % (self.vcpu_id, reason),
+                 "  %s, pstate=%08x" % (self.mode_name(), self.pstate)]
+        regs = [self.reg(n) for n in range(31)]
+        for i in range(0, 31, 4):
+            lines.append("  " + "  ".join("x%-2d=%016x" % (n, regs[n]) for n in range(i, min(i + 4, 31))))
+        lines.append("  pc=%016x sp=%016x sp_el0=%016x" % (
+            self.pc, uc.reg_read(A.UC_ARM64_REG_SP), uc.reg_read(A.UC_ARM64_REG_SP_EL0)))
+        lines.append("  sctlr_el1=%08x vbar_el1=%016x esr_el1=%08x far_el1=%016x elr_el1=%016x" % (
+            sr.read(uc, sr.SCTLR_EL1), sr.read(uc, sr.VBAR_EL1), sr.read(uc, sr.ESR_EL1),
+            sr.read(uc, sr.FAR_EL1), sr.read(uc, sr.ELR_EL1)))
+        return "\n".join(lines)
