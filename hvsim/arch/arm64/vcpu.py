@@ -150,8 +150,8 @@ class Arm64Vcpu:
         if intno == sr.EXCP_SMC:              # do_trap_smc: SMCCC with imm 0, else undef
             if self._insn(self.pc - 4) >> 5 & 0xFFFF == 0:
                 self._smccc()
-            else:
-                self.inject_sync(sr.ESR_UNDEF, elr=self.pc)
+            else:                             # a trapped smc returns to itself
+                self.inject_sync(sr.ESR_UNDEF, elr=self.pc - 4)
             return
         if intno == sr.EXCP_UDEF and self._insn(self.pc) == sr.INSN_WFI:
             self.uc.reg_write(A.UC_ARM64_REG_PC, self.pc + 4)    # HCR_EL2.TWI: Xen's wfi trap

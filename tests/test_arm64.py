@@ -1,0 +1,106 @@
+"""arm64 guests under hvsim (issue 12): the guests built for the arm64
+environment (guests/build/arm64/, as ELF and as arm64 Image) boot with
+SUCCESS; the device tree they get says what Xen's says; bad kernel images
+stop hvsim with one line naming the file, the field and the fix."""
+
+import pathlib
+import re
+import struct
+
+import fdt
+import pytest
+
+import built
+from test_guests import run_guest
+
+from hvsim.abi import arch_arm as a
+from hvsim.boot import arm64
+from hvsim.boot.pvh import DomainSpec, Module
+from hvsim.hv.hypervisor import Hypervisor
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+A64 = ROOT / "guests" / "build" / "arm64"
+
+EXPECT = {
+    "example": {"lines": [r"Hello World"]},
+    "arm64-traps": {"lines": [r"Testing the hypercall ABI", r"Testing PSCI",
+                              r"Testing synchronous exceptions from EL1"], "checks": 17},
+}
+COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU off\)",
+                r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]
+
+
+def _images():
+    if not A64.is_dir():
+        return [pytest.param(None, id="no-arm64-guests", marks=built.needs(A64))]
+    return [pytest.param(p, id=p.name) for p in sorted(A64.glob("*.elf")) + sorted(A64.glob("*.Image"))]
+
+
+@pytest.mark.parametrize("image", _images())
+def test_arm64_guest(image):
+    rc, lines = run_guest(image)
+    console = "\n".join(lines)
+    assert image.stem in EXPECT, "no expectations for arm64 guest %s" % image.stem
+    assert lines and lines[-1] == "Test result: SUCCESS", console
+    assert rc == 0, console
+    for pattern in COMMON_LINES + EXPECT[image.stem]["lines"]:
+        assert any(re.fullmatch(pattern, l) for l in lines), (pattern, console)
+    if "checks" in EXPECT[image.stem]:
+        m = [re.fullmatch(r"Checks: (\d+) run, 0 failed", l) for l in lines]
+        m = [x for x in m if x]
+        assert m and int(m[0].group(1)) >= EXPECT[image.stem]["checks"], console
+
+
+def _image(tmp_path, **fields):
+    """The example guest's Image with header fields replaced."""
+    built.need(A64 / "example.Image")
+    data = bytearray((A64 / "example.Image").read_bytes())
+    offsets = {"text_offset": 8, "image_size": 16, "flags": 24}
+    for name, value in fields.items():
+        struct.pack_into("<Q", data, offsets[name], value)
+    p = tmp_path / "bad.Image"
+    p.write_bytes(bytes(data))
+    return p
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"flags": 1}, r"bad\.Image: Image header flags: a big-endian kernel .* \(build a little-endian"),
+    ({"image_size": 16}, r"bad\.Image: Image header image_size: 0x10 is smaller than the file"),
+    ({"text_offset": 1 << 40}, r"bad\.Image: Image header text_offset/image_size: .* \(give the "
+                               r"domain more memory"),
+])
+def test_bad_image_header(tmp_path, fields, message):
+    rc, lines = run_guest(_image(tmp_path, **fields))
+    assert rc != 0
+    assert len(lines) == 1 and re.search(message, lines[0]), lines
+    assert "Traceback" not in "\n".join(lines)
+
+
+def test_device_tree(tmp_path):
+    """The DTB and the boot registers of a built domain, read back with the fdt package."""
+    built.need(A64 / "example.Image")
+    hv = Hypervisor(deterministic=True)
+    spec = DomainSpec(1, str(A64 / "example.Image"), 64 << 20, cmdline="console=hvc0",
+                      modules=[Module(b"\x5a" * 5000, name="initrd")], vcpus=2)
+    d = arm64.build_domain(hv, spec)
+    v0 = d.vcpus[0].arch
+    dtb_addr = v0.reg(0)
+    assert v0.pc == a.GUEST_RAM0_BASE + 0x80000
+    assert v0.mode_name() == "EL1h" and v0.pstate & 0x3C0 == 0x3C0
+    header = d.physmap.read(dtb_addr, 8)
+    size = struct.unpack(">I", header[4:8])[0]
+    tree = fdt.parse_dtb(bytes(d.physmap.read(dtb_addr, size)))
+    hyp = tree.get_node("/hypervisor")
+    assert list(hyp.get_property("compatible").data)[1] == "xen,xen"
+    assert list(hyp.get_property("interrupts").data) == [1, a.GUEST_EVTCHN_PPI - 16, 0xF08]
+    assert list(hyp.get_property("reg").data) == [0, a.GUEST_GNTTAB_BASE, 0, a.GUEST_GNTTAB_SIZE]
+    assert list(tree.get_node("/memory@40000000").get_property("reg").data) == [0, 0x40000000, 0,
+                                                                                 64 << 20]
+    chosen = tree.get_node("/chosen")
+    assert chosen.get_property("bootargs").value == "console=hvc0"
+    start = chosen.get_property("linux,initrd-start").data
+    end = chosen.get_property("linux,initrd-end").data
+    start, end = start[0] << 32 | start[1], end[0] << 32 | end[1]
+    assert end - start == 5000 and bytes(d.physmap.read(start, 4)) == b"\x5a" * 4
+    assert [n.name for n in tree.get_node("/cpus").nodes] == ["cpu@0", "cpu@1"]
+    assert tree.get_node("/psci").get_property("method").value == "hvc"
