@@ -27,6 +27,7 @@ from ...abi.cstruct import ARM64
 from ...errors import HvsimError
 from ...hv.arm import psci
 from .. import uc as ucx
+from ..mapping import QueuedMappings
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
 from ..x86.vcpu import SLICE_END, Exit
 from . import sysregs as sr
@@ -42,7 +43,7 @@ class TranslationFault(Exception):
     """A guest virtual address the hypervisor could not read or write."""
 
 
-class Arm64Vcpu:
+class Arm64Vcpu(QueuedMappings):
     def __init__(self, host, physmap, vcpu_id):
         ucx.check_unicorn_version()
         self.host = host
@@ -67,20 +68,7 @@ class Arm64Vcpu:
     def __getstate__(self):
         raise HvsimError("snapshots of arm64 domains are not supported yet")
 
-    # ---- memory mappings (physmap listener; changes during a slice wait for its end) ------
-    def physmap_map(self, gpa, size, addr, writable=True):
-        self._mapping_change(("map" if writable else "map-ro", gpa, size, addr))
-
-    def physmap_unmap(self, gpa, size):
-        self._mapping_change(("unmap", gpa, size, 0))
-
-    def _mapping_change(self, change):
-        if self.emulating:
-            self._pending_maps.append(change)
-            ucx.emu_stop(self.uc)
-        else:
-            self._apply_mapping(change)
-
+    # ---- memory mappings (physmap listener: arch/mapping.py queues them) -----------------
     def _apply_mapping(self, change):
         op, gpa, size, addr = change
         if op == "unmap":
@@ -264,9 +252,7 @@ class Arm64Vcpu:
                 self._slice_base += done
                 remaining -= done
             if self._pending_maps:
-                pending, self._pending_maps = self._pending_maps, []
-                for change in pending:
-                    self._apply_mapping(change)
+                self._apply_pending_maps()
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 return self._internal_error(exc)

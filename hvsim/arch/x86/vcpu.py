@@ -30,6 +30,7 @@ from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from ...snapshot import state as snapstate
 from .. import uc as ucx
+from ..mapping import QueuedMappings
 from . import decode, hypercall_page, syscall, traps
 from .disasm import disassembler
 from .cpuid import CpuidModel
@@ -87,7 +88,7 @@ class GuestCrash(Exception):
     """Raised inside the arch layer when the guest did something fatal."""
 
 
-class X86Vcpu:
+class X86Vcpu(QueuedMappings):
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
                  tsc_to_ns=(0, 0)):
         ucx.check_unicorn_version()
@@ -160,24 +161,7 @@ class X86Vcpu:
         self.st.keep_faults_from_cr2()
         self.exits.set_sites(self.exits.sites)
 
-    # ---- memory mappings (physmap listener) -----------------------------------------------
-    # Changing Unicorn's memory map while it executes a translation block (from
-    # a hypercall hook) corrupts the rest of that block, so changes arriving
-    # during emulation are queued, the slice is ended, and they are applied
-    # before the vCPU runs again.
-    def physmap_map(self, gpa, size, addr, writable=True):
-        self._mapping_change(("map" if writable else "map-ro", gpa, size, addr))
-
-    def physmap_unmap(self, gpa, size):
-        self._mapping_change(("unmap", gpa, size, 0))
-
-    def _mapping_change(self, change):
-        if self.emulating:
-            self._pending_maps.append(change)
-            ucx.emu_stop(self.uc)
-        else:
-            self._apply_mapping(change)
-
+    # ---- memory mappings (physmap listener: arch/mapping.py queues them) -----------------
     def _apply_mapping(self, change):
         op, gpa, size, addr = change
         if op in ("map", "map-ro"):
@@ -188,11 +172,6 @@ class X86Vcpu:
             self.uc.mem_unmap(gpa, size)
             self.st.restore_exception_state(saved)
         ucx.flush_tlb(self.uc)
-
-    def _apply_pending_maps(self):
-        pending, self._pending_maps = self._pending_maps, []
-        for change in pending:
-            self._apply_mapping(change)
 
     def flush_tlb(self):
         ucx.flush_tlb(self.uc)
