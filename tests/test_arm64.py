@@ -24,7 +24,10 @@ A64 = ROOT / "guests" / "build" / "arm64"
 EXPECT = {
     "example": {"lines": [r"Hello World"]},
     "arm64-traps": {"lines": [r"Testing the hypercall ABI", r"Testing PSCI",
-                              r"Testing synchronous exceptions from EL1"], "checks": 17},
+                              r"Testing synchronous exceptions from EL1",
+                              r"Testing synchronous exceptions from EL0",
+                              r"Testing hypercalls with the guest's MMU on",
+                              r"through the alias"], "checks": 27},
 }
 COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU off\)",
                 r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]

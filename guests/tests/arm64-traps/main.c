@@ -5,8 +5,10 @@
  * (`hvc #0xEA1`, x16 = number, x0..x4 = arguments, x0 = result, x16 and
  * the consumed arguments clobbered by a debug Xen), any other hvc
  * immediate an undefined instruction, PSCI/SMCCC over `hvc #0`, and the
- * synchronous exceptions the guest takes itself (svc, brk, udf) with
- * ESR_EL1 and ELR_EL1 as the architecture defines them.
+ * synchronous exceptions the guest takes itself (svc, brk, udf, a data
+ * abort; from EL1 and EL0) with ESR_EL1, FAR_EL1 and ELR_EL1 as the
+ * architecture defines them; hypercall buffers at virtual addresses once
+ * the guest has turned its own MMU on.
  */
 #include <xtf.h>
 
@@ -16,15 +18,20 @@ const char test_title[] = "arm64 traps: hypercall ABI, PSCI, synchronous excepti
 #define ISS(esr) ((esr) & 0x1ffffff)
 #define ESR_IL   (1UL << 25)
 
-static volatile unsigned long seen_esr, seen_elr, seen_count;
+static volatile unsigned long seen_esr, seen_elr, seen_far, seen_count;
+static volatile bool seen_from_el0;
 static unsigned long elr_skip;
+static bool from_el0(struct cpu_regs *regs);
 
 void do_sync_exception(struct cpu_regs *regs)
 {
     seen_esr = regs->esr;
     seen_elr = regs->elr;
+    seen_far = regs->far;
     seen_count++;
-    regs->elr += elr_skip;
+    seen_from_el0 = from_el0(regs);
+    if ( !seen_from_el0 )
+        regs->elr += elr_skip;
 }
 
 static long smccc(unsigned long fid, unsigned long a1, unsigned long a2,
@@ -112,12 +119,103 @@ static void test_exceptions(void)
     elr_skip = 0;
 }
 
+/* ---- EL0 ---------------------------------------------------------------- */
+static unsigned long el1_resume;
+static uint8_t el0_stack[4096] __aligned(16);
+
+static bool from_el0(struct cpu_regs *regs)
+{
+    if ( (regs->spsr & 0xf) != 0 )
+        return false;
+    regs->elr = el1_resume;             /* back to EL1h, at the continuation */
+    regs->spsr = 0x3c5;
+    return true;
+}
+
+/* Run @el0_code (two instructions ending in an exception) at EL0. */
+#define RUN_AT_EL0(insns)                                               \
+    asm volatile ("adr x0, 1f\n\t"                                      \
+                  "msr elr_el1, x0\n\t"                                 \
+                  "mov x0, #0x3c0\n\t"                                  \
+                  "msr spsr_el1, x0\n\t"                                \
+                  "msr sp_el0, %[stack]\n\t"                            \
+                  "adr x0, 2f\n\t"                                      \
+                  "str x0, [%[resume]]\n\t"                             \
+                  "eret\n"                                              \
+                  "1:\t" insns "\n\t"                                   \
+                  "b .\n"                                               \
+                  "2:\n\t"                                              \
+                  :: [stack] "r" (el0_stack + sizeof(el0_stack)),       \
+                     [resume] "r" (&el1_resume)                         \
+                  : "x0", "x1", "memory")
+
+static void test_el0(void)
+{
+    unsigned long count = seen_count;
+
+    printk("Testing synchronous exceptions from EL0\n");
+    RUN_AT_EL0("mov x1, #0x42; svc #0x11");
+    xtf_check(seen_count == count + 1 && EC(seen_esr) == 0x15 && ISS(seen_esr) == 0x11,
+              "svc #0x11 from EL0: ESR %#lx (expected EC 0x15 ISS 0x11)", seen_esr);
+    xtf_check(seen_from_el0, "svc from EL0 did not arrive at the lower-EL vector");
+
+    RUN_AT_EL0("nop; hvc #0xea1");
+    xtf_check(seen_count == count + 2 && EC(seen_esr) == 0 && seen_from_el0,
+              "hvc from EL0: ESR %#lx, expected an undefined instruction at the lower-EL vector",
+              seen_esr);
+}
+
+/* ---- the guest's own MMU (unicorn-notes A1) ----------------------------- */
+static uint64_t l1_table[512] __aligned(4096);
+static char alias_buf[64] __aligned(64);
+
+#define ALIAS_OFFSET 0x40000000UL       /* VA 0x80000000.. -> PA 0x40000000.. */
+#define BLOCK_NORMAL ((1UL << 10) | (3UL << 8) | 1)     /* AF, inner shareable, AttrIdx 0, block */
+
+static void test_mmu(void)
+{
+    unsigned long count = seen_count, at;
+    volatile unsigned long *unmapped = (volatile unsigned long *)0xc0000008UL;
+    char *alias = (char *)((unsigned long)alias_buf + ALIAS_OFFSET);
+
+    printk("Testing hypercalls with the guest's MMU on\n");
+    l1_table[1] = 0x40000000UL | BLOCK_NORMAL;
+    l1_table[2] = 0x40000000UL | BLOCK_NORMAL;
+    write_sysreg(0xff, mair_el1);
+    write_sysreg(25 | (1UL << 8) | (1UL << 10) | (3UL << 12) | (1UL << 23) | (2UL << 32), tcr_el1);
+    write_sysreg((unsigned long)l1_table, ttbr0_el1);
+    asm volatile ("isb; tlbi vmalle1; dsb sy; isb" ::: "memory");
+    write_sysreg(read_sysreg(sctlr_el1) | 1 | (1 << 2) | (1 << 12), sctlr_el1);
+    asm volatile ("isb" ::: "memory");
+    xtf_check(read_sysreg(sctlr_el1) & 1, "the MMU did not turn on");
+
+    memcpy(alias, "through the alias\n", 19);
+    xtf_check(!strcmp(alias_buf, "through the alias\n"), "the alias does not map the buffer");
+    xtf_check_rc("console_io from an aliased buffer",
+                 hypercall_console_io(CONSOLEIO_write, 18, alias), 0);
+    memset(alias_buf, 0, sizeof(alias_buf));
+    xtf_check_rc("XENVER_extraversion into an aliased buffer",
+                 hypercall_xen_version(XENVER_extraversion, alias), 0);
+    xtf_check(alias_buf[0] != 0, "XENVER_extraversion wrote nothing through the alias");
+    xtf_check_rc("XENVER_extraversion into an unmapped VA",
+                 hypercall_xen_version(XENVER_extraversion, (void *)unmapped), -EFAULT);
+
+    elr_skip = 4;
+    asm volatile ("adr %0, 1f; 1: ldr xzr, [%1]" : "=&r" (at) : "r" (unmapped) : "memory");
+    elr_skip = 0;
+    xtf_check(seen_count == count + 1 && EC(seen_esr) == 0x25 && seen_far == (unsigned long)unmapped &&
+              seen_elr == at, "load from an unmapped VA: ESR %#lx FAR %#lx ELR %#lx "
+              "(expected EC 0x25, FAR %p, ELR %#lx)", seen_esr, seen_far, seen_elr, unmapped, at);
+}
+
 void test_main(void)
 {
     test_hypercall_abi();
     test_bad_hvc();
     test_psci();
     test_exceptions();
+    test_el0();
+    test_mmu();
 
     if ( xtf_status() == STATUS_RUNNING )
         xtf_success(NULL);
