@@ -9,6 +9,7 @@ import pytest
 from hvsim.abi import xs_wire as xs
 from hvsim.abi.cstruct import X86_64
 from hvsim.toolstack.xenstored import Xenstored
+from test_toolstack import Built, needs_guests
 
 RING = xs.xenstore_domain_interface.layout(X86_64)
 SIZE = xs.XENSTORE_RING_SIZE
@@ -605,3 +606,26 @@ def test_libxl_tree_and_its_permissions(xsd):
     text = xsd.dump()
     assert '/local/domain/3/name = "guest3"  (n0,r3)' in text
     assert '/local/domain/3/control/shutdown = "poweroff"  (n3)' in text
+
+
+@needs_guests
+def test_hvsim_domains_are_served_and_released():
+    """Two domains built by hvsim's builder: each one's store channel is bound by
+    xenstored and its tree written; destroying one tells @releaseDomain."""
+    from hvsim.abi import hvm as h
+    from hvsim.hv import evtchn
+    from hvsim.toolstack import toolstack_of
+    b = Built(2)
+    xsd = toolstack_of(b.hv).xenstored
+    assert sorted(xsd.domains) == [1, 2]
+    d2 = b.domains[1]
+    port = d2.hvm_params[h.HVM_PARAM_STORE_EVTCHN]
+    assert d2.evtchn.channel(port).state == evtchn.ECS_INTERDOMAIN
+    assert xsd.nodes["/local/domain/2/domid"].data == b"2"
+    watcher = GuestRing(xsd, 0, privileged=True)
+    watcher.ok(xs.XS_WATCH, "@releaseDomain", "r")
+    watcher.events = []
+    d2.kill()
+    assert 2 not in xsd.domains and 1 in xsd.domains
+    watcher.call(xs.XS_GET_DOMAIN_PATH, "0")
+    assert watcher.events == [(b"@releaseDomain", b"r")]

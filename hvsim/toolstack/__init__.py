@@ -32,6 +32,7 @@ domid, chan.local_port).  See backend.py for the details.
 from .backend import BackendDomain
 from .xenconsoled import XenConsoled
 from .xenstored import Xenstored
+from . import xenstore_tree
 
 
 class Toolstack:
@@ -61,6 +62,7 @@ class Toolstack:
     def domain_destroyed(self, d):
         """d is gone (@releaseDomain): its backends let go of their ports."""
         self.xenconsoled.release_domain(d)
+        xenstore_tree.release(self, d)
 
     def flush(self):
         """The end of a run: half-written lines of the PV consoles."""

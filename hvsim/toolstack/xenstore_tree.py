@@ -206,5 +206,21 @@ def introduce(toolstack, d):
     except XsError as e:                # libxl would fail the domain's creation
         xsd.log("xenstored: d%d: writing its tree failed: %s" % (d.domid, e.name))
     chan = toolstack.connect_backend(d, port, DomainKick(xsd, d.domid))
-    return xsd.attach_ring(d.domid, DomainInterface(d, gfn), chan.notify,
+    conn = xsd.attach_ring(d.domid, DomainInterface(d, gfn), chan.notify,
                            privileged=d.is_privileged)
+    conn.channel = chan
+    return conn
+
+
+def release(toolstack, d):
+    """d is destroyed: xenstored lets go of its channel and connection and tells
+    the watchers of @releaseDomain (domain_cleanup() on VIRQ_DOM_EXC).  Its nodes
+    stay until the toolstack removes them (`--xenstore-dump` shows them)."""
+    xsd = toolstack.xenstored
+    conn = xsd.domains.get(d.domid)
+    if conn is None:
+        return
+    channel = getattr(conn, "channel", None)
+    if channel is not None:
+        channel.close()
+    xsd.release_domain(d.domid)
