@@ -656,19 +656,28 @@ def send_directory_part(x, conn, payload):
     return data + b"\0" if off + length == len(children) else data
 
 
+def _writable_or_missing(x, conn, name):
+    """get_node(XS_PERM_WRITE): the node, None when it does not exist (and the
+    caller may know that), XsError for anything else."""
+    try:
+        return x._get_node(conn, name, XS_PERM_WRITE)
+    except XsError as e:
+        if e.name != "ENOENT":
+            raise
+        return None
+
+
 def do_write(x, conn, payload):
     args = _strings(payload)
     if not args:
         raise XsError("EINVAL")
     data = payload[len(args[0].encode("latin-1")) + 1:]
     name = x.canonicalize(conn, args[0], False)
-    try:
-        node = x._get_node(conn, name, XS_PERM_WRITE).copy()
-    except XsError as e:
-        if e.name != "ENOENT":
-            raise
+    node = _writable_or_missing(x, conn, name)
+    if node is None:
         node = x._create_node(conn, name, data)
     else:
+        node = node.copy()
         node.data = data
         x._write(conn, name, node)
     x.fire_watches(conn, name, node, False)
@@ -677,11 +686,7 @@ def do_write(x, conn, payload):
 
 def do_mkdir(x, conn, payload):
     name = x.canonicalize(conn, _onearg(payload), False)
-    try:
-        x._get_node(conn, name, XS_PERM_WRITE)
-    except XsError as e:
-        if e.name != "ENOENT":
-            raise
+    if _writable_or_missing(x, conn, name) is None:     # if it exists, fine
         node = x._create_node(conn, name, b"")
         x.fire_watches(conn, name, node, False)
     return b"OK\0"
