@@ -629,3 +629,20 @@ def test_hvsim_domains_are_served_and_released():
     assert 2 not in xsd.domains and 1 in xsd.domains
     watcher.call(xs.XS_GET_DOMAIN_PATH, "0")
     assert watcher.events == [(b"@releaseDomain", b"r")]
+
+
+def test_xtf_selftest_reads_its_domid_from_xenstore(xtf_dir):
+    """XTF's own xenbus client (common/xenbus.c: the port must be interdomain,
+    then XS_READ "domid" through the ring) against the built-in xenstored, as a
+    domU and as the second of two domains."""
+    import subprocess
+    from test_guests import PYTHON, ROOT
+    elf = xtf_dir / "tests" / "selftest" / "test-hvm64-selftest"
+    for args, domid in (([elf], 1), ([xtf_dir / "tests" / "example" / "test-hvm64-example",
+                                      elf], 2)):
+        proc = subprocess.run([PYTHON, "-m", "hvsim", "run", "--deterministic"] +
+                              [str(a) for a in args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+        out = proc.stdout
+        assert "Test: Xenstore read" in out and "Found domid %d" % domid in out, out
+        assert "Fail:" not in out and proc.returncode == 0, out
