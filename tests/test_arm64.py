@@ -3,15 +3,17 @@ environment (guests/build/arm64/, as ELF and as arm64 Image) boot with
 SUCCESS; the device tree they get says what Xen's says; bad kernel images
 stop hvsim with one line naming the file, the field and the fix."""
 
+import os
 import pathlib
 import re
 import struct
+import subprocess
 
 import fdt
 import pytest
 
 import built
-from test_guests import run_guest
+from test_guests import PYTHON, run_guest
 
 from hvsim.abi import arch_arm as a
 from hvsim.boot import arm64
@@ -107,3 +109,17 @@ def test_device_tree(tmp_path):
     assert end - start == 5000 and bytes(d.physmap.read(start, 4)) == b"\x5a" * 4
     assert [n.name for n in tree.get_node("/cpus").nodes] == ["cpu@0", "cpu@1"]
     assert tree.get_node("/psci").get_property("method").value == "hvc"
+
+
+@pytest.mark.parametrize("option", [["--timeline", "t.json"], ["--gdb", ":0"],
+                                    ["--trace-insn", "0x40080000:0x40080010", "--trace", "t"],
+                                    ["--snapshot-at", "100us", "--snapshot-file", "s"]])
+def test_unsupported_options_refused(tmp_path, option):
+    """What arm64 guests cannot do yet stops hvsim before boot, in one line."""
+    built.need(A64 / "example.elf")
+    proc = subprocess.run([PYTHON, "-m", "hvsim", "run", str(A64 / "example.elf")] + option,
+                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2, proc.stdout
+    assert re.fullmatch(r"hvsim: error: %s: not supported for arm64 guests yet \(issue 12\); "
+                        r"run without it\n" % option[0], proc.stdout), proc.stdout
