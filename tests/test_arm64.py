@@ -13,7 +13,7 @@ import fdt
 import pytest
 
 import built
-from test_guests import PYTHON, run_guest
+from test_guests import PYTHON
 
 from hvsim.abi import arch_arm as a
 from hvsim.boot import arm64
@@ -30,6 +30,7 @@ EXPECT = {
                               r"Testing synchronous exceptions from EL0",
                               r"Testing hypercalls with the guest's MMU on",
                               r"through the alias"], "checks": 27},
+    "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2"], "checks": 12, "args": ["--vcpus", "2"]},
 }
 COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU off\)",
                 r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]
@@ -41,9 +42,17 @@ def _images():
     return [pytest.param(p, id=p.name) for p in sorted(A64.glob("*.elf")) + sorted(A64.glob("*.Image"))]
 
 
+def _run(image, *args):
+    """hvsim run IMAGE ARGS: (exit code, console lines)."""
+    proc = subprocess.run([PYTHON, "-m", "hvsim", "run", str(image), "--timeout", "60"] + list(args),
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return proc.returncode, proc.stdout.splitlines()
+
+
 @pytest.mark.parametrize("image", _images())
 def test_arm64_guest(image):
-    rc, lines = run_guest(image)
+    rc, lines = _run(image, *EXPECT.get(image.stem, {}).get("args", []))
     console = "\n".join(lines)
     assert image.stem in EXPECT, "no expectations for arm64 guest %s" % image.stem
     assert lines and lines[-1] == "Test result: SUCCESS", console
@@ -75,7 +84,7 @@ def _image(tmp_path, **fields):
                                r"domain more memory"),
 ])
 def test_bad_image_header(tmp_path, fields, message):
-    rc, lines = run_guest(_image(tmp_path, **fields))
+    rc, lines = _run(_image(tmp_path, **fields))
     assert rc != 0
     assert len(lines) == 1 and re.search(message, lines[0]), lines
     assert "Traceback" not in "\n".join(lines)
@@ -117,9 +126,23 @@ def test_device_tree(tmp_path):
 def test_unsupported_options_refused(tmp_path, option):
     """What arm64 guests cannot do yet stops hvsim before boot, in one line."""
     built.need(A64 / "example.elf")
-    proc = subprocess.run([PYTHON, "-m", "hvsim", "run", str(A64 / "example.elf")] + option,
-                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 2, proc.stdout
-    assert re.fullmatch(r"hvsim: error: %s: not supported for arm64 guests yet \(issue 12\); "
-                        r"run without it\n" % option[0], proc.stdout), proc.stdout
+    rc, lines = _run(A64 / "example.elf", *[str(tmp_path / o) if o in ("t.json", "t", "s") else o
+                                           for o in option])
+    assert rc == 2, lines
+    assert len(lines) == 1 and re.fullmatch(
+        r"hvsim: error: %s: not supported for arm64 guests yet \(issue 12\); run without it"
+        % option[0], lines[0]), lines
+
+
+def test_deterministic(tmp_path):
+    """--deterministic: two vCPUs, the same console and trace byte for byte."""
+    built.need(A64 / "arm64-psci.elf")
+    runs = []
+    for i in range(2):
+        trace = tmp_path / ("t%d.jsonl" % i)
+        rc, lines = _run(A64 / "arm64-psci.elf", "--vcpus", "2", "--deterministic", "--trace",
+                         str(trace))
+        assert rc == 0, lines
+        runs.append((lines, trace.read_bytes()))
+    assert runs[0] == runs[1]
+    assert b"hypercall" in runs[0][1]
