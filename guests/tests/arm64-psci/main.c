@@ -7,14 +7,9 @@
  * (AFFINITY_INFO then says OFF, and CPU_ON works again).
  */
 #include <xtf.h>
+#include <arch/smccc.h>
 
 const char test_title[] = "arm64 PSCI: CPU_ON, CPU_OFF, AFFINITY_INFO on vCPU 1";
-
-#define PSCI_CPU_OFF         0x84000002UL
-#define PSCI_CPU_ON64        0xc4000003UL
-#define PSCI_AFFINITY_INFO64 0xc4000004UL
-#define AFF_ON  0
-#define AFF_OFF 1
 
 uint8_t secondary_stack[4096] __aligned(16);
 static volatile unsigned long secondary_runs, secondary_mpidr, secondary_ctx, secondary_el;
@@ -30,20 +25,6 @@ asm (".pushsection .text\n"
      "1:\tb 1b\n\t"
      ".ltorg\n"
      ".popsection");
-
-static long smccc(unsigned long fid, unsigned long a1, unsigned long a2,
-                  unsigned long a3)
-{
-    register unsigned long x0 asm("x0") = fid;
-    register unsigned long x1 asm("x1") = a1;
-    register unsigned long x2 asm("x2") = a2;
-    register unsigned long x3 asm("x3") = a3;
-
-    asm volatile ("hvc #0" : "+r" (x0), "+r" (x1), "+r" (x2), "+r" (x3)
-                  :: "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12",
-                     "x13", "x14", "x15", "x16", "x17", "memory");
-    return x0;
-}
 
 void __noreturn secondary_main(void)
 {
@@ -64,7 +45,7 @@ static bool wait_for(unsigned long runs)
     for ( int i = 0; i < 100000; i++ )
     {
         if ( secondary_runs == runs &&
-             smccc(PSCI_AFFINITY_INFO64, 1, 0, 0) == AFF_OFF )
+             smccc(PSCI_AFFINITY_INFO64, 1, 0, 0) == PSCI_AFFINITY_OFF )
             return true;
         hypercall_sched_op(SCHEDOP_yield, NULL);
     }
@@ -73,8 +54,8 @@ static bool wait_for(unsigned long runs)
 
 void test_main(void)
 {
-    xtf_check(smccc(PSCI_AFFINITY_INFO64, 1, 0, 0) == AFF_OFF, "vCPU 1 is not OFF at boot");
-    xtf_check(smccc(PSCI_AFFINITY_INFO64, 0, 0, 0) == AFF_ON, "vCPU 0 is not ON");
+    xtf_check(smccc(PSCI_AFFINITY_INFO64, 1, 0, 0) == PSCI_AFFINITY_OFF, "vCPU 1 is not OFF at boot");
+    xtf_check(smccc(PSCI_AFFINITY_INFO64, 0, 0, 0) == PSCI_AFFINITY_ON, "vCPU 0 is not ON");
 
     for ( unsigned long run = 1; run <= 2; run++ )
     {

@@ -11,6 +11,7 @@
  * the guest has turned its own MMU on.
  */
 #include <xtf.h>
+#include <arch/smccc.h>
 
 const char test_title[] = "arm64 traps: hypercall ABI, PSCI, synchronous exceptions";
 
@@ -32,20 +33,6 @@ void do_sync_exception(struct cpu_regs *regs)
     seen_from_el0 = from_el0(regs);
     if ( !seen_from_el0 )
         regs->elr += elr_skip;
-}
-
-static long smccc(unsigned long fid, unsigned long a1, unsigned long a2,
-                  unsigned long a3)
-{
-    register unsigned long x0 asm("x0") = fid;
-    register unsigned long x1 asm("x1") = a1;
-    register unsigned long x2 asm("x2") = a2;
-    register unsigned long x3 asm("x3") = a3;
-
-    asm volatile ("hvc #0" : "+r" (x0), "+r" (x1), "+r" (x2), "+r" (x3)
-                  :: "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12",
-                     "x13", "x14", "x15", "x16", "x17", "memory");
-    return x0;
 }
 
 static void test_hypercall_abi(void)
@@ -84,14 +71,14 @@ static void test_bad_hvc(void)
 static void test_psci(void)
 {
     printk("Testing PSCI\n");
-    xtf_check(smccc(0x84000000, 0, 0, 0) == 0x10001, "PSCI_VERSION: %#lx, expected 1.1",
-              smccc(0x84000000, 0, 0, 0));
-    xtf_check(smccc(0x8400000a, 0xc4000003, 0, 0) == 0, "PSCI_FEATURES(CPU_ON64) not supported");
-    xtf_check(smccc(0x8400000a, 0x84000005, 0, 0) == -1, "PSCI_FEATURES(MIGRATE) supported");
+    xtf_check(smccc(PSCI_VERSION, 0, 0, 0) == 0x10001, "PSCI_VERSION: %#lx, expected 1.1",
+              smccc(PSCI_VERSION, 0, 0, 0));
+    xtf_check(smccc(PSCI_FEATURES, PSCI_CPU_ON64, 0, 0) == 0, "PSCI_FEATURES(CPU_ON64) not supported");
+    xtf_check(smccc(PSCI_FEATURES, PSCI_MIGRATE, 0, 0) == -1, "PSCI_FEATURES(MIGRATE) supported");
     xtf_check(smccc(0x82000000, 0, 0, 0) == -1, "an unknown SMCCC function did not return -1");
-    xtf_check(smccc(0xc4000004, 0, 0, 0) == 0, "AFFINITY_INFO(vCPU 0) is not ON");
-    xtf_check(smccc(0xc4000003, 0, 0x40080000, 0) == -4, "CPU_ON(vCPU 0) is not ALREADY_ON");
-    xtf_check(smccc(0xc4000003, 7, 0x40080000, 0) == -2,
+    xtf_check(smccc(PSCI_AFFINITY_INFO64, 0, 0, 0) == 0, "AFFINITY_INFO(vCPU 0) is not ON");
+    xtf_check(smccc(PSCI_CPU_ON64, 0, 0x40080000, 0) == -4, "CPU_ON(vCPU 0) is not ALREADY_ON");
+    xtf_check(smccc(PSCI_CPU_ON64, 7, 0x40080000, 0) == -2,
               "CPU_ON of a vCPU the domain lacks is not INVALID_PARAMETERS");
 }
 
