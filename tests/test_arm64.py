@@ -3,6 +3,7 @@ environment (guests/build/arm64/, as ELF and as arm64 Image) boot with
 SUCCESS; the device tree they get says what Xen's says; bad kernel images
 stop hvsim with one line naming the file, the field and the fix."""
 
+import json
 import os
 import pathlib
 import re
@@ -146,3 +147,17 @@ def test_deterministic(tmp_path):
         runs.append((lines, trace.read_bytes()))
     assert runs[0] == runs[1]
     assert b"hypercall" in runs[0][1]
+
+
+def test_trace_names_arm64_exceptions(tmp_path):
+    """--trace: arm64 exceptions by their ESR class, with the syndrome and ELR."""
+    built.need(A64 / "arm64-traps.elf")
+    trace = tmp_path / "t.jsonl"
+    rc, lines = _run(A64 / "arm64-traps.elf", "--trace", str(trace))
+    assert rc == 0, lines
+    texts = [json.loads(l)["text"] for l in trace.read_text().splitlines()
+             if json.loads(l)["ev"] == "exception"]
+    assert any(re.fullmatch(r"EC 0x15 \(svc\)\[0x56000005\] arm64-sync at 0x[0-9a-f]+", t)
+               for t in texts), texts
+    assert any(t.startswith("EC 0x25 (data abort)[0x96000005]") for t in texts), texts
+    assert any(t.startswith("EC 0x3c (brk)[0xf2000007]") for t in texts), texts

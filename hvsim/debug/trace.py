@@ -27,6 +27,7 @@ import json
 from ..abi import errno as xerrno
 from ..abi import event_channel, hvm, memory, sched, vcpu, version, xen
 from ..arch.x86.traps import vector_name
+from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
 from ..hv.hypercall import hypercall_name
 from ..arch.x86.disasm import disassembler
 
@@ -108,7 +109,8 @@ class Tracer:
         if "exceptions" not in self.streams:
             return
         ec = "" if error_code is None else "[%#x]" % error_code
-        self._emit(v, "exception", "%s%s %s at %#x" % (vector_name(vector), ec, kind, rip),
+        name = ec_name(vector) if kind == ARM64_KIND else vector_name(vector)
+        self._emit(v, "exception", "%s%s %s at %#x" % (name, ec, kind, rip),
                    vector=vector, kind=kind, error_code=error_code, rip=rip)
 
     def upcall(self, v, vector):

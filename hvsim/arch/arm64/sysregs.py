@@ -51,6 +51,18 @@ EC_SMC64 = 0x17
 ESR_IL = 1 << 25
 ESR_UNDEF = EC_UNKNOWN << 26 | ESR_IL           # Xen's inject_undef64_exception
 
+# names of the exception classes, for traces
+EC_NAMES = {0x00: "undefined", 0x01: "wfi/wfe", 0x15: "svc", 0x16: "hvc", 0x17: "smc",
+            0x18: "msr/mrs trap", 0x20: "instruction abort from EL0", 0x21: "instruction abort",
+            0x22: "pc alignment", 0x24: "data abort from EL0", 0x25: "data abort",
+            0x26: "sp alignment", 0x3C: "brk"}
+TRACE_KIND = "arm64-sync"           # the `kind` of an arm64 exception in traces
+
+
+def ec_name(ec):
+    return "EC %#x (%s)" % (ec, EC_NAMES.get(ec, "other"))
+
+
 # QEMU's EXCP_* numbers, as UC_HOOK_INTR reports them
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT = 1, 2, 3, 4
 EXCP_BKPT, EXCP_HVC, EXCP_SMC = 7, 11, 13

@@ -163,7 +163,7 @@ class Arm64Vcpu(QueuedMappings):
         el, spx = (ps >> 2) & 3, ps & 1
         base = sr.VECTOR_LOWER64 if el == 0 else (sr.VECTOR_CUR_SPX if spx else sr.VECTOR_CUR_SP0)
         if self.on_exception is not None:
-            self.on_exception(esr >> 26, "sync", esr, elr)
+            self.on_exception(esr >> 26, sr.TRACE_KIND, esr, elr)
         sr.write(uc, sr.SPSR_EL1, ps)
         sr.write(uc, sr.ELR_EL1, elr)
         sr.write(uc, sr.ESR_EL1, esr)
