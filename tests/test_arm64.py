@@ -30,8 +30,10 @@ EXPECT = {
                               r"Testing synchronous exceptions from EL1",
                               r"Testing synchronous exceptions from EL0",
                               r"Testing hypercalls with the guest's MMU on",
-                              r"through the alias"], "checks": 27},
-    "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2"], "checks": 12, "args": ["--vcpus", "2"]},
+                              r"through the alias", r"Testing the generic timer's counters"],
+                    "checks": 30},
+    "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2", r"  vCPU 1 read CNTVCT_EL0 = \d+"],
+                   "checks": 12, "args": ["--vcpus", "2"]},
 }
 COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU off\)",
                 r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]
@@ -136,7 +138,8 @@ def test_unsupported_options_refused(tmp_path, option):
 
 
 def test_deterministic(tmp_path):
-    """--deterministic: two vCPUs, the same console and trace byte for byte."""
+    """--deterministic: two vCPUs, the same console (with the generic timer's
+    counter in it) and trace byte for byte."""
     built.need(A64 / "arm64-psci.elf")
     runs = []
     for i in range(2):

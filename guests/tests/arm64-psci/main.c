@@ -12,7 +12,8 @@
 const char test_title[] = "arm64 PSCI: CPU_ON, CPU_OFF, AFFINITY_INFO on vCPU 1";
 
 uint8_t secondary_stack[4096] __aligned(16);
-static volatile unsigned long secondary_runs, secondary_mpidr, secondary_ctx, secondary_el;
+static volatile unsigned long secondary_runs, secondary_mpidr, secondary_ctx, secondary_el,
+    secondary_cntvct;
 
 void secondary_entry(void);
 asm (".pushsection .text\n"
@@ -34,6 +35,7 @@ void __noreturn secondary_main(void)
     secondary_ctx = ctx;
     secondary_mpidr = read_sysreg(mpidr_el1);
     secondary_el = read_sysreg(CurrentEL) >> 2;
+    secondary_cntvct = read_sysreg(cntvct_el0);
     asm volatile ("dmb ish" ::: "memory");
     secondary_runs++;
     smccc(PSCI_CPU_OFF, 0, 0, 0);
@@ -70,6 +72,7 @@ void test_main(void)
         xtf_check(secondary_mpidr == 0x80000001UL, "vCPU 1's MPIDR_EL1 is %#lx",
                   secondary_mpidr);
         xtf_check(secondary_el == 1, "vCPU 1 started at EL%lu", secondary_el);
+        printk("  vCPU 1 read CNTVCT_EL0 = %lu\n", secondary_cntvct);
     }
 
     if ( xtf_status() == STATUS_RUNNING )

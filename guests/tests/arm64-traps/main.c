@@ -195,11 +195,28 @@ static void test_mmu(void)
               "(expected EC 0x25, FAR %p, ELR %#lx)", seen_esr, seen_far, seen_elr, unmapped, at);
 }
 
+static void test_counter(void)
+{
+    unsigned long frq = read_sysreg(cntfrq_el0), t0, t1, p0;
+    volatile unsigned long spin;
+
+    printk("Testing the generic timer's counters\n");
+    xtf_check(frq == 62500000, "CNTFRQ_EL0 = %lu", frq);
+    t0 = read_sysreg(cntvct_el0);
+    p0 = read_sysreg(cntpct_el0);
+    for ( spin = 0; spin < 100000; spin++ )
+        ;
+    t1 = read_sysreg(cntvct_el0);
+    xtf_check(t1 > t0, "CNTVCT_EL0 did not advance: %lu -> %lu", t0, t1);
+    xtf_check(p0 >= t0, "CNTPCT_EL0 %lu is behind CNTVCT_EL0 %lu", p0, t0);
+}
+
 void test_main(void)
 {
     test_hypercall_abi();
     test_bad_hvc();
     test_psci();
+    test_counter();
     test_exceptions();
     test_el0();
     test_mmu();

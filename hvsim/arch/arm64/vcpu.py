@@ -12,20 +12,22 @@ filled as the CPU would (unicorn-notes.md A2).  The PSCI policy itself is
 hvsim/hv/arm/psci.py's.
 
 No per-instruction or per-block hook: only UC_HOOK_INTR, which runs for
-exceptions (hypercalls among them).
+exceptions (hypercalls among them), and a hook on mrs (system register
+reads) for the generic timer's counters, which follow hvsim's clock.
 """
 
 import ctypes
 import struct
 
 import unicorn
-from unicorn import UC_ARCH_ARM64, UC_ERR_OK, UC_HOOK_INTR, UC_MODE_ARM, UC_PROT_ALL, Uc
+from unicorn import (UC_ARCH_ARM64, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM,
+                     UC_PROT_ALL, Uc)
 from unicorn import arm64_const as A
 
 from ...abi.arch_arm import XEN_HYPERCALL_TAG
 from ...abi.cstruct import ARM64
 from ...errors import HvsimError
-from ...hv.arm import psci
+from ...hv.arm import psci, vtimer
 from .. import uc as ucx
 from ..mapping import QueuedMappings
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
@@ -63,6 +65,7 @@ class Arm64Vcpu(QueuedMappings):
         self.debug = None
         self.on_exception = None
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
         physmap.add_listener(self)
 
     def __getstate__(self):
@@ -152,6 +155,21 @@ class Arm64Vcpu(QueuedMappings):
             self.inject_sync(syndrome, far=far if abort else None, elr=self.pc)
             return
         self._crash("unexpected CPU exception %d at pc=%#x" % (intno, self.pc))
+
+    def _on_mrs(self, uc, reg, cp, ud):
+        """mrs of the generic timer's counters: hvsim's clock (hv/arm/vtimer.py)
+        rather than Unicorn's host time; every other system register is Unicorn's."""
+        try:
+            value = vtimer.counter(self.host, (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
+            if value is None:
+                return 0
+            if reg != A.UC_ARM64_REG_XZR:
+                uc.reg_write(reg, value)
+            return 1
+        except BaseException as e:            # never raise into Unicorn
+            self._hook_error = e
+            ucx.emu_stop(uc)
+            return 1
 
     def inject_sync(self, esr, elr, far=None):
         """Take a synchronous exception to EL1 (Xen's inject_undef64_exception
