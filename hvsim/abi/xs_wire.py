@@ -55,6 +55,12 @@ XSD_SOCKMSG_SIZE = 16
 
 XENSTORE_RING_SIZE = 1024
 
+
+def xenstore_idx(value):
+    """XENSTORE_RING_IDX arithmetic: the indices are free-running uint32_t."""
+    return value & 0xFFFFFFFF
+
+
 xenstore_domain_interface = Struct("xenstore_domain_interface", [
     ("req", array(char, XENSTORE_RING_SIZE)),    # requests to xenstored
     ("rsp", array(char, XENSTORE_RING_SIZE)),    # replies and watch events

@@ -21,6 +21,7 @@ hvm_grant_table_op() lets through; the rest are -ENOSYS.
 import struct
 
 from ..abi import errno, grant_table as g
+from ..abi.cstruct import MASK32
 from ..abi.errno import HypercallError
 from ..abi.memory import XENMAPIDX_grant_table_status
 from ..abi.xen import DOMID_SELF
@@ -33,7 +34,7 @@ DEFAULT_MAX_GRANT_FRAMES = 64           # opt_max_grant_frames / libxl's default
 DEFAULT_MAX_MAPTRACK_FRAMES = 1024      # opt_max_maptrack_frames
 INITIAL_NR_GRANT_FRAMES = 1
 MAPTRACK_PER_PAGE = PAGE_SIZE // 16     # sizeof(struct grant_mapping)
-MAPTRACK_TAIL = 0xFFFFFFFF
+MAPTRACK_TAIL = MASK32
 GRANT_STATUS_PER_PAGE = PAGE_SIZE // 2  # grant_status_t
 ENTRIES_PER_FRAME = {1: PAGE_SIZE // 8, 2: PAGE_SIZE // 16}
 MAX_GFN = (1 << (48 - PAGE_SHIFT)) - 1  # the p2m's reach (hap paddr bits)
@@ -706,7 +707,7 @@ def _switch_version(gt, version):
     for ref, (flags, domid, frame) in enumerate(reserved):
         buf, off = gt._entry(ref)
         if version == 1:
-            struct.pack_into("<HHI", buf, off, flags, domid, frame & 0xFFFFFFFF)
+            struct.pack_into("<HHI", buf, off, flags, domid, frame & MASK32)
         else:
             struct.pack_into("<HHIQ", buf, off, flags & ~GTF_access & 0xFFFF, domid, 0, frame)
             sbuf, soff = gt._status_loc(ref)
@@ -795,8 +796,8 @@ def _swap_batch(v, arg, count):
 
 def do_grant_table_op(v, cmd, arg, count, *_):
     """hvm_grant_table_op() then do_grant_table_op()."""
-    cmd &= 0xFFFFFFFF
-    count &= 0xFFFFFFFF
+    cmd &= MASK32
+    count &= MASK32
     if cmd not in HVM_OPS:
         return -errno.ENOSYS
     if count >= 1 << 31:

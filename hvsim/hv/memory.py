@@ -16,7 +16,7 @@ beyond max_pages as assign_pages() does.
 """
 
 from ..abi import errno, memory as m
-from ..abi.cstruct import Struct, domid as domid_t, xen_pfn
+from ..abi.cstruct import MASK32, Struct, domid as domid_t, xen_pfn
 from ..abi.errno import HypercallError
 from .gnttab import keep_mapped_page
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
@@ -188,7 +188,7 @@ def _reservation(v, op, start_extent, arg):
     except HypercallError:
         return start_extent
     nr_extents = lay.get(buf, "nr_extents")
-    if nr_extents > (0xFFFFFFFF >> m.MEMOP_EXTENT_SHIFT) or start_extent >= nr_extents:
+    if nr_extents > (MASK32 >> m.MEMOP_EXTENT_SHIFT) or start_extent >= nr_extents:
         return start_extent
     try:
         d = v.hv.domain_by_any_id(v.domain, lay.get(buf, "domid"))

@@ -17,7 +17,7 @@ buffer holding a `xenstore_domain_interface` and a notify callable."""
 import itertools
 
 from ..abi import xs_wire as xs
-from ..abi.cstruct import X86_64
+from ..abi.cstruct import MASK32, X86_64
 
 # xenstore_lib.h
 XS_PERM_NONE = 0x00
@@ -392,7 +392,7 @@ class Xenstored:
     def _handle_input(self, conn, buf):
         size = xs.XENSTORE_RING_SIZE
         cons, prod = _RING.get(buf, "req_cons"), _RING.get(buf, "req_prod")
-        avail = (prod - cons) & 0xFFFFFFFF
+        avail = xs.xenstore_idx(prod - cons)
         if avail > size:                          # check_indexes()
             return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX, buf)
         base = _RING.fields["req"].offset
@@ -400,9 +400,9 @@ class Xenstored:
             start = cons % size
             n = min(avail, size - start)
             conn.inbuf += buf[base + start:base + start + n]
-            cons = (cons + n) & 0xFFFFFFFF
+            cons = xs.xenstore_idx(cons + n)
             avail -= n
-        if (prod - _RING.get(buf, "req_cons")) & 0xFFFFFFFF:
+        if xs.xenstore_idx(prod - _RING.get(buf, "req_cons")):
             _RING.put(buf, req_cons=cons)
             conn.notify()
         while len(conn.inbuf) >= _HDR.size:
@@ -422,7 +422,7 @@ class Xenstored:
         wrote = False
         while conn.out:
             cons, prod = _RING.get(buf, "rsp_cons"), _RING.get(buf, "rsp_prod")
-            used = (prod - cons) & 0xFFFFFFFF
+            used = xs.xenstore_idx(prod - cons)
             if used > size:
                 return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX, buf)
             msg = conn.out[0]
@@ -431,7 +431,7 @@ class Xenstored:
                 break                              # the guest frees space and notifies again
             for i in range(n):                     # at most 1 KiB, across the wrap
                 buf[base + (prod + i) % size] = msg[conn.out_used + i]
-            _RING.put(buf, rsp_prod=(prod + n) & 0xFFFFFFFF)
+            _RING.put(buf, rsp_prod=xs.xenstore_idx(prod + n))
             wrote = True
             conn.out_used += n
             if conn.out_used == len(msg):
@@ -769,9 +769,9 @@ def do_transaction_start(x, conn, payload):
     if not conn.privileged and len(conn.transactions) > x.quotas["transactions"]:
         raise XsError("ENOSPC")
     while conn.next_tx_id in conn.transactions or conn.next_tx_id == 0:
-        conn.next_tx_id = (conn.next_tx_id + 1) & 0xFFFFFFFF
+        conn.next_tx_id = (conn.next_tx_id + 1) & MASK32
     t = Transaction(conn.next_tx_id)
-    conn.next_tx_id = (conn.next_tx_id + 1) & 0xFFFFFFFF
+    conn.next_tx_id = (conn.next_tx_id + 1) & MASK32
     conn.transactions[t.id] = t
     return str(t.id).encode() + b"\0"
 
@@ -811,7 +811,7 @@ def do_get_domain_path(x, conn, payload):
     arg = _onearg(payload)
     if arg is None:
         raise XsError("EINVAL")
-    return ("/local/domain/%d" % (_atoi(arg) & 0xFFFFFFFF)).encode() + b"\0"
+    return ("/local/domain/%d" % (_atoi(arg) & MASK32)).encode() + b"\0"
 
 
 def do_reset_watches(x, conn, payload):

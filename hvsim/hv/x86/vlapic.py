@@ -21,6 +21,7 @@ Register offsets and bits are the hardware's (Intel SDM vol. 3 ch. 11),
 not Xen's ABI, so they live here.
 """
 
+from ...abi.cstruct import MASK32
 from ...arch.x86.msr import (APIC_BASE_BSP, APIC_BASE_ENABLE, APIC_BASE_EXTD,
                              APIC_DEFAULT_BASE, MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE,
                              MSR_X2APIC_FIRST, GPFault)
@@ -169,7 +170,7 @@ class Vlapic:
             r[APIC_LDR] = 0
         r[APIC_TASKPRI] = r[APIC_TMICT] = 0
         self._set_tdcr(0)
-        r[APIC_DFR] = 0xFFFFFFFF
+        r[APIC_DFR] = MASK32
         for lvt in _LVT_WRITABLE:
             r[lvt] = APIC_LVT_MASKED
         r[APIC_SPIV] = 0xFF
@@ -197,7 +198,7 @@ class Vlapic:
     def _get(self, offset):
         if APIC_ISR <= offset < APIC_IRR + 0x80 and not offset & 0xF:
             bitmap = (self.isr, self.tmr, self.irr)[(offset - APIC_ISR) >> 7]
-            return (bitmap >> (32 * ((offset >> 4) & 7))) & 0xFFFFFFFF
+            return (bitmap >> (32 * ((offset >> 4) & 7))) & MASK32
         return self.regs.get(offset, 0)
 
     # ---- priorities --------------------------------------------------------------------
@@ -354,7 +355,7 @@ class Vlapic:
         if size < 4:
             mask = ((1 << (8 * size)) - 1) << (8 * align)
             val = (self._read_aligned(offset) & ~mask) | ((val << (8 * align)) & mask)
-        self.reg_write(offset, val & 0xFFFFFFFF)
+        self.reg_write(offset, val & MASK32)
 
     # ---- MSRs: APIC_BASE, TSC_DEADLINE, x2APIC ----------------------------------------------
     def rdmsr(self, index):
@@ -381,10 +382,10 @@ class Vlapic:
         if not self.x2apic_mode:
             raise GPFault()
         if offset == APIC_ICR:
-            if value & 0xFFFFFFFF & ~_ICR_X2APIC_BITS:
+            if value & MASK32 & ~_ICR_X2APIC_BITS:
                 raise GPFault()
             self.regs[APIC_ICR2] = value >> 32
-            value &= 0xFFFFFFFF
+            value &= MASK32
         else:
             if offset not in _X2APIC_WRITABLE:
                 raise GPFault()
@@ -393,7 +394,7 @@ class Vlapic:
                 raise GPFault()
             if offset == APIC_SELF_IPI:
                 offset, value = APIC_ICR, APIC_DEST_SELF | value
-        self.reg_write(offset, value & 0xFFFFFFFF)
+        self.reg_write(offset, value & MASK32)
 
     def _write_apic_base(self, val):
         """guest_wrmsr_apic_base()."""
@@ -438,7 +439,7 @@ class Vlapic:
         if short_hand == APIC_DEST_NOSHORT:
             if logical:
                 return self._match_logical(dest)
-            broadcast = 0xFFFFFFFF if self.x2apic_mode else 0xFF
+            broadcast = MASK32 if self.x2apic_mode else 0xFF
             return dest == broadcast or dest == self.apic_id
         if short_hand == APIC_DEST_SELF:
             return self is source
