@@ -13,7 +13,7 @@ from .hv.hypervisor import Hypervisor
 from .options import parse_size
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
-from .verdict import EXIT_CODES, timed_out, verdict_of, worst
+from .verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
 from .toolstack import console_client
 
 FIRST_DOMID = 1
@@ -155,6 +155,8 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
         if debugger is not None:
             debugger.finish(0)
         return 0
+    if result.reason == "interrupted":
+        return _interrupted(hv, domains, result, debugger)
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
     elif result.reason == "stalled":
@@ -171,6 +173,16 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
     return code
+
+
+def _interrupted(hv, domains, result, debugger):
+    """Ctrl-C: one line saying so, the summary of every domain (those that
+    finished have their verdicts), exit code 130 as a shell reports SIGINT."""
+    sys.stderr.write("hvsim: interrupted\n")
+    print_summary(hv, domains, [verdict_of(d, timed_out(result, d)) for d in domains])
+    if debugger is not None:
+        debugger.finish(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def _dump_xenstore(hv, args):

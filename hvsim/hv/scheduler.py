@@ -18,6 +18,7 @@ before the guest's next instruction.  A vCPU that stops being runnable
 loses its pCPU: its periodic timer stops until it is switched in again.
 """
 
+import signal
 import sys
 import threading
 import time
@@ -98,9 +99,11 @@ class Scheduler:
         self.input = None                # the terminal attached to a console (poll() at
                                          # slice boundaries, wait(s) when idle, attached,
                                          # typed; hvsim/toolstack/console_client.py)
+        self.interrupted = False         # Ctrl-C: end the run at the next slice boundary
 
     def __getstate__(self):              # snapshots: hooks belong to the host session
-        return snapstate.transient(self, debugger=None, stop_when=None, input=None)
+        return snapstate.transient(self, debugger=None, stop_when=None, input=None,
+                                   interrupted=False)
 
     # -- vCPU state changes ------------------------------------------------------------------
     def vcpu_woken(self, v):
@@ -176,8 +179,12 @@ class Scheduler:
             switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(min(switch_interval, TICK_MS / 4000.0))
             ticker.start()
+        self.interrupted = False
+        old_sigint = self._catch_sigint()
         try:
             while True:
+                if self.interrupted:
+                    return RunResult("interrupted")
                 if all(d.finished for d in hv.domains.values()):
                     return RunResult("done")
                 if self.stop_when is not None and self.stop_when():
@@ -208,9 +215,38 @@ class Scheduler:
             return RunResult("interrupted")
         finally:
             self.current = None
+            if old_sigint is not None:
+                signal.signal(signal.SIGINT, old_sigint)
             if ticker is not None:
                 ticker.done.set()
                 sys.setswitchinterval(switch_interval)
+
+    def _catch_sigint(self):
+        """Ctrl-C during the run goes to _on_sigint (only in the main thread,
+        and only where nobody else has taken SIGINT); the handler it
+        replaces, for run()'s end."""
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return None
+        return signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        """Ctrl-C.  Python runs this between two bytecodes of the main thread:
+        while a vCPU runs that is inside one of its Unicorn hooks, where a
+        KeyboardInterrupt would be swallowed by ctypes (and leave the
+        hypervisor's state half-updated), so the running vCPU is asked to
+        end its slice instead and run() returns "interrupted" at the slice
+        boundary.  Outside a slice (between slices, waiting for gdb or for
+        typed input) it is an ordinary KeyboardInterrupt, which run() turns
+        into the same result.  Nothing is added to the hot path: a guest
+        that makes no hook call is stopped by the ticker (fast mode) or its
+        instruction budget (deterministic mode) within a slice."""
+        self.interrupted = True
+        cur = self.current
+        if cur is None:
+            raise KeyboardInterrupt
+        if cur.arch is not None:
+            cur.arch.stop()
 
     def _wait_for_input(self, deadline):
         """Every vCPU is idle and a terminal is attached: wait for what is

@@ -387,16 +387,25 @@ class _LiveProcesses:
                 _kill(p)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during run_all: `results` are the tests that had finished, in
+    the order of the tests."""
+
+    def __init__(self, results):
+        super().__init__()
+        self.results = results
+
+
 def run_all(tests, opts, jobs, on_result=None, on_tick=None):
     """Run every test, `jobs` at a time; call on_result(result) as each ends
     and on_tick() about twice a second (both in this thread).  Returns the
     results in the order of `tests`.  On Ctrl-C, kills the running guests and
-    re-raises KeyboardInterrupt."""
+    raises Interrupted with the results of the tests that had finished."""
     live = _LiveProcesses()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tests))))
+    results = [None] * len(tests)
     try:
         index = {pool.submit(run_test, t, opts, live): i for i, t in enumerate(tests)}
-        results = [None] * len(tests)
         pending = set(index)
         while pending:
             done, pending = concurrent.futures.wait(
@@ -408,6 +417,10 @@ def run_all(tests, opts, jobs, on_result=None, on_tick=None):
             if on_tick:
                 on_tick()
         return results
+    except KeyboardInterrupt:
+        live.kill_all()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise Interrupted([r for r in results if r is not None]) from None
     except BaseException:
         live.kill_all()
         pool.shutdown(wait=False, cancel_futures=True)
@@ -769,17 +782,25 @@ def _run(args, tests, opts, jobs):
     progress = Progress(len(tests), enabled=not args.quiet)
     start = time.monotonic()
     progress.begin()
+    interrupted = False
     try:
         results = run_all(tests, opts, jobs, progress.result, progress.tick)
+    except Interrupted as e:
+        results, interrupted = e.results, True
     finally:
         progress.close()
     elapsed = time.monotonic() - start
+    if interrupted:
+        sys.stderr.write("hvsim: interrupted: running guests killed; %d of %d tests finished\n"
+                         % (len(results), len(tests)))
     try:
         _report(results, elapsed, args, sys.stdout)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
         silence_stdout()
     if args.junit:
         write_junit(args.junit, results, elapsed, opts)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return exit_code(results, bool(args.expect))
 
 

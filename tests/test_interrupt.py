@@ -1,0 +1,129 @@
+"""Ctrl-C from a real terminal: every command stops within a fraction of a
+second from any guest state (spinning in CPUID, whose hook is a Python
+callback, or in a loop that makes no hook call at all), says so in one line,
+prints what finished and exits 130.  The commands run on a pseudo-terminal
+as its foreground process group; Ctrl-C is the ^C byte typed on it, so the
+terminal driver sends SIGINT as a shell's terminal would."""
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import termios
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from x86util import build_pvh_elf, debugcon
+
+# A guest that prints a line, then spins for ever in CPUID (a Python hook per
+# instruction executed) or in a plain loop (no hook at all).
+SPIN_CPUID = debugcon("spinning\n") + "1:\n    xor %eax, %eax\n    cpuid\n    jmp 1b\n"
+SPIN_PLAIN = debugcon("spinning\n") + "1:\n    jmp 1b\n"
+OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
+STOP_WITHIN = 2.0                      # s from Ctrl-C to exit (a loaded 2-core machine)
+
+
+def _controlling_tty():
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # as an interactive shell starts a command (a non-interactive one, e.g.
+    # under make or a CI job runner, may have left SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Terminal:
+    """A command on a new pseudo-terminal (its stdin, stdout and stderr)."""
+
+    def __init__(self, *args):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hvsim", *map(str, args)],
+                                     stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True, preexec_fn=_controlling_tty)
+        os.close(slave)
+        self.output = b""
+
+    def read_until(self, text, timeout=60):
+        end = time.monotonic() + timeout
+        while text.encode() not in self.output:
+            assert time.monotonic() < end, self.output.decode(errors="replace")
+            self._read(0.2)
+
+    def _read(self, wait):
+        if select.select([self.master], [], [], wait)[0]:
+            try:
+                self.output += os.read(self.master, 65536)
+            except OSError:                # the command ended and closed the terminal
+                pass
+
+    def type(self, data):
+        os.write(self.master, data)
+
+    def ctrl_c(self):
+        """Type ^C; the exit code and how long the command took to end."""
+        start = time.monotonic()
+        self.type(b"\x03")
+        while self.proc.poll() is None:
+            assert time.monotonic() - start < 30, "Ctrl-C ignored: " + self.text()
+            self._read(0.02)
+        took = time.monotonic() - start
+        self._read(0.2)
+        os.close(self.master)
+        return self.proc.returncode, took
+
+    def text(self):
+        return self.output.decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("body", [SPIN_CPUID, SPIN_PLAIN], ids=["cpuid", "plain-loop"])
+@pytest.mark.parametrize("mode", [[], ["--deterministic"]], ids=["fast", "deterministic"])
+def test_ctrl_c_stops_run(tmp_path, body, mode):
+    elf = build_pvh_elf(tmp_path, body, name="spin.elf")
+    term = Terminal("run", "--console", "none", "--timeout", "0", *mode, elf)
+    term.read_until("spinning")
+    time.sleep(0.3)
+    code, took = term.ctrl_c()
+    _check_interrupted_run(term.text(), code, took)
+
+
+def test_ctrl_c_after_detaching_the_console(tmp_path):
+    """On a terminal `hvsim run` attaches it to d1's console, where Ctrl-C
+    goes to the guest as with `xl console`; after Ctrl-] it stops hvsim."""
+    elf = build_pvh_elf(tmp_path, SPIN_CPUID, name="spin.elf")
+    term = Terminal("run", "--timeout", "0", elf)
+    term.read_until("spinning")
+    term.type(b"\x1d")
+    term.read_until("detached")
+    code, took = term.ctrl_c()
+    _check_interrupted_run(term.text(), code, took)
+
+
+def _check_interrupted_run(out, code, took):
+    assert code == 130, out
+    assert took < STOP_WITHIN, out
+    assert "Traceback" not in out and "Exception ignored" not in out, out
+    assert out.count("hvsim: interrupted") == 1, out
+    row = [l for l in out.splitlines() if l.startswith("d1 ")]
+    assert row and "running" in row[0] and "CRASH" in row[0], out      # the summary
+
+
+def test_ctrl_c_stops_test_and_writes_finished_junit(tmp_path):
+    tree = tmp_path / "tree" / "hvm32"
+    tree.mkdir(parents=True)
+    build_pvh_elf(tree, OK, name="a-ok.elf")
+    build_pvh_elf(tree, SPIN_CPUID, name="b-spin.elf")
+    junit = tmp_path / "junit.xml"
+    term = Terminal("test", "-j", "1", "--timeout", "0", "--junit", junit, tmp_path / "tree")
+    term.read_until("a-ok")
+    time.sleep(1.0)                      # b-spin is spinning
+    code, took = term.ctrl_c()
+    out = term.text()
+    assert code == 130, out
+    assert took < STOP_WITHIN, out
+    assert "Traceback" not in out, out
+    assert "hvsim: interrupted" in out and "1 of 2 tests finished" in out, out
+    cases = ET.parse(junit).getroot().iter("testcase")
+    assert [c.get("name") for c in cases] == ["hvm32-a-ok"]
