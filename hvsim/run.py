@@ -155,7 +155,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
         if debugger is not None:
             debugger.finish(0)
         return 0
-    if result.reason == "interrupted":
+    if result.reason == "interrupted" and hv.scheduler.interrupted:     # Ctrl-C, not gdb's kill
         return _interrupted(hv, domains, result, debugger)
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
