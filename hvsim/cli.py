@@ -113,6 +113,7 @@ def main(argv=None):
         parser.print_help()
         return EXIT_USAGE
     try:
+        options.validate(args)
         return args.func(args)
     except HvsimError as e:
         sys.stderr.write("hvsim: error: %s\n" % e)

@@ -13,27 +13,71 @@ from .errors import ConfigError
 from .snapshot.point import POINT_HELP
 
 _SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_SUFFIXES = ("IB", "B", "")      # 512M, 512MB, 512MiB: all binary, as QEMU and xl read them
 PAGE_SIZE = 4096
+SIZE_HELP = "a size: 512M, 512MiB, 2G, 65536K; a bare number is MiB, as QEMU's -m and xl's memory="
+
+
+def host_ram():
+    """Bytes of RAM this host has (the most any emulated memory can be)."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def parse_size(text, what="--mem"):
-    """'128M', '1G', '65536K' or plain bytes -> bytes."""
-    t = text.strip().upper().rstrip("B") or "0"
-    mult = _SIZE_UNITS.get(t[-1], 1)
-    num = t[:-1] if t[-1] in _SIZE_UNITS else t
+    """'512M', '512MiB', '2G', '65536K', or a bare number of MiB -> bytes.
+    ConfigError (one line) for what is not a size, not a positive multiple
+    of 4 KiB, or more RAM than this host has (before anything is allocated)."""
+    t = text.strip().upper()
+    for suffix in _SIZE_SUFFIXES:
+        if suffix and t.endswith(suffix) and t[:-len(suffix)][-1:] in _SIZE_UNITS:
+            t = t[:-len(suffix)]
+            break
+    mult = _SIZE_UNITS.get(t[-1:], 1 << 20)
+    num = t[:-1] if t[-1:] in _SIZE_UNITS else t
     try:
-        value = int(num, 0) * mult
+        value = int(num, 10) * mult
     except ValueError:
-        raise ConfigError("%s %r: not a size (use e.g. 64M, 1G)" % (what, text)) from None
+        raise ConfigError("%s %r: not a size (%s)" % (what, text, SIZE_HELP)) from None
     if value <= 0 or value % PAGE_SIZE:
         raise ConfigError("%s %r: must be a positive multiple of 4 KiB" % (what, text))
+    check_host_can_give(value, "%s %s" % (what, text))
     return value
+
+
+def check_host_can_give(size, what):
+    """ConfigError unless this host has `size` bytes of RAM to back it."""
+    ram = host_ram()
+    if size > ram:
+        raise ConfigError("%s: more memory than this host has (%s)" % (what, format_size(ram)))
+
+
+def format_size(size):
+    """Bytes -> '512 MiB', '23.5 GiB'."""
+    for unit, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if size >= unit:
+            return ("%d %s" if size % unit == 0 else "%.1f %s") % (
+                size // unit if size % unit == 0 else size / unit, name)
+    return "%d bytes" % size
+
+
+def validate(args):
+    """The checks every sub-command's options get, after parsing and before
+    anything runs: sizes (--mem, --host-mem) and time limits (--timeout).
+    Raises ConfigError (one line, exit 2)."""
+    for name, what in (("mem", "--mem"), ("host_mem", "--host-mem")):
+        if getattr(args, name, None) is not None:
+            parse_size(getattr(args, name), what)
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and not timeout >= 0:       # also NaN
+        raise ConfigError("--timeout %g: must be 0 (never) or a positive number of seconds"
+                          % timeout)
 
 
 def guest_options(p):
     """What each guest kernel gets: `run` and `step`."""
     p.add_argument("--cmdline", default="", help="kernel command line for every guest")
-    p.add_argument("--mem", default="128M", help="memory per domain (default 128M)")
+    p.add_argument("--mem", default="128M", metavar="SIZE",
+                   help="memory per domain (default 128M; %s)" % SIZE_HELP)
 
 
 def deterministic_option(p):

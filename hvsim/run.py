@@ -10,7 +10,7 @@ from .boot.pvh import DomainSpec, build_domain
 from .errors import ConfigError, read_input
 from .hv.console import ConsoleSink
 from .hv.hypervisor import Hypervisor
-from .options import parse_size
+from .options import check_host_can_give, parse_size
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
 from .verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
@@ -23,6 +23,9 @@ def run_guests(args):
     check_unicorn_version()
     snap = Request.from_args(args, args.deterministic)
     mem = parse_size(args.mem)
+    if len(args.guests) > 1:
+        check_host_can_give(mem * len(args.guests), "--mem %s for each of %d domains"
+                            % (args.mem, len(args.guests)))
     if args.vcpus < 1 or args.vcpus > 128:
         raise ConfigError("--vcpus %d: must be between 1 and 128" % args.vcpus)
     check_guest_files(args.guests)

@@ -110,3 +110,33 @@ def test_deterministic_runs_are_byte_identical(tmp_path):
         runs.append((r.stdout, trace.read_bytes()))
     assert runs[0] == runs[1]
     assert b'"ev": "exception"' not in runs[0][1]
+
+
+@pytest.mark.parametrize("text,size", [
+    ("512M", 512 << 20), ("512MiB", 512 << 20), ("512mb", 512 << 20), ("2G", 2 << 30),
+    ("65536K", 64 << 20), ("64", 64 << 20), ("1GiB", 1 << 30),
+])
+def test_sizes_as_qemu_and_xl_write_them(text, size):
+    from hvsim.options import parse_size
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1T", "more memory than this host has"), ("0", "positive multiple of 4 KiB"),
+    ("1001K", "positive multiple of 4 KiB"), ("12Q", "not a size"), ("-5M", "positive multiple of 4 KiB"),
+])
+def test_impossible_sizes_refused_before_boot(tmp_path, text, message):
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    r = hvsim("run", "--mem=" + text, elf)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and message in r.stderr and "internal error" not in r.stderr
+
+
+@pytest.mark.parametrize("command", [["run", "{elf}"], ["step", "{elf}"], ["resume", "{tmp}/s"],
+                                     ["boot", "{tmp}"], ["test", "{tmp}"]])
+def test_negative_timeouts_refused_everywhere(tmp_path, command):
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    args = [a.format(elf=elf, tmp=tmp_path) for a in command]
+    r = hvsim(*args, "--timeout", "-1")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--timeout -1: must be 0 (never) or a positive number" in r.stderr

@@ -48,7 +48,7 @@ import xml.etree.ElementTree as ET
 from ..errors import ConfigError, HvsimError
 from . import xtf
 from .expect import UNLISTED, Expectation, Expectations
-from ..options import parse_size, silence_stdout
+from ..options import silence_stdout, validate
 from ..verdict import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
                        VERDICTS, worst)
 
@@ -729,14 +729,10 @@ def add_parser(subparsers):
 
 def _options(args):
     """Check the command-line values; RunOptions and the job count."""
-    if args.timeout < 0:
-        raise ConfigError("--timeout %g: must be 0 (never) or a positive number of seconds"
-                          % args.timeout)
+    validate(args)
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise ConfigError("-j %d: must be at least 1" % jobs)
-    if args.mem is not None:
-        parse_size(args.mem)
     if args.junit:
         parent = os.path.dirname(os.path.abspath(args.junit))
         if not os.path.isdir(parent):
