@@ -31,7 +31,7 @@ EXPECT = {
                               r"Testing synchronous exceptions from EL0",
                               r"Testing hypercalls with the guest's MMU on",
                               r"through the alias", r"Testing the generic timer's counters"],
-                    "checks": 30},
+                    "checks": 32},
     "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2", r"  vCPU 1 read CNTVCT_EL0 = \d+"],
                    "checks": 12, "args": ["--vcpus", "2"]},
 }

@@ -3,6 +3,7 @@ XSM policy's xsm_xen_version deciding what a domain may see)."""
 
 from ..abi import errno, version as xv
 from ..abi.errno import HypercallError
+from ..abi.cstruct import ARM64
 from .guest_access import copy_to_guest, get_struct, put_struct
 from .xsm import HOOK, PRIV
 
@@ -16,6 +17,7 @@ XEN_COMPILE_DOMAIN = "hvsim.invalid"
 XEN_COMPILE_DATE = "Sat Nov 21 00:00:00 UTC 2026"
 # arch_get_xen_caps() of a host without PV support: space separated, trailing space
 XEN_CAPABILITIES = "hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 "
+XEN_CAPABILITIES_ARM64 = "xen-3.0-aarch64 "   # arch_get_xen_caps on Arm (no AArch32 guests)
 XEN_DENY = "<denied>"
 XEN_BUILD_ID = bytes.fromhex("6876736900000000000000000000000000000001")   # "hvsi..."
 
@@ -54,6 +56,11 @@ def _features(v):
     return m
 
 
+def _capabilities(v):
+    """What the caller's Xen would be built for: an arm64 guest's is Xen on Arm."""
+    return XEN_CAPABILITIES_ARM64 if v.hcall_abi is ARM64 else XEN_CAPABILITIES
+
+
 def _varbuf(v, cmd, arg):
     """xenver_varbuf_op(): a NULL handle asks for the size; the string is copied
     after the 4-byte len header without a NUL, and len is not updated."""
@@ -64,7 +71,7 @@ def _varbuf(v, cmd, arg):
     elif cmd == xv.XENVER_changeset2:
         data = XEN_CHANGESET.encode()
     elif cmd == xv.XENVER_capabilities2:
-        data = XEN_CAPABILITIES.encode()
+        data = _capabilities(v).encode()
     else:
         data = v.hv.cmdline.encode()
     if arg == 0:
@@ -94,7 +101,7 @@ def do_xen_version(v, cmd, arg, *_):
         copy_to_guest(v, arg, buf)
         return 0
     if cmd == xv.XENVER_capabilities:
-        copy_to_guest(v, arg, _padded("" if deny else XEN_CAPABILITIES,
+        copy_to_guest(v, arg, _padded("" if deny else _capabilities(v),
                                       xv.XEN_CAPABILITIES_INFO_LEN))
         return 0
     if cmd == xv.XENVER_changeset:

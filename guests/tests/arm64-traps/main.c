@@ -52,6 +52,10 @@ static void test_hypercall_abi(void)
     xtf_check(nr == 0xdeadbeef, "x16 after a hypercall: %#lx, expected 0xdeadbeef", nr);
     xtf_check(arg2 == 0xdeadbeef, "x1 (consumed) after a hypercall: %#lx", arg2);
     xtf_check_rc("hypercall 63", hypercall(63, 0, 0, 0, 0, 0), -ENOSYS);
+
+    static char caps[XEN_CAPABILITIES_INFO_LEN];
+    xtf_check_rc("XENVER_capabilities", hypercall_xen_version(XENVER_capabilities, caps), 0);
+    xtf_check(!strcmp(caps, "xen-3.0-aarch64 "), "capabilities \"%s\", expected Xen on Arm's", caps);
 }
 
 static void test_bad_hvc(void)
