@@ -30,12 +30,33 @@ def cmd_resume(args):
     return resume(args)
 
 
+def version_text():
+    """--version: hvsim's, the CPU emulator's and the Xen interface's versions."""
+    import unicorn
+    from .abi.domctl import XEN_DOMCTL_INTERFACE_VERSION
+    from .abi.sysctl import XEN_SYSCTL_INTERFACE_VERSION
+    from .hv.version import XEN_EXTRAVERSION, version_tuple
+    return ("hvsim %s\nUnicorn %s\nXen interface: Xen %d.%d%s as guests see it "
+            "(XENVER_version), domctl %#x, sysctl %#x"
+            % ((__version__, unicorn.__version__) + version_tuple() +
+               (XEN_EXTRAVERSION, XEN_DOMCTL_INTERFACE_VERSION, XEN_SYSCTL_INTERFACE_VERSION)))
+
+
+class _Version(argparse.Action):
+    """--version, printed as version_text() has it (argparse's would re-wrap it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="hvsim",
         description="hvsim: a hypervisor emulator that behaves like Xen. Boots PVH guest "
                     "kernels on emulated CPUs and speaks Xen's guest ABI.")
-    p.add_argument("--version", action="version", version="hvsim %s" % __version__)
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="show hvsim's, Unicorn's and the Xen interface's versions and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="boot guest kernels (one domain each) and stream their consoles",

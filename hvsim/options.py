@@ -109,7 +109,8 @@ def output_options(p):
                         "(default: the first domain; `none`: no input; only when stdin is "
                         "a terminal).  Ctrl-] detaches")
     p.add_argument("--trace", metavar="FILE",
-                   help="write an event trace (FILE.jsonl: JSON lines, else readable text)")
+                   help="write an event trace (FILE.jsonl: JSON lines, else readable text; "
+                        "-: stdout, e.g. with -q)")
     p.add_argument("--trace-streams", metavar="LIST",
                    default="hypercalls,exceptions,upcalls,evtchn",
                    help="comma-separated: hypercalls, exceptions, upcalls, evtchn, insn "
@@ -122,7 +123,7 @@ def output_options(p):
     p.add_argument("--timeline", metavar="FILE.json",
                    help="write a boot timeline in Chrome trace format (open it in Perfetto): "
                         "a lane per domain and vCPU with boot phases, hypercalls and "
-                        "blocked time")
+                        "blocked time; -: stdout at the end of the run")
 
 
 def snapshot_options(p):

@@ -218,6 +218,8 @@ def _open_timeline(hv, args):
     path = getattr(args, "timeline", None)
     if not path:
         return None
+    if path == "-":                           # stdout, at the end of the run
+        return Timeline(hv, path)
     try:
         open(path, "w").close()
     except OSError as e:
@@ -243,7 +245,7 @@ def _open_trace(hv, args):
         if "insn" not in streams:
             streams.append("insn")
     try:
-        out = open(args.trace, "w")
+        out = sys.stdout if args.trace == "-" else open(args.trace, "w")
     except OSError as e:
         raise ConfigError("--trace %s: %s" % (args.trace, e.strerror)) from None
     fmt = "jsonl" if args.trace.endswith((".jsonl", ".json")) else "text"

@@ -21,6 +21,7 @@ changes are seen at slice ends.
 """
 
 import json
+import sys
 
 from ..abi.vcpu import RUNSTATE_blocked, RUNSTATE_runnable, RUNSTATE_running
 from .trace import decode_hypercall
@@ -161,6 +162,14 @@ class Timeline:
         doc = {"traceEvents": self._metadata() + self.events, "displayTimeUnit": "ns",
                "otherData": {"generator": "hvsim", "clock": "virtual time (NOW())",
                              "deterministic": self.hv.clock.deterministic}}
+        if self.path == "-":                     # --timeline -: stdout
+            self._write(doc, sys.stdout)
+            sys.stdout.flush()
+            return
         with open(self.path, "w") as f:
-            json.dump(doc, f, separators=(",", ":"))
-            f.write("\n")
+            self._write(doc, f)
+
+    @staticmethod
+    def _write(doc, f):
+        json.dump(doc, f, separators=(",", ":"))
+        f.write("\n")

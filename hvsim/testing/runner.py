@@ -602,18 +602,20 @@ def _junit_kind(r):
     return "failure" if r.verdict == "FAILURE" else "error"
 
 
-def junit_tree(results, elapsed, opts):
+def junit_tree(results, elapsed, opts, started=None):
     """A JUnit XML document: one testsuite, a testcase per test.  FAILURE is a
     <failure>, ERROR and CRASH are <error>s, SKIP and an expected verdict are
     <skipped>; the verdict is the element's type, the console is in
-    <system-out>."""
+    <system-out>.  The suite's timestamp is when the run `started` (seconds
+    since the epoch; default: now), as JUnit's is."""
     kinds = [_junit_kind(r) for r in results]
     totals = {"tests": str(len(results)), "failures": str(kinds.count("failure")),
               "errors": str(kinds.count("error")), "skipped": str(kinds.count("skipped")),
               "time": "%.3f" % elapsed}
     root = ET.Element("testsuites", name="hvsim test", **totals)
     suite = ET.SubElement(root, "testsuite", name="hvsim", hostname=socket.gethostname(),
-                          timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"), **totals)
+                          timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+                          **totals)
     props = ET.SubElement(suite, "properties")
     for k, v in (("timeout", "%g" % opts.timeout),
                  ("deterministic", "true" if opts.deterministic else "false")):
@@ -643,12 +645,18 @@ def _junit_case(suite, r):
         ET.SubElement(case, "system-err").text = _xml_text(r.stderr)
 
 
-def write_junit(path, results, elapsed, opts):
-    """Write the JUnit XML file; ConfigError (one line) if it cannot be written."""
-    tree = junit_tree(results, elapsed, opts)
+def write_junit(path, results, elapsed, opts, started=None):
+    """Write the JUnit XML file (`-`: to stdout); ConfigError (one line) if it
+    cannot be written."""
+    tree = junit_tree(results, elapsed, opts, started)
     ET.indent(tree)
     try:
-        tree.write(path, encoding="utf-8", xml_declaration=True)
+        if path == "-":
+            tree.write(sys.stdout.buffer, encoding="utf-8", xml_declaration=True)
+            sys.stdout.buffer.write(b"\n")
+            sys.stdout.flush()
+        else:
+            tree.write(path, encoding="utf-8", xml_declaration=True)
     except OSError as e:
         raise ConfigError("--junit %s: cannot write: %s" % (path, e.strerror or e)) from None
 
@@ -713,7 +721,8 @@ def add_parser(subparsers):
                    help="memory per guest (default: hvsim run's)")
     p.add_argument("--cmdline", default=None, metavar="S",
                    help="kernel command line for every guest")
-    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
+    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE (-: stdout, and "
+                                                  "the summary goes to stderr)")
     p.add_argument("--list", action="store_true",
                    help="list the tests that would run (name and image) and exit")
     verbosity = p.add_mutually_exclusive_group()
@@ -733,7 +742,7 @@ def _options(args):
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise ConfigError("-j %d: must be at least 1" % jobs)
-    if args.junit:
+    if args.junit and args.junit != "-":
         parent = os.path.dirname(os.path.abspath(args.junit))
         if not os.path.isdir(parent):
             raise ConfigError("--junit %s: directory %s does not exist" % (args.junit, parent))
@@ -776,6 +785,7 @@ def _tests(args):
 def _run(args, tests, opts, jobs):
     """Run the tests and report; the exit code."""
     progress = Progress(len(tests), enabled=not args.quiet)
+    started = time.time()
     start = time.monotonic()
     progress.begin()
     interrupted = False
@@ -790,11 +800,11 @@ def _run(args, tests, opts, jobs):
         sys.stderr.write("hvsim: interrupted: running guests killed; %d of %d tests finished\n"
                          % (len(results), len(tests)))
     try:
-        _report(results, elapsed, args, sys.stdout)
+        _report(results, elapsed, args, sys.stderr if args.junit == "-" else sys.stdout)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
         silence_stdout()
     if args.junit:
-        write_junit(args.junit, results, elapsed, opts)
+        write_junit(args.junit, results, elapsed, opts, started)
     if interrupted:
         return EXIT_INTERRUPTED
     return exit_code(results, bool(args.expect))

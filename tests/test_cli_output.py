@@ -1,0 +1,62 @@
+"""What hvsim writes where: --version, and `-` as stdout for the files it
+writes (--trace, --timeline, --junit)."""
+
+import json
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import unicorn
+
+from x86util import build_pvh_elf, debugcon
+
+OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
+
+
+def hvsim(*args):
+    r = subprocess.run([sys.executable, "-m", "hvsim", *map(str, args)], capture_output=True,
+                       text=True, timeout=120)
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    return r
+
+
+def test_version_names_unicorn_and_the_xen_interface():
+    r = hvsim("--version")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("hvsim ")
+    assert lines[1] == "Unicorn %s" % unicorn.__version__
+    assert lines[2].startswith("Xen interface: Xen 4.") and "domctl 0x" in lines[2]
+
+
+def test_trace_to_stdout(tmp_path):
+    elf = build_pvh_elf(tmp_path, OK)
+    r = hvsim("run", "-q", "--trace", "-", "--trace-streams", "hypercalls,exceptions", elf)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "-").exists()
+    assert "hello" not in r.stdout                   # -q: the console is not shown
+
+
+def test_timeline_to_stdout(tmp_path):
+    elf = build_pvh_elf(tmp_path, OK)
+    r = hvsim("run", "-q", "--timeline", "-", elf)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["otherData"]["generator"] == "hvsim" and doc["traceEvents"]
+
+
+def test_junit_to_stdout_with_start_timestamp(tmp_path):
+    (tmp_path / "hvm32").mkdir()
+    build_pvh_elf(tmp_path / "hvm32", OK, name="ok.elf")
+    build_pvh_elf(tmp_path / "hvm32", debugcon("spin\n") + "1: jmp 1b\n", name="spin.elf")
+    before = time.time()
+    r = hvsim("test", "--timeout", "3", "--junit", "-", tmp_path)
+    assert time.time() - before >= 3
+    assert r.returncode == 6, r.stderr
+    root = ET.fromstring(r.stdout)
+    assert [c.get("name") for c in root.iter("testcase")] == ["hvm32-ok", "hvm32-spin"]
+    assert "1 SUCCESS" in r.stderr                   # the summary moved out of the way
+    stamp = time.mktime(time.strptime(root.find("testsuite").get("timestamp"),
+                                      "%Y-%m-%dT%H:%M:%S"))
+    assert before - 1 <= stamp <= before + 1.5        # when the run started, not ended
