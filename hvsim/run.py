@@ -172,6 +172,9 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     _dump_xenstore(hv, args)
     if summary:
         print_summary(hv, domains, verdicts)
+    elif getattr(args, "quiet", False):     # -q: no console, but still the verdict
+        for d, verdict in zip(domains, verdicts):
+            sys.stderr.write("hvsim: d%d (%s): %s\n" % (d.domid, d.name, verdict))
     code = EXIT_CODES[worst(verdicts)]
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code

@@ -36,6 +36,14 @@ def test_trace_to_stdout(tmp_path):
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "-").exists()
     assert "hello" not in r.stdout                   # -q: the console is not shown
+    assert r.stderr.endswith(": SUCCESS\n")          # but the verdict is
+
+
+def test_quiet_still_gives_the_verdict(tmp_path):
+    elf = build_pvh_elf(tmp_path, debugcon("Test result: FAILURE\n") + "cli\nhlt\n")
+    r = hvsim("run", "-q", elf)
+    assert r.returncode == 5 and r.stdout == ""
+    assert r.stderr == "hvsim: d1 (guest.elf): FAILURE\n"
 
 
 def test_timeline_to_stdout(tmp_path):
