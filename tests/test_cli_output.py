@@ -68,3 +68,12 @@ def test_junit_to_stdout_with_start_timestamp(tmp_path):
     stamp = time.mktime(time.strptime(root.find("testsuite").get("timestamp"),
                                       "%Y-%m-%dT%H:%M:%S"))
     assert before - 1 <= stamp <= before + 1.5        # when the run started, not ended
+
+
+def test_list_as_json(tmp_path):
+    (tmp_path / "hvm32").mkdir()
+    build_pvh_elf(tmp_path / "hvm32", OK, name="ok.elf")
+    r = hvsim("test", "--list", "--json", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"name": "hvm32-ok", "path": str(tmp_path / "hvm32/ok.elf"),
+                                     "group": ["hvm32"], "expect": "SUCCESS", "skip": None}]

@@ -32,6 +32,7 @@ import argparse
 import concurrent.futures
 import dataclasses
 import importlib
+import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -725,6 +726,9 @@ def add_parser(subparsers):
                                                   "the summary goes to stderr)")
     p.add_argument("--list", action="store_true",
                    help="list the tests that would run (name and image) and exit")
+    p.add_argument("--json", action="store_true",
+                   help="with --list: the list as a JSON array of {name, path, group, "
+                        "expect, skip}")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true",
                            help="no progress; the summary lists only tests that did not "
@@ -739,6 +743,8 @@ def add_parser(subparsers):
 def _options(args):
     """Check the command-line values; RunOptions and the job count."""
     validate(args)
+    if args.json and not args.list:
+        raise ConfigError("--json goes with --list (the run's results: --junit FILE)")
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     if jobs < 1:
         raise ConfigError("-j %d: must be at least 1" % jobs)
@@ -749,8 +755,15 @@ def _options(args):
     return RunOptions(args.timeout, args.deterministic, args.mem, args.cmdline), jobs
 
 
-def _list(tests, quiet, out):
-    """--list: the tests' names and images (-q: names alone)."""
+def _list(tests, quiet, out, as_json=False):
+    """--list: the tests' names and images (-q: names alone; --json: a JSON
+    array of {name, path, group, expect, skip})."""
+    if as_json:
+        json.dump([{"name": t.name, "path": t.path, "group": list(t.group),
+                    "expect": t.expect.verdict, "skip": t.skip or None} for t in tests],
+                  out, indent=1)
+        out.write("\n")
+        return 0
     w = max(len(t.name) for t in tests)
     for t in tests:
         where = t.path if not t.skip else "(SKIP, not run: %s)" % t.skip
@@ -827,7 +840,7 @@ def main(args):
         opts, jobs = _options(args)
         tests = _tests(args)
         if args.list:
-            return _list(tests, args.quiet, sys.stdout)
+            return _list(tests, args.quiet, sys.stdout, args.json)
         return _run(args, tests, opts, jobs)
     except HvsimError as e:
         sys.stderr.write("hvsim: error: %s\n" % e)
