@@ -6,7 +6,8 @@ hypercall hook) corrupts the rest of that block, so changes arriving during
 emulation are queued, the slice is ended, and they are applied before the
 vCPU runs again.  The arch vCPU provides `uc`, `emulating`, `_pending_maps`
 and `_apply_mapping(change)`, change = (op, gpa, size, host address) with op
-"map", "map-ro" or "unmap"."""
+"map", "map-ro" or "unmap".  The TLB and code flushes the hypervisor asks
+for after changing guest memory live here too."""
 
 from . import uc as ucx
 
@@ -24,6 +25,14 @@ class QueuedMappings:
             ucx.emu_stop(self.uc)
         else:
             self._apply_mapping(change)
+
+    def flush_tlb(self):
+        ucx.flush_tlb(self.uc)
+
+    def flush_code(self):
+        """Forget translated code after the hypervisor changed guest code
+        (Unicorn does not notice host writes to guest memory: X7)."""
+        self.uc.ctl_flush_tb()
 
     def _apply_pending_maps(self):
         pending, self._pending_maps = self._pending_maps, []

@@ -142,8 +142,7 @@ def build_domain(hv, spec):
         v.refresh_vcpu_info()
     v0 = d.vcpus[0]
     v0.arch.reset(kernel.entry, dtb)
-    v0.online = v0.initialised = True
-    v0.set_runstate(0)
+    v0.boot_online()
     libxl.setup_domain(hv, d, spec.backend_domid,
                        magic_pfns=(MAGIC_PFN + a.XENSTORE_PFN_OFFSET,
                                    MAGIC_PFN + a.CONSOLE_PFN_OFFSET))

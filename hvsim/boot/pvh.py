@@ -157,8 +157,7 @@ def _create_vcpus(d, spec, kernel, start_info):
         v.refresh_vcpu_info()
     v0 = d.vcpus[0]
     v0.arch.reset_pvh(kernel.entry, start_info)
-    v0.online = v0.initialised = True
-    v0.set_runstate(0)
+    v0.boot_online()
 
 
 def build_domain(hv, spec):

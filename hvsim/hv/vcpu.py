@@ -162,6 +162,12 @@ class VCpu:
         times[self.runstate] += self.hv.clock.now() - self.runstate_entry
         return times
 
+    def boot_online(self):
+        """vCPU 0 of a new domain, its entry state loaded by the builder:
+        initialised and up, as the domain builder leaves it."""
+        self.online = self.initialised = True
+        self.set_runstate(vcpuop.RUNSTATE_running)
+
     def bring_up(self):
         """VCPUOP_up."""
         if not self.online:

@@ -80,12 +80,6 @@ class Arm64Vcpu(QueuedMappings):
             self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
         ucx.flush_tlb(self.uc)
 
-    def flush_tlb(self):
-        ucx.flush_tlb(self.uc)
-
-    def flush_code(self):
-        self.uc.ctl_flush_tb()
-
     # ---- registers --------------------------------------------------------------------------
     @property
     def pc(self):

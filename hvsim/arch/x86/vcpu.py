@@ -173,13 +173,6 @@ class X86Vcpu(QueuedMappings):
             self.st.restore_exception_state(saved)
         ucx.flush_tlb(self.uc)
 
-    def flush_tlb(self):
-        ucx.flush_tlb(self.uc)
-
-    def flush_code(self):
-        """Forget translated code after the hypervisor changed guest code (X7)."""
-        self.uc.ctl_flush_tb()
-
     # ---- registers ----------------------------------------------------------------------
     @property
     def rflags(self):
