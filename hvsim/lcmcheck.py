@@ -11,6 +11,7 @@ plan (firmware stage, MBI, LCM or classic path), so every module is checked
 and named by its file.
 """
 
+import json
 import sys
 
 from .boot import lcm
@@ -41,6 +42,8 @@ def add_parser(subparsers):
                         "the config's default)")
     c.add_argument("--host-mem", default=None, metavar="SIZE",
                    help="host RAM (default %d GiB)" % (DEFAULT_HOST_MEM >> 30))
+    c.add_argument("--json", action="store_true",
+                   help="print the plan (or the errors and warnings) as one JSON object")
     p.set_defaults(func=main, lcm_parser=p)
     return p
 
@@ -58,6 +61,8 @@ def main(args):
     else:
         raise HostInputError(args.file, None, "neither a device tree blob (an LCM) nor a boot "
                              "config (text)", "give an LCM compiled by dtc, or a boot.cfg")
+    if args.json:
+        return report_json(result, title, sys.stdout)
     return report(result, title, sys.stdout, sys.stderr)
 
 
@@ -99,6 +104,28 @@ def report(result, title, out, err):
         return EXIT_ERRORS
     out.write(format_plan(result.plan, title))
     return EXIT_OK
+
+
+def report_json(result, title, out):
+    """--json: {"title", "kind", "xen_cmdline", "domains": [...], "static_evtchns",
+    "warnings", "errors"} on stdout; the exit code, as report()'s."""
+    doc = {"title": title, "warnings": list(map(str, result.warnings)),
+           "errors": list(map(str, result.errors))}
+    plan = None if result.errors else result.plan
+    if plan is not None:
+        doc.update(kind=plan.kind, xen_cmdline=plan.hypervisor_cmdline,
+                   domains=[_domain_json(d) for d in plan.domains],
+                   static_evtchns=[[list(a), list(b)] for a, b in plan.static_evtchn_pairs()])
+    json.dump(doc, out, indent=1)
+    out.write("\n")
+    return EXIT_ERRORS if result.errors else EXIT_OK
+
+
+def _domain_json(d):
+    return {"domid": d.domid, "name": d.name, "capabilities": d.capability_names,
+            "mode": "PVH", "vcpus": d.vcpus, "memory": d.mem_bytes, "mem_min": d.mem_min,
+            "mem_max": d.mem_max, "kernel": d.kernel.label if d.kernel else None,
+            "ramdisk": d.ramdisk.label if d.ramdisk else None, "cmdline": d.kernel_cmdline}
 
 
 def _module_cell(ref):

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import unicorn
 
+import built
 from x86util import build_pvh_elf, debugcon
 
 OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
@@ -77,3 +78,24 @@ def test_list_as_json(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [{"name": "hvm32-ok", "path": str(tmp_path / "hvm32/ok.elf"),
                                      "group": ["hvm32"], "expect": "SUCCESS", "skip": None}]
+
+
+@built.needs(built.ROOT / "firmware" / "build" / "dom0less")
+def test_lcm_check_as_json():
+    r = subprocess.run([sys.executable, "-m", "hvsim", "lcm", "check", "--json",
+                        "firmware/dom0less/boot.cfg"], capture_output=True, text=True,
+                       cwd=built.ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "dom0less" and doc["errors"] == []
+    assert [(d["domid"], d["name"], d["memory"]) for d in doc["domains"]] == \
+        [(1, "domU1", 32 << 20), (2, "domU2", 32 << 20)]
+    assert doc["static_evtchns"]
+
+
+def test_lcm_check_json_unreadable_input_is_one_line(tmp_path):
+    cfg = tmp_path / "boot.cfg"
+    cfg.write_text("menuentry 'x' {\n  multiboot2 /nonexistent/xen.gz\n}\n")
+    r = hvsim("lcm", "check", "--json", cfg)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "no MB2 modules" in r.stderr
