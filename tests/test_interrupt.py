@@ -89,14 +89,17 @@ def test_ctrl_c_stops_run(tmp_path, body, mode):
     _check_interrupted_run(term.text(), code, took)
 
 
-def test_ctrl_c_after_detaching_the_console(tmp_path):
-    """On a terminal `hvsim run` attaches it to d1's console, where Ctrl-C
-    goes to the guest as with `xl console`; after Ctrl-] it stops hvsim."""
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_ctrl_c_with_the_console_attached_or_detached(tmp_path, detach):
+    """On a terminal `hvsim run` attaches it to d1's console; Ctrl-C stops
+    hvsim there too (it is not typed into the guest's ring), and after
+    Ctrl-] as well."""
     elf = build_pvh_elf(tmp_path, SPIN_CPUID, name="spin.elf")
     term = Terminal("run", "--timeout", "0", elf)
     term.read_until("spinning")
-    term.type(b"\x1d")
-    term.read_until("detached")
+    if detach:
+        term.type(b"\x1d")
+        term.read_until("detached")
     code, took = term.ctrl_c()
     _check_interrupted_run(term.text(), code, took)
 

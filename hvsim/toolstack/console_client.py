@@ -4,9 +4,12 @@ to one domain's PV console, for typing into its in ring.
 `hvsim run/boot --console dN` picks the domain (default: the first one;
 `none`: no input).  Only a terminal is attached: when stdin is not a tty
 nothing is read.  While attached, the terminal is raw for input as with
-`xl console` (no echo, no line editing, Ctrl-C goes to the guest; output
-processing is kept so console lines print as usual), and `Ctrl-]` detaches:
-the terminal is restored, the domain gets no more input, the run goes on.
+`xl console` (no echo, no line editing; output processing is kept so
+console lines print as usual), and `Ctrl-]` detaches: the terminal is
+restored, the domain gets no more input, the run goes on.  Unlike `xl
+console`, Ctrl-C is not passed to the guest: hvsim is the whole machine, so
+Ctrl-C stops hvsim cleanly (the signal stays enabled), as QEMU's
+`-serial stdio` does (its chardev default signal=on).
 
 A reader thread only queues the bytes typed; the run loop hands them to
 xenconsoled (hvsim/toolstack/xenconsoled.py RingConsole.type_input) at its
@@ -87,7 +90,7 @@ class ConsoleClient:
         mode = termios.tcgetattr(self.fd)
         mode[0] &= ~(termios.IXON | termios.ICRNL | termios.INLCR | termios.IGNCR
                      | termios.BRKINT | termios.ISTRIP)
-        mode[3] &= ~(termios.ICANON | termios.ECHO | termios.ISIG | termios.IEXTEN)
+        mode[3] &= ~(termios.ICANON | termios.ECHO | termios.IEXTEN)   # ISIG kept: Ctrl-C
         mode[6][termios.VMIN], mode[6][termios.VTIME] = 1, 0
         termios.tcsetattr(self.fd, termios.TCSANOW, mode)
         self.attached = self.console.attached = True
