@@ -168,10 +168,15 @@ class X86Vcpu(QueuedMappings):
             self._drop_emulated_pages(gpa, size)
             self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
         else:
-            saved = self.st.exception_state()
-            self.uc.mem_unmap(gpa, size)
-            self.st.restore_exception_state(saved)
+            self._mem_unmap(gpa, size)
         ucx.flush_tlb(self.uc)
+
+    def _mem_unmap(self, gpa, size):
+        """uc.mem_unmap, without the #PF its internal probing leaves in QEMU's
+        exception state (see CpuState.restore_exception_state)."""
+        saved = self.st.exception_state()
+        self.uc.mem_unmap(gpa, size)
+        self.st.restore_exception_state(saved)
 
     # ---- registers ----------------------------------------------------------------------
     @property
@@ -549,9 +554,7 @@ class X86Vcpu(QueuedMappings):
         pages = self._emulated_pages
         if pages:
             for page in [p for p in pages if gpa <= p < gpa + size]:
-                saved = self.st.exception_state()
-                self.uc.mem_unmap(page, 0x1000)
-                self.st.restore_exception_state(saved)
+                self._mem_unmap(page, 0x1000)
                 pages.discard(page)
 
     # ---- exits (exits.py) ---------------------------------------------------------------------
