@@ -32,6 +32,7 @@ from ..abi.cstruct import X86_64
 from ..hv.console import PV_CONSOLE, DomainConsole
 from ..hv.physmap import PAGE_SHIFT
 from ..snapshot import state as snapstate
+from .ring import ring_read, ring_write
 
 _LAYOUT = cio.xencons_interface.layout(X86_64)       # chars and u32s: one layout
 IN_OFF, IN_SIZE = _LAYOUT.offset("in"), _LAYOUT.fields["in"].size
@@ -73,10 +74,7 @@ class RingConsole:
         size = cio.xencons_idx(prod - cons)
         if size == 0 or size > OUT_SIZE:
             return
-        start = cons & (OUT_SIZE - 1)
-        first = min(size, OUT_SIZE - start)
-        data = bytes(ring[OUT_OFF + start:OUT_OFF + start + first]) + \
-            bytes(ring[OUT_OFF:OUT_OFF + size - first])
+        data = ring_read(ring, OUT_OFF, OUT_SIZE, cons, size)
         _LAYOUT.put(ring, out_cons=cio.xencons_idx(cons + size))   # after the data is read
         self.channel.notify()
         out = self.output
@@ -99,11 +97,9 @@ class RingConsole:
         n = min(room, len(self.pending_input))
         if n == 0:
             return
-        for b in self.pending_input[:n]:
-            ring[IN_OFF + (prod & (IN_SIZE - 1))] = b
-            prod = cio.xencons_idx(prod + 1)
+        ring_write(ring, IN_OFF, IN_SIZE, prod, self.pending_input[:n])
         del self.pending_input[:n]
-        _LAYOUT.put(ring, in_prod=prod)                      # after the data is written
+        _LAYOUT.put(ring, in_prod=cio.xencons_idx(prod + n))   # after the data is written
         self.channel.notify()
 
     def flush(self):

@@ -18,6 +18,7 @@ import itertools
 
 from ..abi import xs_wire as xs
 from ..abi.cstruct import MASK32, X86_64
+from .ring import ring_read, ring_write
 
 # xenstore_lib.h
 XS_PERM_NONE = 0x00
@@ -395,13 +396,8 @@ class Xenstored:
         avail = xs.xenstore_idx(prod - cons)
         if avail > size:                          # check_indexes()
             return self._ignore(conn, xs.XENSTORE_ERROR_RINGIDX, buf)
-        base = _RING.fields["req"].offset
-        while avail:
-            start = cons % size
-            n = min(avail, size - start)
-            conn.inbuf += buf[base + start:base + start + n]
-            cons = xs.xenstore_idx(cons + n)
-            avail -= n
+        conn.inbuf += ring_read(buf, _RING.fields["req"].offset, size, cons, avail)
+        cons = xs.xenstore_idx(cons + avail)
         if xs.xenstore_idx(prod - _RING.get(buf, "req_cons")):
             _RING.put(buf, req_cons=cons)
             conn.notify()
@@ -429,8 +425,7 @@ class Xenstored:
             n = min(size - used, len(msg) - conn.out_used)
             if n == 0:
                 break                              # the guest frees space and notifies again
-            for i in range(n):                     # at most 1 KiB, across the wrap
-                buf[base + (prod + i) % size] = msg[conn.out_used + i]
+            ring_write(buf, base, size, prod, msg[conn.out_used:conn.out_used + n])
             _RING.put(buf, rsp_prod=xs.xenstore_idx(prod + n))
             wrote = True
             conn.out_used += n
