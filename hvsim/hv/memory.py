@@ -20,7 +20,7 @@ from ..abi.cstruct import MASK32, Struct, domid as domid_t, xen_pfn
 from ..abi.errno import HypercallError
 from .gnttab import keep_mapped_page
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
-from .physmap import RAM
+from .physmap import PAGE_SHIFT, PAGE_SIZE, RAM
 from .xsm import TARGET
 
 # struct xen_memory_domain { domid_t domid; } (the argument of the queries)
@@ -30,7 +30,6 @@ INVALID_GFN = (1 << 64) - 1
 # Largest extent order per caller (Kconfig DOMU/CTLDOM/HWDOM_MAX_ORDER, MAX_ORDER).
 DOMU_MAX_ORDER, CTLDOM_MAX_ORDER, HWDOM_MAX_ORDER, MAX_ORDER = 9, 18, 12, 20
 MEMF_populate_on_demand = 1 << 0       # internal memflags, from XENMEMF_populate_on_demand
-PAGE_SHIFT = 12
 
 
 def _lookup(v, domid):
@@ -266,7 +265,7 @@ def _move_gmfn(d, idx, gpfn):
         rc = guest_remove_page(d, gpfn)
         if rc:
             return rc
-    data = pm.read(idx << PAGE_SHIFT, 1 << PAGE_SHIFT)
+    data = pm.read(idx << PAGE_SHIFT, PAGE_SIZE)
     pm.remove_ram(idx)
     pm.populate(gpfn)
     pm.write(gpfn << PAGE_SHIFT, data)

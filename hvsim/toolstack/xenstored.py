@@ -18,6 +18,7 @@ import itertools
 
 from ..abi import xs_wire as xs
 from ..abi.cstruct import MASK32, X86_64
+from ..hv.physmap import PAGE_SHIFT, PAGE_SIZE
 from .ring import ring_read, ring_write
 
 # xenstore_lib.h
@@ -933,10 +934,10 @@ class DomainInterface:
 
     def __init__(self, domain, gfn):
         self.domain = domain
-        self.gpa = gfn << 12
+        self.gpa = gfn << PAGE_SHIFT
 
     def view(self):
-        return self.domain.physmap.view(self.gpa, 4096)
+        return self.domain.physmap.view(self.gpa, PAGE_SIZE)
 
 
 class DomainKick:
