@@ -43,8 +43,13 @@ firmware: deps
 
 # XTF, the real-guest regression suite: its HVM images, built in build/xtf from
 # $(XTF_SRC) (a copy: the source may be read-only), rebuilt only when it changed.
-# Without a source the XTF tests skip; `make test XTF_SRC=/path/to/xtf` names one.
-XTF_SRC ?= $(if $(wildcard ../shared/xtf/Makefile),../shared/xtf)
+# The source: XTF_SRC, else ../shared/xtf beside this tree, else beside the
+# repository this tree was cloned from (a local clone made elsewhere, e.g. in
+# a temporary directory).  Without a source the XTF tests skip with one line
+# (they fail under HVSIM_REQUIRE_XTF=1, which .ci/run sets).
+ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
+XTF_SRC ?= $(firstword $(foreach d,../shared/xtf $(ORIGIN)/../shared/xtf,\
+                 $(if $(wildcard $(d)/Makefile),$(d))))
 XTF_BUILD := build/xtf
 
 xtf: deps

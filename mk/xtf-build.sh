@@ -8,8 +8,8 @@
 # environments, and tests/<name>/info.json.  The copy is rebuilt from scratch
 # only when SRC changed (its file list, sizes and times) or is another tree;
 # otherwise this does nothing.  Without SRC it says how to get one and exits
-# 0 (removing an earlier build), or 1 when HVSIM_REQUIRE_BUILT=1 (CI, where
-# the XTF tests must run).
+# 0 (removing an earlier build), or 1 when HVSIM_REQUIRE_XTF=1 (CI, where
+# ../shared/xtf always exists and the XTF tests must run).
 set -e
 src=$1 dest=$2 jobs=${3:-2}
 mk=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +18,7 @@ if [ -z "$src" ] || [ ! -f "$src/Makefile" ] || [ ! -d "$src/tests" ]; then
     echo "hvsim: no XTF source${src:+ at $src}: the XTF tests will skip;" \
          "get XTF (git clone https://xenbits.xen.org/git-http/xtf.git) and run" \
          "'make test XTF_SRC=/path/to/xtf'" >&2
-    [ "$HVSIM_REQUIRE_BUILT" = 1 ] && { echo "hvsim: HVSIM_REQUIRE_BUILT=1: XTF is required" >&2; exit 1; }
+    [ "$HVSIM_REQUIRE_XTF" = 1 ] && { echo "hvsim: HVSIM_REQUIRE_XTF=1: XTF is required" >&2; exit 1; }
     rm -rf "$dest"      # a build from an earlier source would not be what was asked for
     exit 0
 fi

@@ -24,8 +24,8 @@ def pytest_runtest_setup(item):
 def xtf_dir():
     """The built XTF tree (build/xtf, or $HVSIM_XTF_DIR): a pathlib.Path whose
     tests/<name>/ hold info.json and the test-<env>-<name> images.  Skips the
-    test without one (fails it with HVSIM_REQUIRE_BUILT=1)."""
+    test without one (fails it with HVSIM_REQUIRE_XTF=1)."""
     d = xtfutil.xtf_dir()
     if d is None:
-        built.missing(xtfutil.HOW_TO)
+        xtfutil.missing()
     return d
