@@ -137,7 +137,7 @@ def build_domain(hv, spec):
     for i in range(spec.vcpus):
         v = VCpu(d, i)
         v.arch = Arm64Vcpu(v, d.physmap, i)
-        v.arch.on_exception = lambda ec, kind, esr, elr, v=v: v.traced_exception(ec, kind, esr, elr)
+        v.arch.on_exception = v.traced_exception
         d.vcpus.append(v)
         v.refresh_vcpu_info()
     v0 = d.vcpus[0]
