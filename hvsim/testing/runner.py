@@ -418,13 +418,11 @@ def run_all(tests, opts, jobs, on_result=None, on_tick=None):
             if on_tick:
                 on_tick()
         return results
-    except KeyboardInterrupt:
+    except BaseException as e:
         live.kill_all()
         pool.shutdown(wait=False, cancel_futures=True)
-        raise Interrupted([r for r in results if r is not None]) from None
-    except BaseException:
-        live.kill_all()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise Interrupted([r for r in results if r is not None]) from None
         raise
     finally:
         pool.shutdown(wait=True)
