@@ -31,9 +31,6 @@ class Expectation:
     reason: str = ""
     where: str = ""
 
-    def met_by(self, verdict):
-        return verdict == self.verdict
-
 
 UNLISTED = Expectation()
 
