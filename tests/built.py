@@ -8,6 +8,7 @@ same test fails instead: a run that built nothing cannot pass by skipping.
 
     @built.needs(GUEST, how="make guests")      # a marker, checked at set-up
     built.need(path)                            # inside a test or fixture
+    built.guest("hvm64", "example")             # a built guest's ELF, or need() it
     built.missing("why")                        # anything else not built
 """
 
@@ -46,3 +47,10 @@ def need(*paths, how=MAKE_GUESTS):
 def needs(*paths, how=MAKE_GUESTS):
     """A marker: need(*paths) before the test runs (tests/conftest.py)."""
     return pytest.mark.needs_built(*paths, how=how)
+
+
+def guest(env, name="example"):
+    """guests/build/ENV/NAME.elf, need()ed."""
+    elf = GUESTS / env / ("%s.elf" % name)
+    need(elf)
+    return elf

@@ -23,7 +23,6 @@ from hvsim.debug import gdbstub as g
 from hvsim.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD = ROOT / "guests" / "build"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 GDB = shutil.which("gdb")
@@ -33,10 +32,7 @@ needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed (`make 
                                                     "installs it: apt-get install gdb)")
 
 
-def guest(env, name="example"):
-    elf = BUILD / env / ("%s.elf" % name)
-    built.need(elf)
-    return elf
+guest = built.guest
 
 
 # ---- the packet layer -------------------------------------------------------------------------

@@ -12,17 +12,13 @@ import pytest
 import built
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD = ROOT / "guests" / "build"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 TIMEOUT = 60
 INSN_RE = re.compile(r"^0x[0-9a-f]+ +<")
 
 
-def guest(env, name="example"):
-    elf = BUILD / env / ("%s.elf" % name)
-    built.need(elf)
-    return elf
+guest = built.guest
 
 
 def step(*args):
