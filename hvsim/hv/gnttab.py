@@ -131,8 +131,7 @@ def page_of(d, gfn, writable):
     kind = d.physmap.gfn_type(gfn)
     if kind is None or kind.startswith("gntmap") or (writable and gfn in d.physmap.readonly):
         raise GrantError(g.GNTST_bad_page)
-    buf, off = d.physmap.page(gfn)
-    view = memoryview(buf)[off:off + PAGE_SIZE]
+    view = d.physmap.view(gfn << PAGE_SHIFT, PAGE_SIZE)
     return view, machine_frame(d.hv, buffer_address(view))
 
 
@@ -141,17 +140,17 @@ def keep_mapped_page(d, gfn):
     another domain has it pinned (mapped, or in a copy), that domain keeps
     it, as Xen's page reference keeps the page alive, so it is given a copy
     of the page and the gfn's host memory can be reused."""
-    buf, off = d.physmap.page(gfn)
-    if buf is None:
+    page = d.physmap.view(gfn << PAGE_SHIFT, PAGE_SIZE)
+    if page is None:
         return
-    addr = buffer_address(memoryview(buf)[off:off + PAGE_SIZE])
+    addr = buffer_address(page)
     copy = None
     for e in d.hv.all_domains:
         for act in e.grant_table.active.values():
             if act.page is not None and buffer_address(act.page[0]) == addr:
                 if copy is None:
                     copy, _ = host_pages(PAGE_SIZE)
-                    copy[:] = buf[off:off + PAGE_SIZE]
+                    copy[:] = page
                 act.page = (memoryview(copy), act.page[1])
     if copy is None:
         return
