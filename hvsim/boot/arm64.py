@@ -21,8 +21,9 @@ from ..abi import arch_arm as a
 from ..abi.cstruct import ARM64
 from ..arch.arm64.vcpu import Arm64Vcpu
 from ..errors import HostInputError, read_input
+from ..hv.arm.vcpu import ArmVCpu
+from ..hv.arm.vgic import Vgic
 from ..hv.physmap import PAGE_SIZE
-from ..hv.vcpu import VCpu
 from ..toolstack import libxl
 from . import arm64_dtb
 from .elf import KernelImage, Segment, _segments, _symbols
@@ -134,8 +135,9 @@ def build_domain(hv, spec):
     d.physmap.add_region(a.GUEST_RAM0_BASE, mem, "ram0")
     d.physmap.add_region(a.GUEST_MAGIC_BASE, a.NR_MAGIC_PAGES * PAGE_SIZE, "magic pages")
     dtb = _place(d, spec, kernel, mem)
+    d.vgic = Vgic(d)
     for i in range(spec.vcpus):
-        v = VCpu(d, i)
+        v = ArmVCpu(d, i)
         v.arch = Arm64Vcpu(v, d.physmap, i)
         v.arch.on_exception = v.traced_exception
         d.vcpus.append(v)

@@ -344,14 +344,6 @@ class VCpu:
         else:
             self.down()
 
-    def wfi(self):
-        """The guest executed wfi (Xen on Arm: vcpu_block_unless_event_pending,
-        whatever PSTATE's masks): block until an event is pending."""
-        if self.upcall_pending():
-            return
-        self.blocked = True
-        self.stop_running("wfi")
-
     def down(self):
         """hvm_vcpu_down()."""
         self.take_down()

@@ -11,9 +11,18 @@ Unicorn raises, delivered to the guest's VBAR_EL1 with ESR/FAR/ELR/SPSR_EL1
 filled as the CPU would (unicorn-notes.md A2).  The PSCI policy itself is
 hvsim/hv/arm/psci.py's.
 
+Interrupts: the vGIC (hvsim/hv/arm/vgic.py) drives this vCPU's IRQ line,
+which QEMU samples and takes itself at the first instruction boundary with
+PSTATE.I clear (irqline.py): no injection from Python, no interrupt window.
+The GIC's distributor and CPU interface are Unicorn MMIO regions whose
+accesses go to the host; an access Xen's vGIC refuses is a data abort
+for the guest (ELR at the access, FAR its virtual address), a bad width
+crashes the domain.
+
 No per-instruction or per-block hook: only UC_HOOK_INTR, which runs for
-exceptions (hypercalls among them), and a hook on mrs (system register
-reads) for the generic timer's counters, which follow hvsim's clock.
+exceptions (hypercalls among them), the GIC's MMIO callbacks, and hooks on
+mrs/msr (system register accesses) for the generic timer, whose counters
+follow hvsim's clock and whose timers hvsim keeps (hv/arm/vtimer.py).
 """
 
 import ctypes
@@ -28,11 +37,15 @@ from ...abi.arch_arm import XEN_HYPERCALL_TAG
 from ...abi.cstruct import ARM64
 from ...errors import HvsimError
 from ...hv.arm import psci, vtimer
+from ...hv.arm.vgic import VgicAbort, VgicBadWidth
+from ...abi import arch_arm as a
 from .. import uc as ucx
 from ..mapping import QueuedMappings
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
 from ..x86.vcpu import SLICE_END, Exit
 from . import sysregs as sr
+from .disasm import mem_operand_va
+from .irqline import IrqLine
 
 TCG_BUFFER_SIZE = 64 << 20
 XEN_ARM_CLOBBER = 0xDEADBEEF        # what a debug Xen on Arm leaves in consumed argument registers
@@ -64,8 +77,18 @@ class Arm64Vcpu(QueuedMappings):
         self._pending_maps = []
         self.debug = None
         self.on_exception = None
+        self.irq_line = IrqLine(uc)
+        self._mmio_access = None        # (kind, gpa, size, value) of the access being emulated
+        self._mmio_replay = None        # ... which Unicorn will run again (a stop landed in it)
+        self._abort = None              # a GIC access to answer with a data abort
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
+        uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
+        self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
+                                ucx.CB_MMIO_WRITE(self._on_mmio_write))
+        for base, size in ((a.GUEST_GICD_BASE, a.GUEST_GICD_SIZE),
+                           (a.GUEST_GICC_BASE, a.GUEST_GICC_SIZE)):
+            ucx.mmio_map(uc, base, size, *self._mmio_callbacks)
         physmap.add_listener(self)
 
     def __getstate__(self):
@@ -151,11 +174,17 @@ class Arm64Vcpu(QueuedMappings):
         self._crash("unexpected CPU exception %d at pc=%#x" % (intno, self.pc))
 
     def _on_mrs(self, uc, reg, cp, ud):
-        """mrs of the generic timer's counters: hvsim's clock (hv/arm/vtimer.py)
-        rather than Unicorn's host time; every other system register is Unicorn's."""
+        """mrs of the generic timer's registers: hvsim's (hv/arm/vtimer.py);
+        every other system register is Unicorn's."""
         try:
-            value = vtimer.counter(self.host, (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
-            if value is None:
+            key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
+            if key in vtimer.COUNTERS:
+                value = self.host.counter_read(key)
+            elif key in vtimer.TIMER_REGS:
+                if not self._timer_access_allowed(key, True):
+                    return 1
+                value = self.host.timer_read(key)
+            else:
                 return 0
             if reg != A.UC_ARM64_REG_XZR:
                 uc.reg_write(reg, value)
@@ -164,6 +193,103 @@ class Arm64Vcpu(QueuedMappings):
             self._hook_error = e
             ucx.emu_stop(uc)
             return 1
+
+    def _on_msr(self, uc, reg, cp, ud):
+        """msr to the timers' registers: kept by hvsim (Unicorn drops them)."""
+        try:
+            key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
+            if key not in vtimer.TIMER_REGS:
+                return 0
+            if self._timer_access_allowed(key, False):
+                self.host.timer_write(key, cp.val)
+            return 1
+        except BaseException as e:            # never raise into Unicorn
+            self._hook_error = e
+            ucx.emu_stop(uc)
+            return 1
+
+    def _timer_access_allowed(self, key, read):
+        """At EL0 the timers need CNTKCTL_EL1's EL0VTEN/EL0PTEN: the physical
+        timer's registers are then an undefined instruction (Xen's
+        ACCESS_ALLOWED), the virtual timer's trap to EL1 (EC 0x18)."""
+        if (self.pstate >> 2) & 3 or vtimer.el0_allowed(key, sr.read(self.uc, vtimer.CNTKCTL_EL1)):
+            return True
+        pc = self.pc
+        if key in vtimer.VIRT_REGS:
+            rt = self._insn(pc) & 0x1F
+            op0, op1, crn, crm, op2 = key
+            iss = (op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | rt << 5 | crm << 1
+                   | int(read))
+            self.inject_sync(sr.EC_SYSREG << 26 | sr.ESR_IL | iss, elr=pc)
+        else:
+            self.inject_sync(sr.ESR_UNDEF, elr=pc)
+        return False
+
+    # ---- the GIC's registers (MMIO) -------------------------------------------------------
+    def _on_mmio_read(self, uch, offset, size, base):
+        gpa = base + offset
+        replay = self._mmio_replay
+        if replay is not None:
+            self._mmio_replay = None
+            if tuple(replay[:3]) == ("r", gpa, size):
+                return replay[3]              # the read Unicorn runs again: answered already
+        access = ["r", gpa, size, 0]
+        self._mmio_access = access
+        try:
+            access[3] = self.host.mmio_read(gpa, size)
+            return access[3]
+        except (VgicAbort, VgicBadWidth) as e:
+            self._refuse(e, gpa, size, False)
+            return 0
+        except BaseException as e:            # never raise into Unicorn
+            self._hook_error = e
+            ucx.emu_stop(self.uc)
+            return 0
+        finally:
+            self._mmio_access = None
+
+    def _on_mmio_write(self, uch, offset, size, value, base):
+        gpa = base + offset
+        replay = self._mmio_replay
+        if replay is not None:
+            self._mmio_replay = None
+            if tuple(replay) == ("w", gpa, size, value):
+                return                        # the write Unicorn runs again: done already
+        self._mmio_access = ("w", gpa, size, value)
+        try:
+            self.host.mmio_write(gpa, size, value)
+        except (VgicAbort, VgicBadWidth) as e:
+            self._refuse(e, gpa, size, True)
+        except BaseException as e:            # never raise into Unicorn
+            self._hook_error = e
+            ucx.emu_stop(self.uc)
+        finally:
+            self._mmio_access = None
+
+    def _refuse(self, exc, gpa, size, write):
+        """Xen's vGIC refused the access: a bad width crashes the domain; an
+        unhandled register is a data abort, taken once Unicorn stopped at
+        the access (it would run it again)."""
+        what = "%d-byte %s of the GIC at %#x" % (size, "write" if write else "read", gpa)
+        if isinstance(exc, VgicBadWidth):
+            self._crash("vGIC: bad access width: %s" % what)
+            return
+        self.host.hv.log("%r: vGIC: %s (%s): data abort" % (self.host, exc, what))
+        self._abort = True
+        ucx.emu_stop(self.uc)
+
+    def _deliver_abort(self):
+        """The data abort Xen injects for an MMIO access it cannot handle
+        (inject_dabt_exception: ISS 0, IL, FAR = the access's virtual
+        address), at the instruction Unicorn stopped on."""
+        self._abort = None
+        pc = self.pc
+        ec = sr.EC_DABT_LOWER if not (self.pstate >> 2) & 3 else sr.EC_DABT_CUR
+        self.inject_sync(ec << 26 | sr.ESR_IL, elr=pc, far=self._access_va(pc))
+
+    def _access_va(self, pc):
+        """The virtual address the load or store at pc accessed."""
+        return mem_operand_va(self, self._insn(pc), pc)
 
     def inject_sync(self, esr, elr, far=None):
         """Take a synchronous exception to EL1 (Xen's inject_undef64_exception
@@ -232,15 +358,16 @@ class Arm64Vcpu(QueuedMappings):
         if err:
             raise TranslationFault(va)
 
-    # ---- interrupts (no interrupt controller yet: nothing is ever injected) ------------------
+    # ---- interrupts: the IRQ line the vGIC drives ------------------------------------------
     def interruptible(self):
         return not self.pstate & sr.PSR_I
 
-    def inject_interrupt(self, vector):
-        return False
+    def set_irq_line(self, level):
+        self.irq_line.set(level)
 
-    def set_interrupt_window(self, wanted):
-        pass
+    def unmask_irq(self):
+        """Clear PSTATE.I (Xen's local_event_delivery_enable)."""
+        self.uc.reg_write(A.UC_ARM64_REG_PSTATE, self.pstate & ~sr.PSR_I)
 
     # ---- running ----------------------------------------------------------------------------
     @property
@@ -265,6 +392,8 @@ class Arm64Vcpu(QueuedMappings):
                 remaining -= done
             if self._pending_maps:
                 self._apply_pending_maps()
+            if self._abort is not None and self._hook_error is None and self.stop_exit is None:
+                self._deliver_abort()
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 return self._internal_error(exc)
@@ -279,6 +408,9 @@ class Arm64Vcpu(QueuedMappings):
 
     def stop(self):
         if self.emulating:
+            access = self._mmio_access
+            if access is not None:            # Unicorn will run the access again
+                self._mmio_replay = access
             ucx.emu_stop(self.uc)
         elif self.stop_exit is None:
             self.stop_exit = SLICE_END
