@@ -4,7 +4,9 @@
  * The arm64 entry, as Xen enters an Arm domain: EL1h, MMU off, DAIF masked,
  * x0 = the device tree.  The first 64 bytes are an arm64 Image header
  * (Documentation/arch/arm64/booting.rst), so `objcopy -O binary` of the ELF
- * is a bootable Image too.  Also the exception vectors.
+ * is a bootable Image too.  Also the exception vectors: synchronous
+ * exceptions go to do_sync_exception(), IRQs to do_irq() (from EL1 with
+ * SP_EL0 or SP_ELx, and from EL0), both with a struct cpu_regs.
  */
 #include <arch/config.h>
 
@@ -45,7 +47,16 @@ _start:
         .balign 0x80
         sub     sp, sp, #FRAME
         stp     x29, x30, [sp, #29 * 8]
-        b       sync_common
+        adr     x30, do_sync_exception
+        b       exception_common
+        .endm
+
+        .macro  irq_slot
+        .balign 0x80
+        sub     sp, sp, #FRAME
+        stp     x29, x30, [sp, #29 * 8]
+        adr     x30, do_irq
+        b       exception_common
         .endm
 
         .macro  bad_slot
@@ -58,15 +69,15 @@ _start:
         .globl  vectors
 vectors:
         sync_slot               /* current EL, SP_EL0 */
-        bad_slot
+        irq_slot
         bad_slot
         bad_slot
         sync_slot               /* current EL, SP_ELx */
-        bad_slot
+        irq_slot
         bad_slot
         bad_slot
         sync_slot               /* lower EL, AArch64 */
-        bad_slot
+        irq_slot
         bad_slot
         bad_slot
         bad_slot                /* lower EL, AArch32 */
@@ -74,7 +85,8 @@ vectors:
         bad_slot
         bad_slot
 
-sync_common:
+/* x30: the C handler, called with the struct cpu_regs */
+exception_common:
         stp     x0, x1, [sp, #0 * 8]
         stp     x2, x3, [sp, #2 * 8]
         stp     x4, x5, [sp, #4 * 8]
@@ -99,7 +111,7 @@ sync_common:
         mrs     x0, far_el1
         str     x0, [sp, #35 * 8]
         mov     x0, sp
-        bl      do_sync_exception
+        blr     x30
         ldp     x0, x1, [sp, #32 * 8]   /* elr, spsr (a handler may change them) */
         msr     elr_el1, x0
         msr     spsr_el1, x1

@@ -35,3 +35,8 @@ void arm64_unexpected_vector(unsigned long esr, unsigned long elr)
 {
     panic("Unexpected exception vector: ESR %#lx at %#lx\n", esr, elr);
 }
+
+void __attribute__((weak)) do_irq(struct cpu_regs *regs)
+{
+    panic("Unhandled IRQ at %#lx (SPSR %#lx)\n", regs->elr, regs->spsr);
+}

@@ -59,12 +59,16 @@ class IrqLine:
     def level(self):
         return bool(self._ireq.value & CPU_INTERRUPT_HARD)
 
-    def set(self, level):
-        """Raise or lower the line; a raised line ends the running block chain."""
+    def set(self, level, kick=True):
+        """Raise or lower the line; a raised line ends the running block
+        chain (unless kick is False).  Unicorn also stops at the next guest
+        memory access when kicked, and runs that access again: never kick
+        from inside an MMIO callback."""
         if level:
             if not self._ireq.value & CPU_INTERRUPT_HARD:
                 self._ireq.value |= CPU_INTERRUPT_HARD
-                self._decr.value = -1
+                if kick:
+                    self._decr.value = -1
         else:
             self._ireq.value &= ~CPU_INTERRUPT_HARD
 

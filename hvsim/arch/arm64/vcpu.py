@@ -44,7 +44,7 @@ from ..mapping import QueuedMappings
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
 from ..x86.vcpu import SLICE_END, Exit
 from . import sysregs as sr
-from .disasm import mem_operand_va
+from .disasm import decode_access
 from .irqline import IrqLine
 
 TCG_BUFFER_SIZE = 64 << 20
@@ -78,9 +78,10 @@ class Arm64Vcpu(QueuedMappings):
         self.debug = None
         self.on_exception = None
         self.irq_line = IrqLine(uc)
-        self._mmio_access = None        # (kind, gpa, size, value) of the access being emulated
-        self._mmio_replay = None        # ... which Unicorn will run again (a stop landed in it)
-        self._abort = None              # a GIC access to answer with a data abort
+        self._mmio_access = None        # [kind, gpa, size, value] of the access being emulated
+        self._mmio_stopped = None       # ... that ended the slice: to complete (_finish_mmio)
+        self._mmio_abort = False        # ... with a data abort
+        self._deferred_line = None      # the IRQ line's level once it is complete
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
         uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
@@ -168,6 +169,8 @@ class Arm64Vcpu(QueuedMappings):
         if intno in (sr.EXCP_UDEF, sr.EXCP_SWI, sr.EXCP_PREFETCH_ABORT, sr.EXCP_DATA_ABORT,
                      sr.EXCP_BKPT):
             syndrome, far = sr.pending_exception(self.uc)
+            if vtimer.phys_timer_trap(syndrome):
+                syndrome = sr.ESR_UNDEF       # Xen: !ACCESS_ALLOWED -> undefined instruction
             abort = intno in (sr.EXCP_PREFETCH_ABORT, sr.EXCP_DATA_ABORT)
             self.inject_sync(syndrome, far=far if abort else None, elr=self.pc)
             return
@@ -179,10 +182,12 @@ class Arm64Vcpu(QueuedMappings):
         try:
             key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
             if key in vtimer.COUNTERS:
+                if self._el0_denied(key):
+                    return 0
                 value = self.host.counter_read(key)
             elif key in vtimer.TIMER_REGS:
-                if not self._timer_access_allowed(key, True):
-                    return 1
+                if self._el0_denied(key):
+                    return 0
                 value = self.host.timer_read(key)
             else:
                 return 0
@@ -198,41 +203,32 @@ class Arm64Vcpu(QueuedMappings):
         """msr to the timers' registers: kept by hvsim (Unicorn drops them)."""
         try:
             key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
-            if key not in vtimer.TIMER_REGS:
+            if key not in vtimer.TIMER_REGS or self._el0_denied(key):
                 return 0
-            if self._timer_access_allowed(key, False):
-                self.host.timer_write(key, cp.val)
+            self.host.timer_write(key, cp.val)
             return 1
         except BaseException as e:            # never raise into Unicorn
             self._hook_error = e
             ucx.emu_stop(uc)
             return 1
 
-    def _timer_access_allowed(self, key, read):
-        """At EL0 the timers need CNTKCTL_EL1's EL0VTEN/EL0PTEN: the physical
-        timer's registers are then an undefined instruction (Xen's
-        ACCESS_ALLOWED), the virtual timer's trap to EL1 (EC 0x18)."""
-        if (self.pstate >> 2) & 3 or vtimer.el0_allowed(key, sr.read(self.uc, vtimer.CNTKCTL_EL1)):
-            return True
-        pc = self.pc
-        if key in vtimer.VIRT_REGS:
-            rt = self._insn(pc) & 0x1F
-            op0, op1, crn, crm, op2 = key
-            iss = (op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | rt << 5 | crm << 1
-                   | int(read))
-            self.inject_sync(sr.EC_SYSREG << 26 | sr.ESR_IL | iss, elr=pc)
-        else:
-            self.inject_sync(sr.ESR_UNDEF, elr=pc)
-        return False
+    def _el0_denied(self, key):
+        """At EL0 the timer and its counters need CNTKCTL_EL1's enables: then
+        hvsim leaves the instruction to QEMU, which traps it to EL1 as the
+        architecture has it (EC 0x18; see _sysreg_trap_syndrome)."""
+        return not (self.pstate >> 2) & 3 and not vtimer.el0_allowed(
+            key, sr.read(self.uc, vtimer.CNTKCTL_EL1))
 
     # ---- the GIC's registers (MMIO) -------------------------------------------------------
+    # Unicorn checks for a stop request right after each guest memory access
+    # and, if there is one, ends emulation with PC back at that access, which
+    # the next emu_start runs again.  So an access whose callback must end
+    # the slice (an interrupt it made deliverable, a data abort, the
+    # scheduler's preemption) ends it with uc_emu_stop and is completed here
+    # afterwards, as Xen completes a trapped MMIO access (advance_pc and the
+    # load's destination register): `_mmio_stopped` holds it meanwhile.
     def _on_mmio_read(self, uch, offset, size, base):
         gpa = base + offset
-        replay = self._mmio_replay
-        if replay is not None:
-            self._mmio_replay = None
-            if tuple(replay[:3]) == ("r", gpa, size):
-                return replay[3]              # the read Unicorn runs again: answered already
         access = ["r", gpa, size, 0]
         self._mmio_access = access
         try:
@@ -250,12 +246,7 @@ class Arm64Vcpu(QueuedMappings):
 
     def _on_mmio_write(self, uch, offset, size, value, base):
         gpa = base + offset
-        replay = self._mmio_replay
-        if replay is not None:
-            self._mmio_replay = None
-            if tuple(replay) == ("w", gpa, size, value):
-                return                        # the write Unicorn runs again: done already
-        self._mmio_access = ("w", gpa, size, value)
+        self._mmio_access = ["w", gpa, size, value]
         try:
             self.host.mmio_write(gpa, size, value)
         except (VgicAbort, VgicBadWidth) as e:
@@ -266,30 +257,51 @@ class Arm64Vcpu(QueuedMappings):
         finally:
             self._mmio_access = None
 
+    def _stop_in_mmio(self):
+        """End the slice from inside an MMIO callback; the access is
+        completed once Unicorn has stopped at it."""
+        self._mmio_stopped = self._mmio_access
+        ucx.emu_stop(self.uc)
+
     def _refuse(self, exc, gpa, size, write):
         """Xen's vGIC refused the access: a bad width crashes the domain; an
         unhandled register is a data abort, taken once Unicorn stopped at
-        the access (it would run it again)."""
+        the access."""
         what = "%d-byte %s of the GIC at %#x" % (size, "write" if write else "read", gpa)
         if isinstance(exc, VgicBadWidth):
             self._crash("vGIC: bad access width: %s" % what)
             return
         self.host.hv.log("%r: vGIC: %s (%s): data abort" % (self.host, exc, what))
-        self._abort = True
-        ucx.emu_stop(self.uc)
+        self._mmio_abort = True
+        self._stop_in_mmio()
 
-    def _deliver_abort(self):
-        """The data abort Xen injects for an MMIO access it cannot handle
-        (inject_dabt_exception: ISS 0, IL, FAR = the access's virtual
-        address), at the instruction Unicorn stopped on."""
-        self._abort = None
+    def _finish_mmio(self):
+        """After a stop inside an MMIO callback: PC is at the access.  Inject
+        the data abort Xen injects for a refused one (inject_dabt_exception:
+        ISS 0, IL, FAR = the access's virtual address), or complete it."""
+        kind, gpa, size, value = self._mmio_stopped
+        self._mmio_stopped = None
+        if self._deferred_line is not None:
+            self.irq_line.set(self._deferred_line, kick=False)
+            self._deferred_line = None
         pc = self.pc
-        ec = sr.EC_DABT_LOWER if not (self.pstate >> 2) & 3 else sr.EC_DABT_CUR
-        self.inject_sync(ec << 26 | sr.ESR_IL, elr=pc, far=self._access_va(pc))
-
-    def _access_va(self, pc):
-        """The virtual address the load or store at pc accessed."""
-        return mem_operand_va(self, self._insn(pc), pc)
+        insn = decode_access(self, self._insn(pc), pc)
+        if insn is None or insn.va_page_offset != gpa & 0xFFF:
+            return                            # Unicorn did not stop at the access
+        if self._mmio_abort:
+            self._mmio_abort = False
+            ec = sr.EC_DABT_LOWER if not (self.pstate >> 2) & 3 else sr.EC_DABT_CUR
+            self.inject_sync(ec << 26 | sr.ESR_IL, elr=pc, far=insn.va)
+            return
+        if insn.pair:
+            self._crash("an MMIO access by a load/store pair at pc=%#x (%s)" % (pc, insn.text))
+            return
+        if kind == "r" and insn.rt is not None:
+            self.set_reg(insn.rt, insn.extend(value, size))
+        if insn.writeback is not None:
+            insn.write_base(self)
+        self.uc.reg_write(A.UC_ARM64_REG_PC, pc + 4)
+        self._restart = True
 
     def inject_sync(self, esr, elr, far=None):
         """Take a synchronous exception to EL1 (Xen's inject_undef64_exception
@@ -363,7 +375,20 @@ class Arm64Vcpu(QueuedMappings):
         return not self.pstate & sr.PSR_I
 
     def set_irq_line(self, level):
-        self.irq_line.set(level)
+        """The vGIC's output.  Raised while the guest runs, QEMU must leave
+        its chained blocks to look at it; anywhere but in an MMIO callback
+        the line itself ends the block chain.  From an MMIO callback the
+        slice stops at the access instead, and the line goes up only once
+        the access is complete (_finish_mmio): QEMU would otherwise take the
+        interrupt with ELR at the access, and run it again on return."""
+        if self.emulating and (self._mmio_access is not None or self._mmio_stopped is not None):
+            self._deferred_line = level
+            if not level:
+                self.irq_line.set(False)
+            elif self._mmio_stopped is None:
+                self._stop_in_mmio()
+        else:
+            self.irq_line.set(level)
 
     def unmask_irq(self):
         """Clear PSTATE.I (Xen's local_event_delivery_enable)."""
@@ -392,8 +417,8 @@ class Arm64Vcpu(QueuedMappings):
                 remaining -= done
             if self._pending_maps:
                 self._apply_pending_maps()
-            if self._abort is not None and self._hook_error is None and self.stop_exit is None:
-                self._deliver_abort()
+            if self._mmio_stopped is not None and self._hook_error is None:
+                self._finish_mmio()
             if self._hook_error is not None:
                 exc, self._hook_error = self._hook_error, None
                 return self._internal_error(exc)
@@ -408,10 +433,10 @@ class Arm64Vcpu(QueuedMappings):
 
     def stop(self):
         if self.emulating:
-            access = self._mmio_access
-            if access is not None:            # Unicorn will run the access again
-                self._mmio_replay = access
-            ucx.emu_stop(self.uc)
+            if self._mmio_access is not None:
+                self._stop_in_mmio()
+            else:
+                ucx.emu_stop(self.uc)
         elif self.stop_exit is None:
             self.stop_exit = SLICE_END
 

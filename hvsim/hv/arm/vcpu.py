@@ -26,16 +26,21 @@ class ArmVCpu(VCpu):
 
     # -- arch host interface: the GIC's MMIO, the timer's registers ---------------------------
     def mmio_read(self, gpa, size):
-        """A GIC register read; VgicAbort / VgicBadWidth for the arch vCPU."""
+        """A GIC register read (VgicAbort / VgicBadWidth for the arch vCPU);
+        a preemption point, as a trap to Xen is."""
         if gpa >= a.GUEST_GICC_BASE:
-            return self.vgic.read(gpa - a.GUEST_GICC_BASE, size)
-        return self.domain.vgic.read(self.vgic, gpa - a.GUEST_GICD_BASE, size)
+            value = self.vgic.read(gpa - a.GUEST_GICC_BASE, size)
+        else:
+            value = self.domain.vgic.read(self.vgic, gpa - a.GUEST_GICD_BASE, size)
+        self.preempt_point()
+        return value
 
     def mmio_write(self, gpa, size, value):
         if gpa >= a.GUEST_GICC_BASE:
             self.vgic.write(gpa - a.GUEST_GICC_BASE, size, value)
         else:
             self.domain.vgic.write(self.vgic, gpa - a.GUEST_GICD_BASE, size, value)
+        self.preempt_point()
 
     def counter_read(self, key):
         """CNTVCT/CNTPCT: hvsim's clock.  A guest polling the counter for a

@@ -47,6 +47,7 @@ PHYS_REGS = (CNTP_TVAL_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0)
 TIMER_REGS = VIRT_REGS + PHYS_REGS
 
 CTL_ENABLE, CTL_IMASK, CTL_ISTATUS = 1, 2, 4          # Xen: CNTx_CTL_ENABLE/MASK/PENDING
+CNTKCTL_EL0PCTEN, CNTKCTL_EL0VCTEN = 1 << 0, 1 << 1
 CNTKCTL_EL0VTEN, CNTKCTL_EL0PTEN = 1 << 8, 1 << 9
 
 
@@ -70,9 +71,23 @@ def counter(v, key):
 
 
 def el0_allowed(key, cntkctl):
-    """May EL0 access timer register `key` (CNTKCTL_EL1)?"""
-    bit = CNTKCTL_EL0VTEN if key in VIRT_REGS else CNTKCTL_EL0PTEN
+    """May EL0 access timer or counter register `key` (CNTKCTL_EL1)?"""
+    if key in COUNTERS:
+        bit = CNTKCTL_EL0VCTEN if key == CNTVCT_EL0 else CNTKCTL_EL0PCTEN
+    else:
+        bit = CNTKCTL_EL0VTEN if key in VIRT_REGS else CNTKCTL_EL0PTEN
     return bool(cntkctl & bit)
+
+
+def phys_timer_trap(esr):
+    """Is `esr` a trapped msr/mrs (EC 0x18) of a physical timer register?
+    Xen makes those an undefined instruction (vtimer.c ACCESS_ALLOWED)."""
+    if esr >> 26 != 0x18:
+        return False
+    iss = esr & 0x1FFFFFF
+    key = ((iss >> 20) & 3, (iss >> 14) & 7, (iss >> 10) & 0xF, (iss >> 1) & 0xF,
+           (iss >> 17) & 7)
+    return key in PHYS_REGS
 
 
 class VirtTimer:

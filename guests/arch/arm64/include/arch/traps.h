@@ -17,4 +17,7 @@ struct cpu_regs {
 /* Called for every synchronous exception; the default panics. */
 void do_sync_exception(struct cpu_regs *regs);
 
+/* Called for every IRQ (from EL1 or EL0); the default panics. */
+void do_irq(struct cpu_regs *regs);
+
 #endif /* XTF_ARM64_TRAPS_H */
