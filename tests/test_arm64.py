@@ -34,6 +34,13 @@ EXPECT = {
                     "checks": 32},
     "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2", r"  vCPU 1 read CNTVCT_EL0 = \d+"],
                    "checks": 12, "args": ["--vcpus", "2"]},
+    "arm64-irq": {"lines": [r"Testing priority masking and preemption",
+                            r"Testing the virtual timer \(PPI 27\)",
+                            r"Testing the physical timer \(PPI 30\)", r"Testing IRQs from EL0",
+                            r"Testing event channel upcalls \(PPI 31\)",
+                            r"Testing GIC registers Xen does not handle",
+                            r"Testing SGIs between vCPUs", r"  5 SGI round trips"],
+                  "checks": 72, "args": ["--vcpus", "2"]},
 }
 COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU off\)",
                 r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]
@@ -121,6 +128,21 @@ def test_device_tree(tmp_path):
     assert end - start == 5000 and bytes(d.physmap.read(start, 4)) == b"\x5a" * 4
     assert [n.name for n in tree.get_node("/cpus").nodes] == ["cpu@0", "cpu@1"]
     assert tree.get_node("/psci").get_property("method").value == "hvc"
+    gic = tree.get_node("/interrupt-controller@%x" % a.GUEST_GICD_BASE)
+    assert gic.get_property("compatible").value == "arm,cortex-a15-gic"
+    assert list(gic.get_property("reg").data) == [0, a.GUEST_GICD_BASE, 0, a.GUEST_GICD_SIZE,
+                                                   0, a.GUEST_GICC_BASE, 0, a.GUEST_GICC_SIZE]
+    timer = list(tree.get_node("/timer").get_property("interrupts").data)
+    assert timer[1::3] == [13, 14, 11, 10]            # PPIs 29, 30, 27, 26
+
+
+def test_interrupts_deterministic():
+    """--deterministic: the same console for the same guest, with IRQs from
+    the vGIC, timers and SGIs between two vCPUs."""
+    built.need(A64 / "arm64-irq.elf")
+    runs = [_run(A64 / "arm64-irq.elf", "--vcpus", "2", "--deterministic") for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert runs[0][0] == 0 and runs[0][1][-1] == "Test result: SUCCESS", runs[0][1]
 
 
 @pytest.mark.parametrize("option", [["--timeline", "t.json"], ["--gdb", ":0"],
