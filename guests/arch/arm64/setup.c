@@ -7,6 +7,7 @@
  */
 #include <xtf.h>
 #include <arch/setup.h>
+#include <arch/el0.h>
 
 bool xen_present;
 uint32_t xen_cpuid_base;
@@ -40,3 +41,6 @@ void __attribute__((weak)) do_irq(struct cpu_regs *regs)
 {
     panic("Unhandled IRQ at %#lx (SPSR %#lx)\n", regs->elr, regs->spsr);
 }
+
+unsigned long el1_resume;
+uint8_t el0_stack[EL0_STACK_SIZE] __aligned(16);

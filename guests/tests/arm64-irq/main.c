@@ -13,6 +13,7 @@
 #include <xtf.h>
 #include <arch/gic.h>
 #include <arch/smccc.h>
+#include <arch/el0.h>
 
 const char test_title[] = "arm64 interrupts: vGIC, generic timer, event channel PPI";
 
@@ -23,7 +24,6 @@ static volatile unsigned int order[8], norder;
 static volatile unsigned long irq_spsr, irq_ctl;
 static volatile bool irq_from_el0, keep_upcall_pending;
 static volatile unsigned long sync_esr, sync_far, sync_elr, sync_count;
-static unsigned long el1_resume;
 static struct shared_info *shinfo;
 
 static unsigned int this_cpu(void)
@@ -81,12 +81,8 @@ void do_irq(struct cpu_regs *regs)
         break;
     }
 
-    if ( (regs->spsr & 0xf) == 0 )          /* from EL0: back to EL1 */
-    {
+    if ( el0_return(regs) )
         irq_from_el0 = true;
-        regs->elr = el1_resume;
-        regs->spsr = 0x3c5;
-    }
     gicc_write(GICC_EOIR, iar);
 }
 
@@ -96,32 +92,9 @@ void do_sync_exception(struct cpu_regs *regs)
     sync_far = regs->far;
     sync_elr = regs->elr;
     sync_count++;
-    if ( (regs->spsr & 0xf) == 0 )
-    {
-        regs->elr = el1_resume;
-        regs->spsr = 0x3c5;
-    }
-    else
+    if ( !el0_return(regs) )
         regs->elr += 4;
 }
-
-static uint8_t el0_stack[4096] __aligned(16);
-
-/* Run @insns at EL0 with IRQs unmasked; an exception brings it back. */
-#define RUN_AT_EL0(insns)                                               \
-    asm volatile ("adr x0, 1f\n\t"                                      \
-                  "msr elr_el1, x0\n\t"                                 \
-                  "msr spsr_el1, xzr\n\t"                               \
-                  "msr sp_el0, %[stack]\n\t"                            \
-                  "adr x0, 2f\n\t"                                      \
-                  "str x0, [%[resume]]\n\t"                             \
-                  "eret\n"                                              \
-                  "1:\t" insns "\n\t"                                   \
-                  "b 1b\n"                                              \
-                  "2:\n\t"                                              \
-                  :: [stack] "r" (el0_stack + sizeof(el0_stack)),       \
-                     [resume] "r" (&el1_resume)                         \
-                  : "x0", "x1", "memory")
 
 /* Wait (wfi, IRQs unmasked) until irq_count[0][intid] reaches @n. */
 static bool wait_irq(unsigned int intid, unsigned int n)
@@ -302,16 +275,16 @@ static void test_el0(void)
     irq_from_el0 = false;
     write_sysreg(4000, cntv_tval_el0);
     write_sysreg(CNT_CTL_ENABLE, cntv_ctl_el0);
-    RUN_AT_EL0("nop");
+    RUN_AT_EL0(0, "nop");
     xtf_check(irq_from_el0 && irq_count[0][PPI_VTIMER] == 3 && (irq_spsr & 0x3cf) == 0,
               "timer IRQ from EL0: count %u, SPSR %#lx", irq_count[0][PPI_VTIMER], irq_spsr);
     write_sysreg(0, cntv_ctl_el0);
 
     write_sysreg(0, cntkctl_el1);
-    RUN_AT_EL0("mrs x1, cntp_ctl_el0");
+    RUN_AT_EL0(0, "mrs x1, cntp_ctl_el0");
     xtf_check(sync_count == count + 1 && sync_esr == (1UL << 25),
               "CNTP_CTL_EL0 from EL0 without EL0PTEN: ESR %#lx, expected undefined", sync_esr);
-    RUN_AT_EL0("mrs x1, cntv_ctl_el0");
+    RUN_AT_EL0(0, "mrs x1, cntv_ctl_el0");
     xtf_check(sync_count == count + 2 && EC(sync_esr) == 0x18 && (sync_esr & 1),
               "CNTV_CTL_EL0 from EL0 without EL0VTEN: ESR %#lx, expected EC 0x18 (read)",
               sync_esr);

@@ -12,6 +12,7 @@
  */
 #include <xtf.h>
 #include <arch/smccc.h>
+#include <arch/el0.h>
 
 const char test_title[] = "arm64 traps: hypercall ABI, PSCI, synchronous exceptions";
 
@@ -22,7 +23,6 @@ const char test_title[] = "arm64 traps: hypercall ABI, PSCI, synchronous excepti
 static volatile unsigned long seen_esr, seen_elr, seen_far, seen_count;
 static volatile bool seen_from_el0;
 static unsigned long elr_skip;
-static bool from_el0(struct cpu_regs *regs);
 
 void do_sync_exception(struct cpu_regs *regs)
 {
@@ -30,7 +30,7 @@ void do_sync_exception(struct cpu_regs *regs)
     seen_elr = regs->elr;
     seen_far = regs->far;
     seen_count++;
-    seen_from_el0 = from_el0(regs);
+    seen_from_el0 = el0_return(regs);
     if ( !seen_from_el0 )
         regs->elr += elr_skip;
 }
@@ -111,46 +111,17 @@ static void test_exceptions(void)
 }
 
 /* ---- EL0 ---------------------------------------------------------------- */
-static unsigned long el1_resume;
-static uint8_t el0_stack[4096] __aligned(16);
-
-static bool from_el0(struct cpu_regs *regs)
-{
-    if ( (regs->spsr & 0xf) != 0 )
-        return false;
-    regs->elr = el1_resume;             /* back to EL1h, at the continuation */
-    regs->spsr = 0x3c5;
-    return true;
-}
-
-/* Run @el0_code (two instructions ending in an exception) at EL0. */
-#define RUN_AT_EL0(insns)                                               \
-    asm volatile ("adr x0, 1f\n\t"                                      \
-                  "msr elr_el1, x0\n\t"                                 \
-                  "mov x0, #0x3c0\n\t"                                  \
-                  "msr spsr_el1, x0\n\t"                                \
-                  "msr sp_el0, %[stack]\n\t"                            \
-                  "adr x0, 2f\n\t"                                      \
-                  "str x0, [%[resume]]\n\t"                             \
-                  "eret\n"                                              \
-                  "1:\t" insns "\n\t"                                   \
-                  "b .\n"                                               \
-                  "2:\n\t"                                              \
-                  :: [stack] "r" (el0_stack + sizeof(el0_stack)),       \
-                     [resume] "r" (&el1_resume)                         \
-                  : "x0", "x1", "memory")
-
 static void test_el0(void)
 {
     unsigned long count = seen_count;
 
     printk("Testing synchronous exceptions from EL0\n");
-    RUN_AT_EL0("mov x1, #0x42; svc #0x11");
+    RUN_AT_EL0(0x3c0, "mov x1, #0x42; svc #0x11");
     xtf_check(seen_count == count + 1 && EC(seen_esr) == 0x15 && ISS(seen_esr) == 0x11,
               "svc #0x11 from EL0: ESR %#lx (expected EC 0x15 ISS 0x11)", seen_esr);
     xtf_check(seen_from_el0, "svc from EL0 did not arrive at the lower-EL vector");
 
-    RUN_AT_EL0("nop; hvc #0xea1");
+    RUN_AT_EL0(0x3c0, "nop; hvc #0xea1");
     xtf_check(seen_count == count + 2 && EC(seen_esr) == 0 && seen_from_el0,
               "hvc from EL0: ESR %#lx, expected an undefined instruction at the lower-EL vector",
               seen_esr);
