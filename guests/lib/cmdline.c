@@ -1,16 +1,15 @@
 /**
  * @file lib/cmdline.c
  *
- * Reading "key=value" words from the PVH command line.
+ * Reading "key=value" words from the command line (PVH's start info,
+ * arm64's device tree: arch_cmdline()).
  */
 #include <xtf.h>
 #include <xtf/cmdline.h>
 
 const char *cmdline(void)
 {
-    if ( !pvh_start_info || !pvh_start_info->cmdline_paddr )
-        return "";
-    return (const char *)(unsigned long)pvh_start_info->cmdline_paddr;
+    return arch_cmdline();
 }
 
 /* The word "key=..." (its value), or NULL. */

@@ -97,11 +97,3 @@ long sched_poll(evtchn_port_t *ports, unsigned int nr, uint64_t timeout)
 
     return hypercall_sched_op(SCHEDOP_poll, &p);
 }
-
-domid_t self_domid(void)
-{
-    uint32_t eax, ebx, ecx, edx;
-
-    cpuid_count(xen_cpuid_base + 4, 0, &eax, &ebx, &ecx, &edx);
-    return ecx;
-}

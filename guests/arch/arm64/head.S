@@ -9,6 +9,7 @@
  * SP_EL0 or SP_ELx, and from EL0), both with a struct cpu_regs.
  */
 #include <arch/config.h>
+#include <arch/smp.h>
 
         .section .text.head, "ax"
         .globl _start
@@ -38,6 +39,18 @@ _start:
         bl      xtf_main
 4:      wfi
         b       4b
+
+/* A secondary vCPU (PSCI CPU_ON, x0 = its id): its stack, the vectors, ap_main(). */
+        .globl ap_start
+ap_start:
+        ldr     x1, =xtf_vcpu_stacks + STACK_SIZE
+        mov     x2, #STACK_SIZE
+        madd    x1, x0, x2, x1
+        mov     sp, x1
+        ldr     x1, =vectors
+        msr     vbar_el1, x1
+        isb
+        bl      ap_main
         .ltorg
 
 /* struct cpu_regs: x0..x30, sp, elr, spsr, esr, far */

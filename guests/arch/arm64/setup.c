@@ -8,6 +8,8 @@
 #include <xtf.h>
 #include <arch/setup.h>
 #include <arch/el0.h>
+#include <arch/gic.h>
+#include <xtf/ctl.h>
 
 bool xen_present;
 uint32_t xen_cpuid_base;
@@ -37,9 +39,37 @@ void arm64_unexpected_vector(unsigned long esr, unsigned long elr)
     panic("Unexpected exception vector: ESR %#lx at %#lx\n", esr, elr);
 }
 
+xtf_irq_handler_t xtf_irq_handlers[NR_XTF_IRQS];
+
+/* Acknowledge, run the interrupt's handler, end it (a test may have its own). */
 void __attribute__((weak)) do_irq(struct cpu_regs *regs)
 {
-    panic("Unhandled IRQ at %#lx (SPSR %#lx)\n", regs->elr, regs->spsr);
+    uint32_t iar = gicc_read(GICC_IAR);
+    unsigned int irq = iar & 0x3ff;
+
+    if ( irq == GIC_SPURIOUS )
+        return;
+    if ( irq >= NR_XTF_IRQS || !xtf_irq_handlers[irq] )
+        panic("Unhandled IRQ %u at %#lx (SPSR %#lx)\n", irq, regs->elr, regs->spsr);
+    xtf_irq_handlers[irq]();
+    gicc_write(GICC_EOIR, iar);
+}
+
+/* Our domid: the remote end Xen records for an unbound port offered to DOMID_SELF. */
+domid_t self_domid(void)
+{
+    struct evtchn_alloc_unbound op = { .dom = DOMID_SELF, .remote_dom = DOMID_SELF };
+    struct evtchn_status st = { .dom = DOMID_SELF };
+    struct evtchn_close cl;
+    domid_t self = DOMID_SELF;
+
+    if ( hypercall_event_channel_op(EVTCHNOP_alloc_unbound, &op) )
+        return self;
+    st.port = cl.port = op.port;
+    if ( !hypercall_event_channel_op(EVTCHNOP_status, &st) )
+        self = st.u.unbound.dom;
+    hypercall_event_channel_op(EVTCHNOP_close, &cl);
+    return self;
 }
 
 unsigned long el1_resume;

@@ -5,6 +5,8 @@
  */
 #include <xtf.h>
 #include <arch/setup.h>
+#include <xtf/cmdline.h>
+#include <xtf/ctl.h>
 
 uint32_t pvh_start_info_pa;
 const struct hvm_start_info *pvh_start_info;
@@ -122,4 +124,20 @@ void arch_setup(void)
     setup_idt();
     setup_fpu();
     detect_xen();
+}
+
+const char *arch_cmdline(void)
+{
+    if ( !pvh_start_info || !pvh_start_info->cmdline_paddr )
+        return "";
+    return (const char *)(unsigned long)pvh_start_info->cmdline_paddr;
+}
+
+/* Our domid: CPUID leaf base + 4, ECX. */
+domid_t self_domid(void)
+{
+    uint32_t eax, ebx, ecx, edx;
+
+    cpuid_count(xen_cpuid_base + 4, 0, &eax, &ebx, &ecx, &edx);
+    return ecx;
 }

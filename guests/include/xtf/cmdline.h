@@ -11,6 +11,9 @@
 /* The whole command line ("" if there is none). */
 const char *cmdline(void);
 
+/* The architecture's source of it (PVH start info, the device tree). */
+const char *arch_cmdline(void);
+
 /* The value of key=N (decimal or 0x hex), or @def if absent. */
 unsigned long cmdline_ulong(const char *key, unsigned long def);
 

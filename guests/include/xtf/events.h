@@ -143,10 +143,16 @@ void evtchn_bind_handler(evtchn_port_t port, unsigned int cpu,
 /* Called for events on ports without a handler (may be NULL). */
 extern evtchn_handler_t evtchn_default_handler;
 
+/* For the architecture's upcall entry: the 2-level scan of vCPU @cpu's
+ * events (counted in struct xtf_cpu), and the port ownership set-up. */
+void evtchn_scan(unsigned int cpu);
+void init_port_owner(void);
+
 /*
  * Install the upcall handler at XTF_EVTCHN_VECTOR and make it the domain's
  * callback vector (HVM_PARAM_CALLBACK_IRQ, type VECTOR).  Maps shared_info
- * if needed.  Returns the set_param result.
+ * if needed.  Returns the set_param result.  On arm64 the upcall is the
+ * `hypervisor` node's PPI 31: this enables it in the GIC instead (0).
  */
 long evtchn_setup_callback_vector(void);
 
@@ -168,7 +174,8 @@ void block_while_eq(const volatile unsigned int *p, unsigned int val);
 /* Xen system time (ns) from a vcpu_time_info, by the pvclock formula. */
 uint64_t pvclock_read(const volatile struct vcpu_time_info *t);
 
-/* pvclock_read() of this vCPU's vcpu_info. */
+/* pvclock_read() of this vCPU's vcpu_info (arm64: the physical counter,
+ * whose count is Xen's system time). */
 uint64_t xen_system_time(void);
 
 /* HVMOP_get_time (0 if it fails). */

@@ -15,8 +15,6 @@
 #define XTF_SMP_H
 
 #include <xtf/types.h>
-#include <arch/asm_macros.h>
-#include <arch/desc.h>
 #include <xen-abi.h>
 
 /* vCPUs the library can run (stacks, vcpu_info areas). */
@@ -33,18 +31,8 @@ struct xtf_cpu {
 
 extern struct xtf_cpu xtf_cpus[XTF_MAX_VCPUS];
 
-/* Stacks of the secondary vCPUs (vCPU 0 uses boot_stack). */
-extern uint8_t xtf_vcpu_stacks[XTF_MAX_VCPUS][STACK_SIZE];
-
-static inline unsigned int smp_processor_id(void)
-{
-    unsigned long sp, base = (unsigned long)xtf_vcpu_stacks;
-
-    asm ("mov %%" _ASM_SP ", %0" : "=r" (sp));
-    if ( sp >= base && sp < base + sizeof(xtf_vcpu_stacks) )
-        return (sp - base) / sizeof(xtf_vcpu_stacks[0]);
-    return 0;
-}
+/* smp_processor_id() (and, on x86, the secondary vCPUs' stacks). */
+#include <arch/smp.h>
 
 static inline struct xtf_cpu *this_cpu(void)
 {
@@ -54,17 +42,20 @@ static inline struct xtf_cpu *this_cpu(void)
 /* vCPUs of this domain (VCPUOP_is_up until -ENOENT, at most XTF_MAX_VCPUS). */
 unsigned int smp_nr_vcpus(void);
 
+#ifndef __aarch64__
 /*
  * Fill @ctx to start vCPU @cpu (1 .. XTF_MAX_VCPUS-1) at fn(cpu), and
  * remember fn.  The caller issues VCPUOP_initialise / VCPUOP_up.
  */
 void smp_prepare_vcpu(unsigned int cpu, void (*fn)(unsigned int cpu),
                       struct vcpu_hvm_context *ctx);
+#endif
 
-/* smp_prepare_vcpu() + VCPUOP_initialise + VCPUOP_up: 0 or the first error. */
+/* Start vCPU @cpu at fn(cpu): smp_prepare_vcpu() + VCPUOP_initialise +
+ * VCPUOP_up on x86, PSCI CPU_ON on arm64.  0 or the first error. */
 long smp_start_vcpu(unsigned int cpu, void (*fn)(unsigned int cpu));
 
-/* head.S: where a secondary vCPU starts (%rdi / %edi = its id). */
+/* head.S: where a secondary vCPU starts (its id in %rdi / %edi / x0). */
 void ap_start(void);
 
 #endif /* XTF_SMP_H */

@@ -17,7 +17,12 @@ struct cpu_regs {
 /* Called for every synchronous exception; the default panics. */
 void do_sync_exception(struct cpu_regs *regs);
 
-/* Called for every IRQ (from EL1 or EL0); the default panics. */
+/* Called for every IRQ (from EL1 or EL0); the default acknowledges it and
+ * runs xtf_irq_handlers[INTID] (it panics if there is none). */
 void do_irq(struct cpu_regs *regs);
+
+#define NR_XTF_IRQS 64
+typedef void (*xtf_irq_handler_t)(void);
+extern xtf_irq_handler_t xtf_irq_handlers[NR_XTF_IRQS];
 
 #endif /* XTF_ARM64_TRAPS_H */
