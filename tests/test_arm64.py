@@ -46,15 +46,20 @@ COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU of
                 r"Xen \d+\.\d+, device tree at 0x[0-9a-f]+"]
 
 
-def _images():
+# guests that need a peer domain: booted twice, side by side
+TWO_DOMAINS = {"ping-pong": [r"ping: 1000 round trips with d2, \d+ ns each, 1001 upcalls"]}
+
+
+def _images(two_domains=False):
     if not A64.is_dir():
         return [pytest.param(None, id="no-arm64-guests", marks=built.needs(A64))]
-    return [pytest.param(p, id=p.name) for p in sorted(A64.glob("*.elf")) + sorted(A64.glob("*.Image"))]
+    return [pytest.param(p, id=p.name) for p in sorted(A64.glob("*.elf")) + sorted(A64.glob("*.Image"))
+            if (p.stem in TWO_DOMAINS) == two_domains]
 
 
 def _run(image, *args):
     """hvsim run IMAGE ARGS: (exit code, console lines)."""
-    proc = subprocess.run([PYTHON, "-m", "hvsim", "run", str(image), "--timeout", "60"] + list(args),
+    proc = subprocess.run([PYTHON, "-m", "hvsim", "run", str(image)] + list(args) + ["--timeout", "60"],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     return proc.returncode, proc.stdout.splitlines()
@@ -73,6 +78,18 @@ def test_arm64_guest(image):
         m = [re.fullmatch(r"Checks: (\d+) run, 0 failed", l) for l in lines]
         m = [x for x in m if x]
         assert m and int(m[0].group(1)) >= EXPECT[image.stem]["checks"], console
+
+
+@pytest.mark.parametrize("image", _images(two_domains=True))
+def test_arm64_two_domain_guest(image):
+    """A guest that talks to a second domain (event channels through PPI 31)."""
+    rc, lines = _run(image, str(image))
+    console = "\n".join(lines)
+    assert rc == 0, console
+    for d in ("(d1) ", "(d2) "):
+        assert d + "Test result: SUCCESS" in lines, console
+    for pattern in TWO_DOMAINS[image.stem]:
+        assert any(re.fullmatch(r"\(d\d\) " + pattern, l) for l in lines), (pattern, console)
 
 
 def _image(tmp_path, **fields):

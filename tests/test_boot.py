@@ -36,7 +36,7 @@ def summary(stdout):
 
 @needs_build
 @pytest.mark.parametrize("scenario,count", [("one", 1), ("sixteen", 16), ("dom0less", 2),
-                                            ("classic", 1)])
+                                            ("classic", 1), ("dom0less-arm64", 2)])
 def test_scenarios_boot_and_succeed(scenario, count):
     r = boot("firmware/%s" % scenario, "-q")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -115,3 +115,38 @@ def test_missing_scenario_is_one_line():
     r = boot("firmware/nope")
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "no such boot config" in r.stderr
+
+
+@needs_build
+def test_dom0less_arm64_domains_play_ping_pong():
+    """dom0less on Arm: two arm64 domains built from the LCM by the Arm
+    builder (one from an Image, one from an ELF; one with two vCPUs) find
+    each other and bounce events, each taking PPI 31."""
+    built.need(os.path.join(ROOT, "guests", "build", "arm64", "ping-pong.Image"))
+    r = boot("firmware/dom0less-arm64", "--deterministic")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "(d1) d1 plays ping against d2, 200 rounds" in out
+    assert "(d2) d2 plays pong against d1, 200 rounds" in out
+    for d in ("(d1) ", "(d2) "):
+        assert d + "Environment: arm64 EL1 (MMU off)" in out
+        assert d + "Test result: SUCCESS" in out
+    assert "(d1) ping: 200 round trips with d2" in out
+
+
+def test_mixed_architectures_refused(tmp_path):
+    """One host runs one architecture: an LCM naming an x86 and an arm64
+    kernel stops before boot, in one line."""
+    example = os.path.join(ROOT, "guests", "build", "arm64", "example.Image")
+    built.need(GUEST, example)
+    (tmp_path / "lcm.dts").write_text(open(os.path.join(FIRMWARE, "dom0less", "lcm.dts")).read())
+    subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "lcm.dtb"),
+                    str(tmp_path / "lcm.dts")], check=True)
+    (tmp_path / "boot.cfg").write_text(
+        'menuentry "mixed" {\n    multiboot2 /boot/xen.gz\n    module2 lcm.dtb\n'
+        '    module2 %s\n    module2 %s\n}\n' % (GUEST, example))
+    r = boot(str(tmp_path / "boot.cfg"))
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "arm64 kernels (domU2) and x86 kernels (domU1) in one boot" in err[0], \
+        r.stderr

@@ -16,7 +16,7 @@ import built
 
 from hvsim import lcmcheck
 from hvsim.abi import bootfdt
-from hvsim.boot import firmware, lcm
+from hvsim.boot import arm64, firmware, lcm
 from hvsim.boot.multiboot2 import build_mbi, parse_mbi
 from hvsim.boot.plan import KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH
 from hvsim.boot.pvh import DomainSpec
@@ -563,7 +563,7 @@ def module2_count(cfg_path):
 EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "one": (KIND_HYPERLAUNCH, 1),
             "sixteen": (KIND_HYPERLAUNCH, 16), "dom0less": (KIND_DOM0LESS, 2),
             "classic": (KIND_CLASSIC, 1), "xsm-a": (KIND_HYPERLAUNCH, 7),
-            "xsm-b": (KIND_HYPERLAUNCH, 4)}
+            "xsm-b": (KIND_HYPERLAUNCH, 4), "dom0less-arm64": (KIND_DOM0LESS, 2)}
 
 
 def test_every_scenario_is_listed():
@@ -591,15 +591,18 @@ def test_scenario_boot_config(tmp_path, name):
     if os.path.exists(lcm_src):
         (fw / "build" / name).mkdir(parents=True)
         dtc(fw / "build" / name, open(lcm_src).read())
-    guests = tmp_path / "guests" / "build" / "hvm64"
-    guests.mkdir(parents=True)
-    built = os.path.dirname(EXAMPLE_GUEST)
-    for elf in os.listdir(built):
-        os.symlink(os.path.join(built, elf), guests / elf)
+    build = os.path.dirname(os.path.dirname(EXAMPLE_GUEST))
+    for env in ("hvm64", "arm64"):
+        guests = tmp_path / "guests" / "build" / env
+        guests.mkdir(parents=True)
+        if os.path.isdir(os.path.join(build, env)):
+            for image in os.listdir(os.path.join(build, env)):
+                os.symlink(os.path.join(build, env, image), guests / image)
     plan, result = lcm.boot_plan(str(fw / name / "boot.cfg"))
     assert (plan.kind, len(plan.domains)) == EXPECTED[name]
     assert plan.warnings == []
-    assert all(s.kernel_data[:4] == b"\x7fELF" for s in plan.to_domain_specs())
+    assert all(s.kernel_data[:4] == b"\x7fELF" or arm64.is_arm64_kernel(s.kernel_data)
+               for s in plan.to_domain_specs())
 
 
 # -- hvsim lcm check

@@ -11,13 +11,19 @@ As dom0less/hyperlaunch does:
   alloc_unbound at port A in one domain, bind_interdomain at port B in the
   other (which leaves B pending, as in Xen).
 Domains are unpaused in LCM order (or domid order); a domain that crashes or
-ends never stops the others.  When the hardware domain shuts down, Xen takes
+ends never stops the others.
+
+Each domain is built by its kernel's architecture's builder: PVH for an x86
+ELF, the Arm builder (boot/arm64.py) for an arm64 Image or AArch64 ELF, so
+a dom0less LCM boots Arm domains as Xen on Arm's dom0less builder does.  A
+host runs one architecture: a plan mixing both is refused before boot.  When the hardware domain shuts down, Xen takes
 the host down with it (hwdom_shutdown): so does hvsim, unless asked not to.
 """
 
 from ..abi import bootfdt, xen
 from ..errors import HostInputError
 from ..hv import evtchn
+from . import arm64
 from .plan import unlimited_evtchns
 from .pvh import build_domain
 
@@ -31,13 +37,27 @@ def _backend_domid(plan):
     return 0
 
 
+def _builders(plan, specs):
+    """The domain builder of each spec, by its kernel's architecture."""
+    is_arm = [arm64.is_arm64_kernel(s.kernel_data or b"") for s in specs]
+    if any(is_arm) and not all(is_arm):
+        arm = [s.name or "d%d" % s.domid for s, a in zip(specs, is_arm) if a]
+        other = [s.name or "d%d" % s.domid for s, a in zip(specs, is_arm) if not a]
+        raise HostInputError(plan.source, "domain kernels",
+                             "arm64 kernels (%s) and x86 kernels (%s) in one boot"
+                             % (", ".join(arm), ", ".join(other)),
+                             "boot domains of one architecture, as one Xen host runs")
+    return [arm64.build_domain if a else build_domain for a in is_arm]
+
+
 def build_plan(hv, plan):
     """Build every domain of `plan` (left paused); returns them in LCM order."""
     backend = _backend_domid(plan)
     domains = []
-    for dp, spec in zip(plan.domains, plan.to_domain_specs()):
+    specs = plan.to_domain_specs()
+    for dp, spec, builder in zip(plan.domains, specs, _builders(plan, specs)):
         spec.backend_domid = backend if dp.domid != backend else 0
-        d = build_domain(hv, spec)
+        d = builder(hv, spec)
         if unlimited_evtchns(dp.caps):
             d.evtchn.max_port = UNLIMITED_PORTS
         if dp.caps & bootfdt.DOMAIN_CAPS_XENSTORE:
