@@ -259,7 +259,7 @@ static void test_ptimer(void)
 {
     printk("Testing the physical timer (PPI 30)\n");
     gic_enable_irq(PPI_PTIMER, 0x80);
-    write_sysreg(5000, cntp_tval_el0);
+    write_sysreg(VTIMER_TICKS, cntp_tval_el0);
     write_sysreg(CNT_CTL_ENABLE, cntp_ctl_el0);
     xtf_check(read_sysreg(cntp_ctl_el0) == CNT_CTL_ENABLE, "CNTP_CTL_EL0 %#lx before expiry",
               read_sysreg(cntp_ctl_el0));
