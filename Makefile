@@ -11,7 +11,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb \
          aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu
 
-.PHONY: all venv deps apt guests firmware xtf test demo bench clean distclean
+.PHONY: all venv deps apt guests firmware xtf test fuzz-host demo bench clean distclean
 
 all: venv guests
 
@@ -62,6 +62,13 @@ export HVSIM_REQUIRE_BUILT
 
 test: venv deps guests firmware xtf
 	$(PY) -m pytest -q -n $(JOBS)
+
+# host-input fuzzing (tests/test_hostfuzz_*.py) at HVSIM_FUZZ_FACTOR (default 50) times
+# the inputs `make test` tries, random rather than derandomized; every crash is
+# saved to tests/corpus/<target>/ (commit it with its fix: `make test` replays it)
+fuzz-host: venv deps guests firmware
+	HVSIM_FUZZ=long $(PY) -m pytest -q -n $(JOBS) --hypothesis-show-statistics \
+	    tests/test_hostfuzz_boot.py tests/test_hostfuzz_snapshot.py tests/test_hostfuzz_gdb.py
 
 # a hyperlaunch host boot: control, hardware and guest domains (firmware/demo3)
 demo: venv deps guests firmware

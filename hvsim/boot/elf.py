@@ -13,6 +13,7 @@ import os
 import struct
 
 from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 
 from ..abi import elfnote
@@ -65,8 +66,12 @@ class KernelImage:
         return max(s.end for s in self.segments)
 
 
-def _notes(elf):
-    """Xen notes from PT_NOTE segments (numeric ones decoded as integers)."""
+_NUMERIC_SIZES = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}     # libelf's elf_note_numeric()
+
+
+def _notes(path, elf):
+    """Xen notes from PT_NOTE segments (numeric ones decoded as integers,
+    from 1, 2, 4 or 8 bytes as Xen's elf_note_numeric(); other sizes refused)."""
     notes = {}
     for seg in elf.iter_segments():
         if seg["p_type"] != "PT_NOTE":
@@ -79,8 +84,12 @@ def _notes(elf):
                 continue
             desc = note["n_desc"]
             raw = desc if isinstance(desc, bytes) else desc.encode("latin-1")
-            if ntype in _NUMERIC_NOTES and len(raw) in (4, 8):
-                notes[ntype] = struct.unpack("<I" if len(raw) == 4 else "<Q", raw)[0]
+            if ntype in _NUMERIC_NOTES:
+                if len(raw) not in _NUMERIC_SIZES:
+                    raise HostInputError(path, "Xen ELF note %d" % ntype, "a %d-byte "
+                                         "descriptor; a numeric note has 1, 2, 4 or 8"
+                                         % len(raw), "rebuild the image")
+                notes[ntype] = struct.unpack(_NUMERIC_SIZES[len(raw)], raw)[0]
             else:
                 notes[ntype] = raw
     return notes
@@ -121,7 +130,7 @@ def _parse(path, data):
         if machine not in ("EM_X86_64", "EM_386"):
             raise HostInputError(path, "e_machine", "%s is not an x86 kernel" % machine,
                                  "build the guest for x86 (i386 or x86_64)")
-        notes = _notes(elf)
+        notes = _notes(path, elf)
         if elfnote.XEN_ELFNOTE_PHYS32_ENTRY not in notes:
             raise HostInputError(
                 path, "Xen ELF notes", "no XEN_ELFNOTE_PHYS32_ENTRY (18) note, so there is "
@@ -129,7 +138,7 @@ def _parse(path, data):
         segments = _segments(path, elf)
         symbols = _symbols(elf)
         elfclass = elf.elfclass
-    except ELFError as e:
+    except (ELFError, ConstructError) as e:
         raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
     except (struct.error, ValueError, IndexError, KeyError) as e:
         raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None

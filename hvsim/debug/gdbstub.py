@@ -127,7 +127,7 @@ class PacketReader:
                 given = bytes(self._buf[end + 1:end + 3])
                 del self._buf[:end + 3]
                 try:
-                    ok = int(given, 16) == checksum(body)
+                    ok = parse_hex(given.decode("latin-1"), 8) == checksum(body)
                 except ValueError:
                     ok = False
                 events.append(("packet" if ok else "bad", decode_rle(body)))
@@ -141,6 +141,21 @@ class PacketReader:
                 events.append(("nak",))
             # anything else between packets is noise
         return events
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def parse_hex(text, bits=64):
+    """A number in a packet: hex digits only (no sign, 0x, blanks or '_',
+    which int(text, 16) would take) and at most `bits` wide; ValueError
+    otherwise, which the stub answers with an error reply."""
+    if not text or not _HEX_DIGITS.issuperset(text):
+        raise ValueError("not a hex number: %r" % text[:20])
+    value = int(text, 16)
+    if value >> bits:
+        raise ValueError("wider than %d bits: %r" % (bits, text[:20]))
+    return value
 
 
 def hex_bytes(data):
@@ -402,6 +417,12 @@ class GdbServer(RunControl):
     def _handle(self, s):
         """Reply to one packet (None: no reply); raises _Resume when the
         machine should run again."""
+        try:
+            return self._dispatch(s)
+        except (ValueError, IndexError, UcError, RegisterError):
+            return "E%02x" % EINVAL      # a malformed packet, or a value the CPU refuses
+
+    def _dispatch(self, s):
         c = s[:1]
         if c in "qQv":
             return self._query(s)
@@ -417,10 +438,7 @@ class GdbServer(RunControl):
         }.get(c)
         if handler is None:
             return ""
-        try:
-            return handler(s[1:]) if c not in "cCsS" else handler(c, s[1:])
-        except (ValueError, IndexError, UcError, RegisterError):
-            return "E%02x" % EINVAL      # a malformed packet, or a value the CPU refuses
+        return handler(s[1:]) if c not in "cCsS" else handler(c, s[1:])
 
     def _query(self, s):
         name = re.split("[:,;]", s, 1)[0]
@@ -455,15 +473,15 @@ class GdbServer(RunControl):
         if annex != "target.xml":
             return "E00"
         off, _, length = span.partition(",")
-        off, length = int(off, 16), int(length, 16)
+        off, length = parse_hex(off), parse_hex(length)
         chunk = self._xml[off:off + length]
         return ("m" if off + length < len(self._xml) else "l") + chunk.decode()
 
     # -- threads ----------------------------------------------------------------------------------
     def _vcpu_by_tid(self, text):
-        tid = int(text, 16)
-        if tid in (0, -1):
+        if text in ("0", "-1"):             # any thread, all threads
             return self._g_vcpu
+        tid = parse_hex(text)
         for v in self.vcpus():
             if thread_id(v) == tid:
                 return v
@@ -505,7 +523,7 @@ class GdbServer(RunControl):
         return "OK"
 
     def _read_register(self, arg):
-        n = int(arg, 16)
+        n = parse_hex(arg)
         if n >= len(self.regs):
             return "E%02x" % EINVAL
         r = self.regs[n]
@@ -513,7 +531,7 @@ class GdbServer(RunControl):
 
     def _write_register(self, arg):
         num, _, val = arg.partition("=")
-        n = int(num, 16)
+        n = parse_hex(num)
         if n >= len(self.regs):
             return "E%02x" % EINVAL
         r = self.regs[n]
@@ -523,8 +541,9 @@ class GdbServer(RunControl):
     # -- memory -------------------------------------------------------------------------------------
     def _read_memory(self, arg):
         addr, _, length = arg.partition(",")
-        data = self._dbg().read_memory(int(addr, 16), min(int(length, 16), MAX_MEMORY_READ))
-        if not data and int(length, 16):
+        addr, length = parse_hex(addr), parse_hex(length)
+        data = self._dbg().read_memory(addr, min(length, MAX_MEMORY_READ))
+        if not data and length:
             return "E%02x" % EFAULT
         return hex_bytes(data)
 
@@ -538,8 +557,8 @@ class GdbServer(RunControl):
 
     def _store(self, where, data):
         addr, _, length = where.partition(",")
-        data = data[:int(length, 16)]
-        if data and not self._dbg().write_memory(int(addr, 16), data):
+        data = data[:parse_hex(length)]
+        if data and not self._dbg().write_memory(parse_hex(addr), data):
             return "E%02x" % EFAULT
         for v in self._g_vcpu.domain.vcpus:          # guest code may have changed (X7)
             if v.arch is not None:
@@ -549,7 +568,7 @@ class GdbServer(RunControl):
     # -- breakpoints and watchpoints ----------------------------------------------------------
     def _z_args(self, arg):
         type_, addr, size = arg.split(";", 1)[0].split(",")
-        return int(type_), int(addr, 16), int(size, 16)
+        return parse_hex(type_, 8), parse_hex(addr), parse_hex(size)
 
     def _insert(self, arg):
         type_, addr, size = self._z_args(arg)
@@ -581,7 +600,7 @@ class GdbServer(RunControl):
         """c [addr], s [addr], C sig[;addr], S sig[;addr] (signals are ignored)."""
         addr = arg.partition(";")[2] if op in "CS" else arg
         if addr:
-            self._c_vcpu.arch.st.rip = int(addr, 16)
+            self._c_vcpu.arch.st.rip = parse_hex(addr)
         if op in "sS":
             self.step(self._c_vcpu)
         else:

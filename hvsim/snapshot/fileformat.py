@@ -21,6 +21,13 @@ from ..errors import ConfigError, HostInputError
 MAGIC = b"HVSIMSNP"
 FORMAT_VERSION = 1
 _PREFIX = struct.Struct("<8sHI")
+# what a header holds (machine.save writes it; read_header checks it; info_lines
+# and describe_point read it): each key's JSON type(s)
+HEADER_FIELDS = {"hvsim": str, "unicorn": str, "python": str, "format": int,
+                 "compression": str, "created": str, "point": str, "deterministic": bool,
+                 "virtual_ns": int, "instructions": (int, type(None)), "memory_bytes": int,
+                 "stored_pages": int, "body_bytes": int, "body_crc32": int, "domains": list}
+DOMAIN_FIELDS = {"domid": int, "name": str, "state": str}
 REMAKE = "re-create it with --snapshot-at/--snapshot-file"
 
 
@@ -77,15 +84,19 @@ def read_header(path):
         raise SnapshotError(path, "truncated snapshot (the header is cut short)", REMAKE)
     try:
         header = json.loads(data[_PREFIX.size:hend].decode())
-        body_bytes, crc = header["body_bytes"], header["body_crc32"]
-    except (ValueError, KeyError, TypeError):
-        raise SnapshotError(path, "corrupt snapshot header", REMAKE) from None
+    except ValueError:
+        raise SnapshotError(path, "corrupt snapshot header (not JSON)", REMAKE) from None
+    if not isinstance(header, dict):
+        raise SnapshotError(path, "corrupt snapshot header (not a JSON object)", REMAKE)
     mine = versions()
-    for what in ("hvsim", "unicorn"):
+    for what in ("hvsim", "unicorn"):       # first: another version may lay it out otherwise
         if header.get(what) != mine[what]:
+            theirs = _shown(header.get(what))
             raise SnapshotError(path, "written by %s %s, this is %s %s" % (
-                what, header.get(what), what, mine[what]),
-                "resume it with %s %s, or %s" % (what, header.get(what), REMAKE))
+                what, theirs, what, mine[what]),
+                "resume it with %s %s, or %s" % (what, theirs, REMAKE))
+    _check_header(path, header)
+    body_bytes, crc = header["body_bytes"], header["body_crc32"]
     body = data[hend:]
     if len(body) < body_bytes:
         raise SnapshotError(path, "truncated snapshot (%d of %d bytes)"
@@ -93,6 +104,36 @@ def read_header(path):
     if len(body) > body_bytes or zlib.crc32(body) != crc:
         raise SnapshotError(path, "corrupt snapshot (checksum mismatch)", REMAKE)
     return header, body
+
+
+def _check_header(path, header):
+    """Every key a header must hold, each of its type; SnapshotError otherwise."""
+    items = [("", header, HEADER_FIELDS)]
+    if isinstance(header.get("domains"), list):
+        items += [("domains[%d]." % i, d, DOMAIN_FIELDS) for i, d in enumerate(header["domains"])]
+    for prefix, obj, fields in items:
+        if not isinstance(obj, dict):
+            raise SnapshotError(path, "corrupt snapshot header (%s is not an object)"
+                                % (prefix.rstrip(".") or "the header"), REMAKE)
+        for key, types in fields.items():
+            value = obj.get(key)
+            if key not in obj or not isinstance(value, types) or \
+                    (isinstance(value, bool) and types is int):
+                raise SnapshotError(path, "corrupt snapshot header (%s%s: %s)"
+                                    % (prefix, key, "missing" if key not in obj else
+                                       "%s is not a %s" % (_shown(value), _json_type(types))),
+                                    REMAKE)
+
+
+def _shown(value, limit=40):
+    """A header value for a one-line message: control characters escaped, cut short."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.encode("unicode_escape").decode("ascii")[:limit]
+
+
+def _json_type(types):
+    names = {str: "string", int: "number", bool: "boolean", list: "list", type(None): "null"}
+    return " or ".join(names[t] for t in (types if isinstance(types, tuple) else (types,)))
 
 
 def describe_point(header):
