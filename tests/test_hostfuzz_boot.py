@@ -379,7 +379,18 @@ def test_fuzz_bootcfg(case):
      "fuzz.elf: Xen ELF note 18: a 0-byte descriptor; a numeric note has 1, 2, 4 or 8"),
     # pyelftools' own parser errors (construct's) escaped the loader
     ("crash-note-name-unterminated.elf", "fuzz.elf: ELF: malformed ELF: "),
+    # an offset past 2**63 reached io.BytesIO.seek (an OverflowError)
+    ("crash-phoff-huge.elf", "fuzz.elf: e_phoff: the program headers [0x8000000000000040, "),
+    ("crash-note-offset-huge.elf", "fuzz.elf: program header 1: the segment's file bytes "),
 ])
 def test_elf_regressions(name, message):
+    """Crashes the fuzzer found, refused in one line now (the symbols are
+    only for `hvsim step`: a .symtab that is not SHT_SYMTAB is no symbols)."""
     e = clean("elf", load_and_build, (ROOT / "tests/corpus/elf" / name).read_bytes(), "fuzz.elf")
     assert isinstance(e, HostInputError) and str(e).startswith(message), e
+
+
+def test_symtab_of_another_type_is_no_symbols():
+    # it was an AttributeError ('NullSection' object has no attribute 'iter_symbols')
+    data = (ROOT / "tests/corpus/elf/crash-symtab-not-sht-symtab.elf").read_bytes()
+    assert elf.load_kernel("fuzz.elf", data).symbols == []

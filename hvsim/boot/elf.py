@@ -15,6 +15,7 @@ import struct
 from elftools.common.exceptions import ELFError
 from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from ..abi import elfnote
 from ..errors import HostInputError, read_input
@@ -99,7 +100,7 @@ def _symbols(elf):
     """(address, size, name) of .symtab's named functions, objects and
     untyped symbols, leaving out undefined and absolute ones."""
     symtab = elf.get_section_by_name(".symtab")
-    if symtab is None:
+    if not isinstance(symtab, SymbolTableSection):       # none, or not SHT_SYMTAB
         return []
     return [(sym["st_value"], sym["st_size"], sym.name) for sym in symtab.iter_symbols()
             if _shown(sym)]
@@ -126,6 +127,7 @@ def _parse(path, data):
         raise HostInputError(path, "ELF header", "not an ELF file (magic %s)" % magic.hex(), hint)
     try:
         elf = ELFFile(io.BytesIO(data))
+        _check_tables(path, elf, len(data))
         machine = elf["e_machine"]
         if machine not in ("EM_X86_64", "EM_386"):
             raise HostInputError(path, "e_machine", "%s is not an x86 kernel" % machine,
@@ -140,10 +142,29 @@ def _parse(path, data):
         elfclass = elf.elfclass
     except (ELFError, ConstructError) as e:
         raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
-    except (struct.error, ValueError, IndexError, KeyError) as e:
+    except (struct.error, ValueError, IndexError, KeyError, OverflowError) as e:
         raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None
     return KernelImage(path, machine, elfclass, notes[elfnote.XEN_ELFNOTE_PHYS32_ENTRY],
                        segments, notes, symbols)
+
+
+def _check_tables(path, elf, size):
+    """The program and section header tables, and each segment's file
+    bytes, lie inside the image, as libelf's elf_init() checks before
+    reading them."""
+    for what, off, num, entsize in (("program", "e_phoff", "e_phnum", "e_phentsize"),
+                                    ("section", "e_shoff", "e_shnum", "e_shentsize")):
+        end = elf[off] + elf[num] * elf[entsize]
+        if elf[num] and end > size:
+            raise HostInputError(path, off, "the %s headers [%#x, %#x) extend beyond the "
+                                 "image's %d bytes" % (what, elf[off], end, size),
+                                 "rebuild the image")
+    for i, seg in enumerate(elf.iter_segments()):
+        end = seg["p_offset"] + seg["p_filesz"]
+        if seg["p_filesz"] and end > size:
+            raise HostInputError(path, "program header %d" % i, "the segment's file bytes "
+                                 "[%#x, %#x) extend beyond the image's %d bytes"
+                                 % (seg["p_offset"], end, size), "rebuild the image")
 
 
 def _segments(path, elf):
