@@ -64,34 +64,6 @@ def test_demo3_control_hardware_and_guest(mode):
     assert "host down" not in out
 
 
-def policy_rows(stdout):
-    """{(prober domain, operation, target): (result, policy)} from xsm-policy."""
-    import re
-    rows = {}
-    for m in re.finditer(r"^\(d(\d+)\)\s+(.+?)\(d(\d+)\)\s+(\S+)\s+\(policy: (\S+)\)$",
-                         stdout, re.M):
-        rows[(int(m.group(1)), m.group(2).strip(), int(m.group(3)))] = (m.group(4), m.group(5))
-    return rows
-
-
-@needs_build
-@pytest.mark.parametrize("scenario,probers", [("xsm-a", 5), ("xsm-b", 2)])
-def test_xsm_capability_by_operation_table(scenario, probers):
-    r = boot("firmware/%s" % scenario, "--keep-host", "--deterministic")
-    assert r.returncode == 0, r.stdout + r.stderr
-    rows = policy_rows(r.stdout)
-    assert len(rows) == probers * 19
-    mismatched = {k: v for k, v in rows.items() if v[0] != v[1]}
-    assert not mismatched
-    # spot checks straight from Xen's dummy policy
-    by_caps = {int(m.group(1)): int(m.group(2), 16) for m in __import__("re").finditer(
-        r"^\(d(\d+)\) Prober with capabilities (0x[0-9a-f]+)", r.stdout, __import__("re").M)}
-    for dom, caps in by_caps.items():
-        control = bool(caps & 1)
-        assert rows[(dom, "domctl pause+unpausedomain", 1)][0] == ("allowed" if control else "EPERM")
-        assert rows[(dom, "domctl pause+unpausedomain", 2)][0] == "EPERM"   # untargetable
-
-
 @needs_build
 def test_static_event_channels_are_bound_before_start(tmp_path):
     from hvsim.boot import launch, lcm

@@ -77,7 +77,7 @@ EXPECT = {
 # several domains, or several vCPUs), and the test file that boots them.
 ELSEWHERE = {
     "launch-demo": "test_boot.py (firmware/demo3)",
-    "xsm-policy": "test_boot.py (firmware/xsm-a, xsm-b)",
+    "xsm-policy": "test_xsm_matrix.py (firmware/xsm-a, xsm-b)",
     "evtchn-ops": "test_guests_events.py",
     "timer": "test_guests_events.py",
     "ping-pong": "test_guests_events.py (two domains)",

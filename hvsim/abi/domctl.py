@@ -31,7 +31,11 @@ XEN_DOMCTL_getvcpuaffinity = 25
 XEN_DOMCTL_resumedomain = 27
 XEN_DOMCTL_sendtrigger = 28
 XEN_DOMCTL_subscribe = 29
+XEN_DOMCTL_bind_pt_irq = 38
+XEN_DOMCTL_memory_mapping = 39
+XEN_DOMCTL_ioport_mapping = 40
 XEN_DOMCTL_set_target = 46
+XEN_DOMCTL_unbind_pt_irq = 48
 XEN_DOMCTL_set_virq_handler = 66
 XEN_DOMCTL_get_domain_state = 90
 

@@ -11,11 +11,14 @@ from .domain import DOMDYING_dead, DOMDYING_dying
 from .evtchn import global_virq_handler
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
 from .sched import SHUTDOWN_CODE_INVALID
-from .xsm import PRIV, XS_PRIV
+from .xsm import DM_PRIV, PRIV, XS_PRIV
 
 _STABLE = (dc.XEN_DOMCTL_get_domain_state,)
 _NO_DOMAIN = (dc.XEN_DOMCTL_createdomain,)
+# xsm_domctl() of dummy.h: these two XS_PRIV, the device model's four DM_PRIV, the rest PRIV
 _XS_PRIV_OPS = (dc.XEN_DOMCTL_getdomaininfo, dc.XEN_DOMCTL_get_domain_state)
+_DM_PRIV_OPS = (dc.XEN_DOMCTL_ioport_mapping, dc.XEN_DOMCTL_memory_mapping,
+                dc.XEN_DOMCTL_bind_pt_irq, dc.XEN_DOMCTL_unbind_pt_irq)
 
 
 # ---- getdomaininfo ----------------------------------------------------------------------
@@ -205,7 +208,7 @@ def do_domctl(v, arg, *_):
         d = hv.domains.get(domid)             # DOMID_SELF is not resolved here
         if d is None:
             return -errno.ESRCH
-    action = XS_PRIV if cmd in _XS_PRIV_OPS else PRIV
+    action = XS_PRIV if cmd in _XS_PRIV_OPS else DM_PRIV if cmd in _DM_PRIV_OPS else PRIV
     if not hv.xsm.allowed(action, v.domain, d):
         return -errno.EPERM
     entry = _HANDLERS.get(cmd)
