@@ -18,7 +18,7 @@ from hostfuzz import Field, clean, corpus, fuzz_settings, mutated, seeds_and_mut
 
 from hvsim import lcmcheck
 from hvsim.abi import multiboot2 as mb2
-from hvsim.boot import elf, firmware, lcm, multiboot2, pvh
+from hvsim.boot import elf, firmware, launch, lcm, multiboot2, pvh
 from hvsim.errors import HostInputError
 from hvsim.hv.console import ConsoleSink
 from hvsim.hv.hypervisor import Hypervisor
@@ -299,6 +299,68 @@ def check_and_report(modules):
     return run
 
 
+LCM_PROPS = ["domid", "capabilities", "mode", "memory", "mem-min", "mem-max", "cpus",
+             "module-index", "mb-index", "reg", "#address-cells", "#size-cells", "bootargs",
+             "compatible", "xen,evtchn", "phandle", "linux,phandle"]
+LCM_STRINGS = ["hypervisor,xen", "xen,domain", "multiboot,module", "multiboot,kernel",
+               "multiboot,ramdisk", "multiboot,device-tree", "xen,evtchn-v1", "x" * 300]
+# (empty, non-ASCII, control characters, no NUL: bytes, below)
+U32_EDGES = st.one_of(st.sampled_from([0, 1, 2, 3, 4, 7, 0x10, 0x1F, 0x20, 0x7FF0, 0x7FF1,
+                                       0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF]),
+                      st.integers(0, 0xFFFFFFFF))
+
+
+def lcm_value():
+    """A property value as dtc would write one, or not: cells, strings, bytes."""
+    return st.one_of(st.lists(U32_EDGES, max_size=4),
+                     st.lists(st.sampled_from(LCM_STRINGS), min_size=1, max_size=3),
+                     st.binary(max_size=9), st.sampled_from([b"\0", b"a\nb\0", b"\xff\0",
+                                                             b"a\0b\0", b"abc",
+                                                             "caf\u00e9\0".encode()]))
+
+
+@st.composite
+def lcm_edits(draw):
+    """A seed LCM edited as a device tree: a property set to another value
+    (another width, type, or a boundary), removed, a node removed or added."""
+    import fdt
+    tree = fdt.parse_dtb(draw(st.sampled_from(LCM_SEEDS)))
+    for _ in range(draw(st.integers(1, 4))):
+        nodes = [tree.get_node(path) for path, _, _ in tree.walk()]
+        node = draw(st.sampled_from(nodes))
+        kind = draw(st.sampled_from(("set", "set", "set", "remove", "drop", "add")))
+        if kind == "set":
+            name = draw(st.sampled_from(LCM_PROPS + [p.name for p in node.props]))
+            value = draw(lcm_value())
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                prop = fdt.PropStrings(name, *value)
+            elif isinstance(value, list):
+                prop = fdt.PropWords(name, *value) if value else fdt.Property(name)
+            else:
+                prop = fdt.PropBytes(name, data=value)
+            if node.exist_property(name):
+                node.remove_property(name)
+            node.append(prop)
+        elif kind == "remove" and node.props:
+            node.remove_property(draw(st.sampled_from([p.name for p in node.props])))
+        elif kind == "drop" and node.parent is not None:
+            node.parent.remove_subnode(node.name)
+        elif kind == "add":
+            name = draw(st.sampled_from(["kernel", "ramdisk", "ev", "dom9", "hypervisor"]))
+            if not node.exist_subnode(name):
+                child = fdt.Node(name)
+                child.append(fdt.PropStrings("compatible", *draw(st.lists(
+                    st.sampled_from(LCM_STRINGS), min_size=1, max_size=2))))
+                node.append(child)
+    return tree.to_dtb(version=17)
+
+
+@fuzz_settings(200)
+@given(lcm_edits(), st.sampled_from([None, 1, 3, 8]))
+def test_fuzz_lcm_properties(data, modules):
+    clean("lcm", check_and_report(modules), data, "fuzz.dtb")
+
+
 @pytest.mark.parametrize("path", corpus("lcm"))
 def test_lcm_corpus(path):
     clean("lcm", check_and_report(8), path.read_bytes(), "fuzz.dtb")
@@ -345,12 +407,16 @@ def grub_config(draw):
 
 
 def boot_to_plan(path):
-    """`hvsim lcm check boot.cfg`: parse, choose the entry, load the modules,
-    write and read the MBI, read the LCM (or take the classic path)."""
+    """`hvsim boot boot.cfg` up to the start of the domains: parse, choose the
+    entry, load the modules, write and read the MBI, read the LCM (or take
+    the classic path), print `hvsim lcm check`'s report, and build every
+    domain of a plan without errors (paused)."""
     def run(raw):
         fw = firmware.boot_config(str(path), None, 1 << 30, raw)
         result = lcm.check_firmware(fw, 1 << 30)
         lcmcheck.report(result, "boot config", io.StringIO(), io.StringIO())
+        if not result.errors:
+            launch.build_plan(Hypervisor(console=ConsoleSink(stream=None)), result.plan)
         return result
     return run
 
@@ -366,7 +432,7 @@ def test_bootcfg_seeds_plan():
         assert not result.errors and result.plan.domains, path
 
 
-@fuzz_settings(600)
+@fuzz_settings(400)
 @given(grub_config())
 def test_fuzz_bootcfg(case):
     path, raw = case
