@@ -16,7 +16,7 @@
  *
  *   xsm-result caps=0xN op=NAME on=target|untargetable|self rc=RC
  *
- * (a grant-table status of GNTST_permission_denied is reported as -EPERM).
+ * (a grant-table op's rc is its hypercall error, else its GNTST_* status).
  * It does not judge them: tests/test_xsm_matrix.py compares the lines with
  * Xen's default policy as tests/data/xsm-dummy-policy.tsv transcribes it
  * from xen/include/xsm/dummy.h, hook by hook.  When done it notifies the
@@ -183,12 +183,10 @@ static long op_bind_interdomain(domid_t dom)
     return hypercall_event_channel_op(EVTCHNOP_bind_interdomain, &b);
 }
 
-/* A grant-table op's result: its hypercall error, else its status (denied: -EPERM). */
+/* A grant-table op's result: its hypercall error, else its GNTST_* status. */
 static long gnttab_result(long rc, int16_t status)
 {
-    if ( rc )
-        return rc;
-    return status == GNTST_permission_denied ? -EPERM : status;
+    return rc ? rc : status;
 }
 
 static long op_query_size(domid_t dom)
@@ -213,6 +211,82 @@ static long op_get_version(domid_t dom)
     long rc = hypercall_grant_table_op(GNTTABOP_get_version, &v, 1);
 
     return rc > 0 ? 0 : rc;
+}
+
+/* Where a grant is mapped (then unmapped: the gfn is left empty, as on Xen),
+ * and where a grant copy writes. */
+static uint8_t scratch_page[XEN_PAGE_SIZE] __aligned(XEN_PAGE_SIZE);
+static uint8_t copy_page[XEN_PAGE_SIZE] __aligned(XEN_PAGE_SIZE);
+
+static long op_map_grant_ref(domid_t dom)
+{
+    /*
+     * Grant 0 of the other domain (GNTTAB_RESERVED_CONSOLE): the grant checks
+     * refuse unless it is granted to us (the console backend's domain).  A
+     * mapping made is unmapped again (Xen crashes a domain that maps a grant
+     * over a grant mapping).
+     */
+    struct gnttab_map_grant_ref m = {
+        .host_addr = (unsigned long)scratch_page, .flags = GNTMAP_host_map,
+        .ref = 0, .dom = dom,
+    };
+    long rc = hypercall_grant_table_op(GNTTABOP_map_grant_ref, &m, 1);
+
+    if ( !rc && !m.status )
+    {
+        struct gnttab_unmap_grant_ref u = {
+            .host_addr = m.host_addr, .handle = m.handle,
+        };
+
+        xtf_check_rc("unmap the grant", hypercall_grant_table_op(
+                         GNTTABOP_unmap_grant_ref, &u, 1) ?: u.status, 0);
+    }
+    return gnttab_result(rc, m.status);
+}
+
+static long op_grant_copy(domid_t dom)
+{
+    struct gnttab_copy c = {
+        .source = { .u.ref = 0, .domid = dom },
+        .dest = { .u.gmfn = (unsigned long)copy_page >> XEN_PAGE_SHIFT,
+                  .domid = DOMID_SELF },
+        .len = 8, .flags = GNTCOPY_source_gref,
+    };
+    long rc = hypercall_grant_table_op(GNTTABOP_copy, &c, 1);
+
+    return gnttab_result(rc, c.status);
+}
+
+static long op_getvcpuinfo(domid_t dom)
+{
+    struct xen_domctl op = {
+        .cmd = XEN_DOMCTL_getvcpuinfo,
+        .interface_version = XEN_DOMCTL_INTERFACE_VERSION,
+        .domain = dom,
+    };
+
+    return domctl(&op);                         /* vCPU 0 */
+}
+
+static long op_readconsole(domid_t dom)
+{
+    static struct xen_sysctl op;
+
+    (void)dom;
+    memset(&op, 0, sizeof(op));
+    op.cmd = XEN_SYSCTL_readconsole;
+    op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+    return hypercall(__HYPERVISOR_sysctl, (unsigned long)&op, 0, 0, 0, 0);
+}
+
+static long op_set_param(domid_t dom)
+{
+    /* The target's xenstore event channel, set to what it is (it has none in use). */
+    struct xen_hvm_param p = { .domid = dom, .index = HVM_PARAM_STORE_EVTCHN };
+
+    if ( hypercall_hvm_op(HVMOP_get_param, &p) )
+        p.value = 0;
+    return hypercall_hvm_op(HVMOP_set_param, &p);
 }
 
 static long op_console_read(domid_t dom)
@@ -299,16 +373,20 @@ static const struct op ops[] = {
     { "domctl.max_vcpus",            op_max_vcpus,            ON_TARGET | ON_UNTARG },
     { "domctl.setvcpuaffinity",      op_setvcpuaffinity,      ON_TARGET | ON_UNTARG },
     { "domctl.settimeoffset",        op_settimeoffset,        ON_TARGET | ON_UNTARG },
+    { "domctl.getvcpuinfo",          op_getvcpuinfo,          ON_TARGET | ON_UNTARG },
     { "domctl.memory_mapping",       op_memory_mapping,       ON_TARGET | ON_UNTARG },
     { "domctl.ioport_mapping",       op_ioport_mapping,       ON_TARGET | ON_UNTARG },
     { "sysctl.getdomaininfolist",    op_getdomaininfolist,    ON_NONE },
     { "sysctl.physinfo",             op_physinfo,             ON_NONE },
+    { "sysctl.readconsole",          op_readconsole,          ON_NONE },
     { "evtchn.alloc_unbound",        op_alloc_unbound,        ON_ALL },
     { "evtchn.status",               op_evtchn_status,        ON_ALL },
     { "evtchn.bind_interdomain",     op_bind_interdomain,     ON_TARGET | ON_UNTARG },
     { "gnttab.query_size",           op_query_size,           ON_ALL },
     { "gnttab.setup_table",          op_setup_table,          ON_ALL },
     { "gnttab.get_version",          op_get_version,          ON_ALL },
+    { "gnttab.map_grant_ref",        op_map_grant_ref,        ON_TARGET | ON_UNTARG },
+    { "gnttab.copy",                 op_grant_copy,           ON_TARGET | ON_UNTARG },
     { "console_io.read",             op_console_read,         ON_NONE },
     { "console_io.write",            op_console_write,        ON_NONE },
     { "memory.current_reservation",  op_current_reservation,  ON_ALL },
@@ -318,6 +396,7 @@ static const struct op ops[] = {
     { "memory.add_to_physmap",       op_add_to_physmap,       ON_ALL },
     { "memory.remove_from_physmap",  op_remove_from_physmap,  ON_TARGET | ON_UNTARG },
     { "hvm_op.get_param",            op_get_param,            ON_ALL },
+    { "hvm_op.set_param",            op_set_param,            ON_TARGET | ON_UNTARG },
     /* On the untargetable domain only: where it is allowed it ends the domain. */
     { "sched.remote_shutdown",       op_remote_shutdown,      ON_UNTARG },
 };
