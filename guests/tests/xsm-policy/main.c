@@ -31,15 +31,6 @@ const char test_title[] = "XSM: capability x operation";
 
 static domid_t target, untargetable;
 
-/* Not in xen-abi.h: the device model's domctls (public/domctl.h). */
-struct xen_domctl_memory_mapping {
-    uint64_t first_gfn, first_mfn, nr_mfns;
-    uint32_t add_mapping, padding;
-};
-struct xen_domctl_ioport_mapping {
-    uint32_t first_gport, first_mport, nr_ports, add_mapping;
-};
-
 /* ---- the operations --------------------------------------------------------- */
 static long op_getdomaininfo(domid_t dom)
 {
@@ -120,52 +111,38 @@ static long op_current_reservation(domid_t dom)
     return rc > 0 ? 0 : rc;
 }
 
+/* A domctl whose argument is all zeros: settimeoffset by 0, getvcpuinfo of vCPU 0,
+ * memory_mapping and ioport_mapping of nothing (nr_mfns, nr_ports 0: Xen -EINVAL). */
 static long op_settimeoffset(domid_t dom)
 {
-    struct xen_domctl op = {
-        .cmd = XEN_DOMCTL_settimeoffset,
-        .interface_version = XEN_DOMCTL_INTERFACE_VERSION,
-        .domain = dom,
-    };
-
-    return domctl(&op);                         /* offset 0: no change */
+    return domctl_simple(XEN_DOMCTL_settimeoffset, dom);
 }
 
 static long op_memory_mapping(domid_t dom)
 {
-    struct xen_domctl op = {
-        .cmd = XEN_DOMCTL_memory_mapping,
-        .interface_version = XEN_DOMCTL_INTERFACE_VERSION,
-        .domain = dom,
-    };
-    struct xen_domctl_memory_mapping *mm = (void *)&op.u;
-
-    mm->nr_mfns = 0;                            /* maps nothing (Xen: -EINVAL) */
-    return domctl(&op);
+    return domctl_simple(XEN_DOMCTL_memory_mapping, dom);
 }
 
 static long op_ioport_mapping(domid_t dom)
 {
-    struct xen_domctl op = {
-        .cmd = XEN_DOMCTL_ioport_mapping,
-        .interface_version = XEN_DOMCTL_INTERFACE_VERSION,
-        .domain = dom,
-    };
-    struct xen_domctl_ioport_mapping *im = (void *)&op.u;
+    return domctl_simple(XEN_DOMCTL_ioport_mapping, dom);
+}
 
-    im->nr_ports = 0;                           /* maps nothing (Xen: -EINVAL) */
-    return domctl(&op);
+/* A sysctl whose argument is all zeros. */
+static long sysctl_simple(unsigned int cmd)
+{
+    static struct xen_sysctl op;
+
+    memset(&op, 0, sizeof(op));
+    op.cmd = cmd;
+    op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+    return hypercall(__HYPERVISOR_sysctl, (unsigned long)&op, 0, 0, 0, 0);
 }
 
 static long op_physinfo(domid_t dom)
 {
-    static struct xen_sysctl op;
-
     (void)dom;
-    memset(&op, 0, sizeof(op));
-    op.cmd = XEN_SYSCTL_physinfo;
-    op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
-    return hypercall(__HYPERVISOR_sysctl, (unsigned long)&op, 0, 0, 0, 0);
+    return sysctl_simple(XEN_SYSCTL_physinfo);
 }
 
 static long op_evtchn_status(domid_t dom)
@@ -259,24 +236,13 @@ static long op_grant_copy(domid_t dom)
 
 static long op_getvcpuinfo(domid_t dom)
 {
-    struct xen_domctl op = {
-        .cmd = XEN_DOMCTL_getvcpuinfo,
-        .interface_version = XEN_DOMCTL_INTERFACE_VERSION,
-        .domain = dom,
-    };
-
-    return domctl(&op);                         /* vCPU 0 */
+    return domctl_simple(XEN_DOMCTL_getvcpuinfo, dom);
 }
 
 static long op_readconsole(domid_t dom)
 {
-    static struct xen_sysctl op;
-
     (void)dom;
-    memset(&op, 0, sizeof(op));
-    op.cmd = XEN_SYSCTL_readconsole;
-    op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
-    return hypercall(__HYPERVISOR_sysctl, (unsigned long)&op, 0, 0, 0, 0);
+    return sysctl_simple(XEN_SYSCTL_readconsole);     /* count 0 */
 }
 
 static long op_set_param(domid_t dom)
