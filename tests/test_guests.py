@@ -16,6 +16,7 @@ import sys
 import pytest
 
 import built
+from hvsim.testing import manifest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = ROOT / "guests" / "build"
@@ -24,11 +25,13 @@ VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 HVSIM_TIMEOUT = 60
 
-# Guests that cannot pass on hvsim's CPU, and why.
-XFAIL = {
-    "exceptions-unemulated": "QEMU TCG under hvsim's vCPU raises neither #AC nor #XM, and "
-                             "Unicorn drops the I/O privilege check of in/out",
-}
+
+
+def _known_failure(elf):
+    """The reason a guest's manifest (guests/tests/<name>/test.toml) gives
+    for the FAILURE it is known to end with on hvsim, else None."""
+    m = manifest.load(str(elf))
+    return m.expect.reason if m is not None and m.expect.verdict == "FAILURE" else None
 
 # Per guest: console lines (regular expressions, each must match a whole
 # line) that show the guest did its work.  "checks" is the least number of
@@ -101,8 +104,9 @@ def _guest_params():
             if elf.stem in ELSEWHERE:
                 continue
             marks = []
-            if elf.stem in XFAIL:
-                marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[elf.stem]))
+            reason = _known_failure(elf)
+            if reason:
+                marks.append(pytest.mark.xfail(strict=True, reason=reason))
             params.append(pytest.param(env, elf, id="%s-%s" % (env, elf.stem), marks=marks))
     return params
 

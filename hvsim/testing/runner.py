@@ -9,12 +9,15 @@ and is killed by the host S+10 seconds after it started if it has not exited
 by then.
 
 Test names.  PATH arguments are ELF files or directories; a directory is
-searched recursively for *.elf.  A test's name is the image's path below the
-directory given, without ".elf", with "/" replaced by "-", as XTF names its
-tests: guests/build/hvm64/example.elf found under guests/build is
-"hvm64-example" (XTF's test-hvm64-example).  An ELF given directly is named
-after its file ("example").  When two images would get the same name the
-later ones get "#2", "#3", ... appended.
+searched recursively for *.elf.  An image with a manifest beside it (the
+project's guests: manifest.py) is named by it, `<env>-<name>` as XTF names
+its tests test-<env>-<name>, however it was reached, and runs with the
+manifest's settings and expectation.  Any other image is named after its
+path below the directory given, without ".elf", with "/" replaced by "-"; an
+ELF given directly is named after its file ("example").  When two images
+would get the same name the later ones get "#2", "#3", ... appended.  Words
+that are not paths select among the tests found (select.py); with no path at
+all, the project's own guests/build is searched.
 
 XTF's own layout: with --xtf DIR the arguments are a selection as
 xtf-runner takes it (names, environments, categories; see xtf.py), and tests
@@ -48,6 +51,7 @@ import xml.etree.ElementTree as ET
 
 from ..errors import ConfigError, HvsimError
 from . import xtf
+from . import manifest, select
 from .expect import UNLISTED, Expectation, Expectations
 from ..options import silence_stdout, validate
 from ..verdict import (EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE,
@@ -68,12 +72,17 @@ class GuestTest:
     """One guest image to run: `name` (see the module docstring), the image
     `path`, `group` (the directories between the PATH given and it; for XTF,
     ("xtf", test name)), the verdict it is expected to give, and `skip`: if
-    set, the reason it is reported SKIP without being run."""
+    set, the reason it is reported SKIP without being run.  A project guest
+    also has its manifest's `env`, `base` name, `category` and `settings`."""
     name: str
     path: str
     group: tuple = ()
     expect: object = UNLISTED
     skip: str = ""
+    env: str = ""
+    base: str = ""
+    category: str = ""
+    settings: manifest.Settings = manifest.Settings()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +92,14 @@ class RunOptions:
     deterministic: bool = False
     mem: str = None
     cmdline: str = None
+
+    def for_test(self, test):
+        """These options with a test's own settings (its manifest's) applied."""
+        s = test.settings
+        return dataclasses.replace(
+            self, timeout=s.timeout or self.timeout,
+            deterministic=self.deterministic or s.deterministic,
+            mem=s.mem or self.mem, cmdline=s.cmdline if s.cmdline is not None else self.cmdline)
 
     @property
     def hard_timeout(self):
@@ -102,15 +119,25 @@ def _elf_files(directory):
     return sorted(found)
 
 
+def _test(name, path, group=()):
+    """The GuestTest for an image: named and set up by its manifest if it has
+    one, else called `name`."""
+    m = manifest.load(path)
+    if m is None:
+        return GuestTest(name, path, group)
+    return GuestTest(m.test_name, path, (m.env,), m.expect, env=m.env, base=m.name,
+                     category=m.category, settings=m.settings)
+
+
 def _tests_in(path):
     """The tests a PATH argument names; ConfigError if it names nothing usable."""
     if os.path.isdir(path):
-        return [GuestTest("-".join(rel[:-1] + (rel[-1][:-len(".elf")],)),
-                          os.path.join(path, *rel), rel[:-1])
+        return [_test("-".join(rel[:-1] + (rel[-1][:-len(".elf")],)),
+                      os.path.join(path, *rel), rel[:-1])
                 for rel in _elf_files(path)]
     if os.path.isfile(path):
         base = os.path.basename(path)
-        return [GuestTest(base[:-len(".elf")] if base.endswith(".elf") else base, path)]
+        return [_test(base[:-len(".elf")] if base.endswith(".elf") else base, path)]
     if os.path.exists(path):
         raise ConfigError("%s: not a file or a directory" % path)
     raise ConfigError("%s: no such file or directory" % path)
@@ -145,8 +172,9 @@ NOT_RUN = Expectation("SKIP", xtf.NO_PV, "hvsim")
 def discover_xtf(directory, words, all_default=False, non_default=False, host=False):
     """The tests an xtf-runner selection names in an XTF tree (xtf.py); PV
     environments are SKIPs that do not run (and are expected to)."""
-    return [GuestTest(t.name, t.path, ("xtf", t.info.name)) if t.runnable else
-            GuestTest(t.name, t.path, ("xtf", t.info.name), NOT_RUN, xtf.NO_PV)
+    return [GuestTest(t.name, t.path, ("xtf", t.info.name),
+                      *((UNLISTED, "") if t.runnable else (NOT_RUN, xtf.NO_PV)),
+                      env=t.env, base=t.info.name, category=t.info.category)
             for t in xtf.select(xtf.load(directory), words, all_default, non_default, host)]
 
 
@@ -186,15 +214,19 @@ class TestResult:
 
 
 def hvsim_argv(test, opts):
-    """The `hvsim run` arguments for one test."""
-    argv = ["run", "--no-prefix", "--timeout", "%g" % opts.timeout]
+    """The `hvsim run` arguments for one test (`opts` already for_test()'s):
+    its image once per domain it asks for."""
+    s = test.settings
+    argv = ["run", "--no-prefix" if s.domains == 1 else "--prefix", "--timeout", "%g" % opts.timeout]
     if opts.deterministic:
         argv.append("--deterministic")
     if opts.mem:
         argv += ["--mem", opts.mem]
     if opts.cmdline:
         argv += ["--cmdline", opts.cmdline]
-    return argv + ["--", test.path]
+    if s.vcpus:
+        argv += ["--vcpus", str(s.vcpus)]
+    return argv + ["--"] + [test.path] * s.domains
 
 
 def verdict_of_exit(returncode, killed=False):
@@ -253,6 +285,7 @@ def run_test(test, opts, live=None):
     anything the guest or hvsim does."""
     if test.skip:
         return TestResult(test, "SKIP", 0.0, note=test.skip)
+    opts = opts.for_test(test)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hvsim-test-") as tmp:
         out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
@@ -669,11 +702,19 @@ DESCRIPTION = (
     "SKIP 3, ERROR 4, FAILURE 5, CRASH 6 (crash, no result line, timeout, killed).  Every "
     "test runs: one failing never stops the others.")
 EPILOG = (
-    "test names: a directory is searched recursively for *.elf; a test is named after its "
-    "image's path below that directory, without .elf, with / replaced by - (under "
-    "guests/build, hvm64/example.elf is 'hvm64-example', XTF's test-hvm64-example).  An ELF "
-    "given directly is named after its file.  An image hvsim cannot boot at all (not a PVH "
-    "ELF, ...) is an ERROR.\n\n"
+    "test names: a directory is searched recursively for *.elf.  The project's guests have "
+    "a manifest beside each image (<name>.test.toml, from guests/tests/<name>/test.toml): "
+    "they are named <env>-<name> (hvm64-example, as XTF's test-hvm64-example) however they "
+    "are reached, run with their vCPUs, domains and command line, and a verdict the manifest "
+    "expects (with its reason) is reported as expected.  Other images are named after their "
+    "path below the directory given, without .elf, with / replaced by -; an ELF given "
+    "directly after its file.  An image hvsim cannot boot at all (not a PVH ELF, ...) is an "
+    "ERROR.\n\n"
+    "selection: arguments that are not paths pick tests: names (hvm64-example, or example "
+    "in every environment), environments (hvm64, hvm32pae, hvm32pse, hvm32, arm64; hvm) and "
+    "categories, united within a kind and intersected across kinds, as xtf-runner does; "
+    "with no path, the project's guests/build.  E.g. `hvsim test hvm64 smp ping-pong`, "
+    "`hvsim test -k 'grant and not hvm32'`.\n\n"
     "XTF: with --xtf DIR (an XTF build or install tree: tests/<name>/info.json beside "
     "test-<env>-<name> images), the arguments are a selection as xtf-runner takes it: "
     "categories (functional, xsa, special, utility, in-development), environments (hvm64, "
@@ -691,8 +732,10 @@ def add_parser(subparsers):
     """Register the `test` sub-command on an argparse subparsers object."""
     p = subparsers.add_parser("test", help=HELP, description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("paths", nargs="*", metavar="PATH|SELECTION",
-                   help="guest ELF file, or a directory searched recursively for *.elf; "
-                        "with --xtf, selection words as xtf-runner takes them")
+                   help="guest ELF file, or a directory searched recursively for *.elf "
+                        "(none: the project's guests/build); other words select tests by "
+                        "name, environment or category; with --xtf, selection words as "
+                        "xtf-runner takes them")
     xg = p.add_argument_group("XTF", "run tests from an XTF tree, selected as xtf-runner does")
     xg.add_argument("--xtf", metavar="DIR",
                     help="an XTF build or install tree (tests/<name>/info.json and "
@@ -704,6 +747,9 @@ def add_parser(subparsers):
                          "in-development)")
     xg.add_argument("--host", action="store_true",
                     help="with --xtf: only tests this host can run (the HVM environments)")
+    p.add_argument("-k", dest="keyword", metavar="EXPR",
+                   help="only tests whose name, environment or category match EXPR, as "
+                        "pytest's -k: words (substrings) with and, or, not, parentheses")
     p.add_argument("--expect", metavar="FILE",
                    help="the verdicts tests are known to give, and why (see below): those "
                         "are reported as expected and only the others set the exit code")
@@ -773,24 +819,54 @@ def _tests(args):
     """The tests the arguments name, with their expectations; ConfigError if
     they name none."""
     if args.xtf is not None:
-        tests = discover_xtf(args.xtf, args.paths, args.all, args.non_default, args.host)
+        tests = select.select(discover_xtf(args.xtf, args.paths, args.all, args.non_default,
+                                           args.host), [], args.keyword)
         if not tests:
             raise ConfigError("--xtf %s: no tests selected: name tests, environments or "
                               "categories (e.g. `hvm64 xsa`), or give --all" % args.xtf)
     else:
         if args.all or args.non_default or args.host:
             raise ConfigError("--all, --non-default and --host select XTF tests: give --xtf DIR")
-        if not args.paths:
-            raise ConfigError("no tests given: name guest images or directories, or an XTF "
-                              "tree with --xtf DIR")
-        tests = discover(args.paths)
+        paths, words = _paths_and_words(args.paths)
+        tests = discover(paths)
         if not tests:
             hint = next((" (%s is an XTF tree: use --xtf %s [SELECTION])" % (p, p)
-                         for p in args.paths if xtf.is_xtf_tree(p)), "")
-            raise ConfigError("no tests found: no *.elf under %s%s" % (" ".join(args.paths), hint))
+                         for p in paths if xtf.is_xtf_tree(p)), "")
+            raise ConfigError("no tests found: no *.elf under %s%s" % (" ".join(paths), hint))
+        tests = select.select(tests, words, args.keyword)
+        if not tests:
+            raise ConfigError("no tests selected by %s" % " ".join(
+                words + (["-k %r" % args.keyword] if args.keyword else [])))
     if args.expect:
         tests = with_expectations(tests, Expectations.load(args.expect))
     return tests
+
+
+# The project's own guests, when hvsim runs from its source tree.
+PROJECT_GUESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "guests", "build")
+
+
+def _paths_and_words(args):
+    """Split the arguments into paths (those that exist) and selection words;
+    with no path, the project's guests/build.  ConfigError if there is none."""
+    paths = [a for a in args if os.path.exists(a)]
+    words = [a for a in args if not os.path.exists(a)]
+    bad = [w for w in words if os.sep in w or w.endswith(".elf")]
+    if bad:                                  # meant as a path, not a name
+        raise ConfigError("%s: no such file or directory" % bad[0])
+    if paths:
+        return paths, words
+    if os.path.isdir(PROJECT_GUESTS):
+        return [PROJECT_GUESTS], words
+    raise ConfigError("no tests given: name guest images or directories, or an XTF tree "
+                      "with --xtf DIR")
+
+
+def _expecting(args, tests):
+    """Whether verdicts are judged against expectations (--expect, or a test
+    whose manifest expects a verdict)."""
+    return bool(args.expect) or any(t.expect is not UNLISTED for t in tests)
 
 
 def _run(args, tests, opts, jobs):
@@ -818,7 +894,7 @@ def _run(args, tests, opts, jobs):
         write_junit(args.junit, results, elapsed, opts, started)
     if interrupted:
         return EXIT_INTERRUPTED
-    return exit_code(results, bool(args.expect))
+    return exit_code(results, _expecting(args, tests))
 
 
 def _report(results, elapsed, args, out):
@@ -828,7 +904,7 @@ def _report(results, elapsed, args, out):
             if r.verdict in NOT_PASSING:
                 out.write(format_console(r) + "\n")
     out.write(format_summary(results, elapsed, only_not_passing=args.quiet,
-                             expecting=bool(args.expect)))
+                             expecting=_expecting(args, [r.test for r in results])))
     out.flush()
 
 
