@@ -104,6 +104,11 @@ def sidecar(image):
     return base + SUFFIX
 
 
+def is_manifest(path):
+    """Whether a file is a test manifest (by its name)."""
+    return path.endswith(SUFFIX)
+
+
 def parse(text, path):
     """A Manifest from a manifest's text; ConfigError naming path and key."""
     try:

@@ -866,7 +866,7 @@ def _paths_and_words(args):
 def _expecting(args, tests):
     """Whether verdicts are judged against expectations (--expect, or a test
     whose manifest expects a verdict)."""
-    return bool(args.expect) or any(t.expect is not UNLISTED for t in tests)
+    return bool(args.expect) or any(manifest.is_manifest(t.expect.where) for t in tests)
 
 
 def _run(args, tests, opts, jobs):
