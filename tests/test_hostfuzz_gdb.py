@@ -143,8 +143,9 @@ class Raw(Client):
 @given(st.lists(packet().filter(lambda p: p[:1] not in "cCsSDk" and not p.startswith(
     ("vCont;", "vKill"))), min_size=60, max_size=60))
 def test_fuzz_gdb_over_a_socket(start, packets):   # noqa: F811  (start: the fixture)
-    """60 hostile packets (the resuming and ending ones left out), then the
-    stub still answers and the run ends as gdb's k asks, with no traceback."""
+    """60 hostile packets (the resuming and ending ones left out), 200 KB of
+    noise and a packet that never ends, then the stub still answers and the
+    run ends as gdb's k asks, with no traceback."""
     h = start(built.guest("hvm64"))
     c = Raw(h.port)
     c.sock.settimeout(5)
@@ -155,6 +156,7 @@ def test_fuzz_gdb_over_a_socket(start, packets):   # noqa: F811  (start: the fix
             pytest.fail("no reply to %r" % p)
         assert reply == "" or reply.isprintable() or reply.startswith(("T", "m", "l", "E")), \
             (p, reply)
+    c.sock.sendall(b"x" * 200000 + b"$" + b"A" * 70000)     # noise, a packet with no end
     assert c.ask("?").startswith("T05thread:3e9;")
     c.sock.sendall(b"$k#6b")
     rc, _, err = h.finish()
@@ -170,3 +172,19 @@ def test_numbers_python_takes_but_gdb_does_not_write_are_errors(stub):
     assert stub.handle("Hc-1") == "OK" and stub.handle("Hg0") == "OK"
     for bad in (b"$?#+0", b"$?# 3f", b"$?#3_f"):
         assert g.PacketReader().feed(bad)[0][0] == "bad"
+
+
+def test_hostile_streams_are_bounded():
+    """A '$' never followed by '#' is dropped past MAX_PACKET_BYTES rather than
+    buffered for ever; megabytes of noise are skipped in one pass (they were
+    deleted a byte at a time from the front of the buffer: quadratic)."""
+    r = g.PacketReader()
+    with time_limit(5):
+        events = []
+        for _ in range(64):
+            events += r.feed(b"$" + b"A" * 65535)
+        assert ("bad", b"") in events and len(r._buf) <= g.MAX_PACKET_BYTES + 65536
+        assert r.feed(b"#00" + g.frame(b"?")) [-1] == ("packet", b"?")
+        noise = (b"x" * 65535 + b"+") * 64
+        assert r.feed(noise) == [("ack",)] * 64 and not r._buf
+    assert r.feed(b"\x03-" + g.frame(b"g")) == [("interrupt",), ("nak",), ("packet", b"g")]

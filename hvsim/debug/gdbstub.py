@@ -44,6 +44,7 @@ from .control import RunControl, StopRun
 
 PACKET_SIZE = 0x4000              # what qSupported offers (bytes of packet data)
 MAX_MEMORY_READ = (PACKET_SIZE - 16) // 2
+MAX_PACKET_BYTES = 2 * PACKET_SIZE + 4   # a longer '$...' without '#' is dropped, not buffered
 EFAULT = 14                       # E14: the address is not mapped
 EINVAL = 22
 SIGINT, SIGTRAP = 2, 5
@@ -114,32 +115,34 @@ class PacketReader:
     def __init__(self):
         self._buf = bytearray()
 
+    _CONTROL = {0x03: ("interrupt",), 0x2B: ("ack",), 0x2D: ("nak",)}   # ^C + -
+
     def feed(self, data):
         self._buf += data
         events = []
         while self._buf:
-            b = self._buf[0]
-            if b == 0x24:                                   # '$'
-                end = self._buf.find(b"#")
-                if end < 0 or len(self._buf) < end + 3:
-                    break                                   # incomplete
-                body = bytes(self._buf[1:end])
-                given = bytes(self._buf[end + 1:end + 3])
-                del self._buf[:end + 3]
-                try:
-                    ok = parse_hex(given.decode("latin-1"), 8) == checksum(body)
-                except ValueError:
-                    ok = False
-                events.append(("packet" if ok else "bad", decode_rle(body)))
+            start = self._buf.find(b"$")
+            noise = self._buf[:start] if start >= 0 else self._buf
+            events += [self._CONTROL[b] for b in noise if b in self._CONTROL]
+            if start < 0:
+                self._buf.clear()                           # anything else is noise
+                break
+            del self._buf[:start]
+            end = self._buf.find(b"#")
+            if end < 0 and len(self._buf) > MAX_PACKET_BYTES:
+                del self._buf[:1]                           # too long: not a packet
+                events.append(("bad", b""))
                 continue
-            del self._buf[0]
-            if b == 0x03:
-                events.append(("interrupt",))
-            elif b == 0x2B:                                 # '+'
-                events.append(("ack",))
-            elif b == 0x2D:                                 # '-'
-                events.append(("nak",))
-            # anything else between packets is noise
+            if end < 0 or len(self._buf) < end + 3:
+                break                                       # incomplete
+            body = bytes(self._buf[1:end])
+            given = bytes(self._buf[end + 1:end + 3])
+            del self._buf[:end + 3]
+            try:
+                ok = parse_hex(given.decode("latin-1"), 8) == checksum(body)
+            except ValueError:
+                ok = False
+            events.append(("packet" if ok else "bad", decode_rle(body)))
         return events
 
 
