@@ -30,6 +30,11 @@ def cmd_resume(args):
     return resume(args)
 
 
+GDB_HELP = ("serve the GDB remote protocol on HOST:PORT (HOST defaults to 127.0.0.1; port 0 "
+            "picks a free one) and wait at the first instruction until gdb connects; each "
+            "vCPU is a gdb thread")
+
+
 def version_text():
     """--version: hvsim's, the CPU emulator's and the Xen interface's versions."""
     import unicorn
@@ -67,10 +72,7 @@ def build_parser():
     r.add_argument("guests", nargs="+", metavar="GUEST", help="PVH kernel ELF file")
     options.guest_options(r)
     r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
-    r.add_argument("--gdb", metavar="[HOST]:PORT",
-                   help="serve the GDB remote protocol on HOST:PORT (HOST defaults to "
-                        "127.0.0.1; port 0 picks a free one) and wait at the first "
-                        "instruction until gdb connects; each vCPU is a gdb thread")
+    r.add_argument("--gdb", metavar="[HOST]:PORT", help=GDB_HELP)
     options.run_options(r)
     r.set_defaults(func=cmd_run)
 
@@ -87,6 +89,9 @@ def build_parser():
     b.add_argument("--order", choices=("lcm", "domid"), default="lcm",
                    help="unpause order (default: LCM order)")
     b.add_argument("--host-mem", default="4G", help="the emulated host's RAM (default 4G)")
+    b.add_argument("--gdb", metavar="[HOST]:PORT",
+                   help=GDB_HELP + " (dNvM: vCPU M of domain N); every domain is built and "
+                        "paused when gdb connects; `monitor help` for boot-phase stops")
     b.add_argument("--keep-host", action="store_true",
                    help="do not take the host down when the hardware domain shuts down "
                         "(Xen does)")

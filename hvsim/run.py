@@ -33,13 +33,10 @@ def run_guests(args):
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
     sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
     hv = Hypervisor(deterministic=args.deterministic, console=sink)
-    gdb = _gdb_server(hv, args)
+    gdb = _gdb_server(hv, args, args.guests[0])
     domains = build_guests(hv, args, args.guests, mem)
     if gdb is not None:
-        gdb.set_arch(any(d.kernel.elfclass == 64 for d in domains))
-        gdb.attach()
-        sys.stderr.write(gdb.banner() + "\n")
-        sys.stderr.flush()
+        _attach_gdb(gdb, domains)
     return _run_and_report(hv, args, domains, snap=snap, debugger=gdb)
 
 
@@ -80,40 +77,85 @@ def build_guests(hv, args, paths, mem):
     return domains
 
 
-def _gdb_server(hv, args):
+def _gdb_server(hv, args, elf_path):
     """--gdb [HOST]:PORT: a listening gdb stub (hvsim/debug/gdbstub.py), or None."""
     if not getattr(args, "gdb", None):
         return None
     from .debug.gdbstub import GdbServer, parse_address
-    server = GdbServer(hv, parse_address(args.gdb), elf_path=args.guests[0])
+    server = GdbServer(hv, parse_address(args.gdb), elf_path=elf_path)
     server.listen()
     return server
 
 
+def _attach_gdb(gdb, domains, paths=None):
+    """The stub takes the machine, stopped before its first instruction;
+    the banner says how to connect (paths: domid -> kernel file)."""
+    gdb.set_arch(any(d.kernel.machine == "EM_X86_64" for d in domains))
+    gdb.attach()
+    sys.stderr.write(gdb.banner(domains, paths or {}) + "\n")
+    if any(d.kernel.machine == "EM_X86_64" and d.kernel.elfclass == 32 for d in domains):
+        sys.stderr.write("hvsim: gdb: an ELF32 x86-64 kernel (XTF's hvm64): gdb takes it for "
+                         "x32; say `set architecture i386:x86-64` before `target remote`\n")
+    sys.stderr.flush()
+
+
 def boot_scenario(args):
     """`hvsim boot SCENARIO`: firmware -> MBI -> LCM -> domains -> run."""
-    from .boot import lcm
     check_unicorn_version()
     snap = Request.from_args(args, args.deterministic)
-    cfg = args.scenario
+    host_mem = parse_size(args.host_mem, "--host-mem")
+    cfg, plan = read_boot_plan(args.scenario, args.entry, host_mem, "--gdb" if args.gdb else None)
+    prefix = args.prefix if args.prefix is not None else True
+    sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
+    hv = boot_host(cfg, plan, host_mem, args.deterministic, sink, args.keep_host)
+    paths = kernel_paths(plan)
+    gdb = _gdb_server(hv, args, next(iter(paths.values()), None))
+    domains = launch.build_plan(hv, plan)
+    if gdb is not None:
+        _attach_gdb(gdb, domains, paths)
+    return _run_and_report(hv, args, domains, order=args.order, summary=True, snap=snap,
+                           debugger=gdb)
+
+
+def is_boot_scenario(path):
+    """A scenario directory or a boot config, not a kernel ELF (`hvsim step`)."""
+    if os.path.isdir(path):
+        return True
+    return read_input(path, "cannot open: %s", "check the path")[:4] != b"\x7fELF"
+
+
+def read_boot_plan(scenario, entry, host_mem, debug_option=None):
+    """SCENARIO (a boot.cfg or its directory) -> (config path, boot plan);
+    debug_option: the debugging option given (refused for arm64 domains)."""
+    from .boot import lcm
+    cfg = scenario
     if os.path.isdir(cfg):
         cfg = os.path.join(cfg, "boot.cfg")
     if not os.path.exists(cfg):
         raise ConfigError("%s: no such boot config (give a boot.cfg or a scenario directory)"
-                          % args.scenario)
-    host_mem = parse_size(args.host_mem, "--host-mem")
-    plan, _ = lcm.boot_plan(cfg, args.entry, host_mem)
+                          % scenario)
+    plan, _ = lcm.boot_plan(cfg, entry, host_mem)
+    if debug_option and any(arm64.is_arm64_kernel(dp.kernel.data or b"") for dp in plan.domains):
+        raise ConfigError("%s: not supported for arm64 guests yet (issue 12); run without it"
+                          % debug_option)
     for w in plan.warnings:
         sys.stderr.write("hvsim: warning: %s\n" % w)
-    prefix = args.prefix if args.prefix is not None else True
-    sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
-    hv = Hypervisor(deterministic=args.deterministic, console=sink, host_mem=host_mem,
+    return cfg, plan
+
+
+def boot_host(cfg, plan, host_mem, deterministic, sink, keep_host=False):
+    """The hypervisor a boot plan runs on (its domains not built yet)."""
+    hv = Hypervisor(deterministic=deterministic, console=sink, host_mem=host_mem,
                     cmdline=plan.hypervisor_cmdline)
-    hv.hwdom_shutdown_halts_host = not args.keep_host
+    hv.hwdom_shutdown_halts_host = not keep_host
     hv.log("%s boot from %s: %d domain%s" % (plan.kind, cfg, len(plan.domains),
                                             "s" if len(plan.domains) != 1 else ""))
-    domains = launch.build_plan(hv, plan)
-    return _run_and_report(hv, args, domains, order=args.order, summary=True, snap=snap)
+    return hv
+
+
+def kernel_paths(plan):
+    """domid -> the file each domain's kernel was read from (gdb's symbols)."""
+    return {dp.domid: dp.kernel.path for dp in plan.domains if dp.kernel.path}
 
 
 def resume(args):
@@ -141,8 +183,12 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     if snap is not None:
         snap.arm(hv, {"domains": domains, "summary": summary})
     attach_to = console_client.parse_console(getattr(args, "console", None), domains)
-    sinks = _start_observers(hv, args)
-    if not resumed:
+    sinks = _start_observers(hv, args, [debugger.sink] if debugger is not None else [])
+    if resumed:
+        pass
+    elif debugger is not None:            # unpaused where a boot phase can stop them
+        debugger.start_domains(launch.start_order(domains, order))
+    else:
         launch.start(domains, order)
     client = console_client.attach(hv, attach_to)
     try:
@@ -208,11 +254,12 @@ def _dump_xenstore(hv, args):
         raise ConfigError("--xenstore-dump %s: %s" % (path, e.strerror)) from None
 
 
-def _start_observers(hv, args):
-    """The --trace and --timeline outputs, attached to the hypervisor."""
+def _start_observers(hv, args, debug_sinks=()):
+    """The --trace and --timeline outputs, attached to the hypervisor with
+    the debugger's sinks; the outputs (to close at the end)."""
     from .debug import trace
     sinks = [s for s in (_open_trace(hv, args), _open_timeline(hv, args)) if s is not None]
-    trace.attach(hv, sinks)
+    trace.attach(hv, sinks + list(debug_sinks))
     return sinks
 
 

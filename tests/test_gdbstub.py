@@ -193,7 +193,9 @@ def test_protocol_ctrl_c_memory_and_errors(start):
     assert "PacketSize=" in c.ask("qSupported:multiprocess+;swbreak+;hwbreak+")
     assert c.ask("?").startswith("T05thread:3e9;")          # d1v0 = 1001
     assert c.ask("qfThreadInfo") == "m3e9" and c.ask("qsThreadInfo") == "l"
-    assert bytes.fromhex(c.ask("qThreadExtraInfo,3e9")).decode() == "d1v0"
+    assert bytes.fromhex(c.ask("qThreadExtraInfo,3e9")).decode() == "paused"   # not started
+    xml = c.ask("qXfer:threads:read::0,1000")
+    assert xml.startswith("l") and '<thread id="3e9" name="d1v0">paused</thread>' in xml
     nm = subprocess.run(["nm", str(elf)], capture_output=True, text=True).stdout
     test_main = int(re.search(r"^([0-9a-f]+) T test_main$", nm, re.M).group(1), 16)
     rip = REGS_64.index(next(r for r in REGS_64 if r.name == "rip"))
@@ -237,7 +239,7 @@ def test_gdb_hvm64_session(start):
     assert re.search(r"rip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <test_main>", out), out
     assert "=> 0x" in out and "<test_main>:" in out
     assert re.search(r"\$1 = .*<test_main\+\d+>", out), out
-    assert re.search(r"\* 1\s+Thread 1001 \(d1v0\)", out), out
+    assert re.search(r"\* 1\s+Thread 1001 \"d1v0\" \(runnable\)", out), out
     assert re.search(r"\$2 = 0x8\d+", out), out                        # PG set
     assert "[ LME LMA NXE ]" in out
     assert "Cannot access memory at address 0x7fff0000" in out

@@ -108,3 +108,83 @@ def test_interactive_prompt():
     text = out.getvalue().splitlines()
     assert len([l for l in text if INSN_RE.match(l)]) == 4
     assert "Enter: one step, N: N steps, c: continue to the end, q: quit" in text
+
+
+# ---- a host boot (firmware/demo3: d0 control, d1 hardware with 2 vCPUs, d2 guest) -------------
+DEMO3 = ROOT / "firmware" / "demo3"
+needs_demo3 = built.needs(built.GUESTS / "hvm64" / "launch-demo.elf",
+                          built.FIRMWARE / "demo3" / "lcm.dtb", how=built.MAKE_FIRMWARE)
+D_INSN_RE = re.compile(r"^(d\dv\d) 0x[0-9a-f]+ +<")
+
+
+@needs_demo3
+def test_boot_domain_until_first_hypercall():
+    """The stepper follows d2 from its first hypercall: every stepped
+    instruction is d2's, the others run (their consoles go on), and the
+    symbols are d2's kernel's."""
+    rc, lines, _ = step(DEMO3, "--domain", "d2", "--until", "first-hypercall", "-n", 20,
+                        "--deterministic")
+    assert rc == 0, lines
+    assert "-- running to d2's first-hypercall at full speed" in lines
+    reached = [l for l in lines if l.startswith("-- d2v0 reached first-hypercall")]
+    assert len(reached) == 1 and "(console_io(CONSOLEIO_write" in reached[0], lines
+    after = lines[lines.index(reached[0]):]
+    insns = [D_INSN_RE.match(l).group(1) for l in after if D_INSN_RE.match(l)]
+    assert insns == ["d2v0"] * 20, lines
+    assert any("<hypercall_page+" in l for l in after)
+    assert lines[-1] == "-- stopped after 20 instructions"
+
+
+@needs_demo3
+@pytest.mark.parametrize("others", ["run", "paused"])
+def test_boot_domain_others_run_or_stay_paused(others):
+    """d0 (the control domain) waits for the guest to end: while it is
+    stepped, the others run when it blocks (--others run: the boot ends in
+    SUCCESS), or stay stopped (--others paused: d0 can never go on)."""
+    rc, lines, _ = step(DEMO3, "--domain", "d0", "--until", "first-hypercall",
+                        "--others", others, "--deterministic")
+    text = "\n".join(lines[-30:])
+    stepped = {D_INSN_RE.match(l).group(1) for l in lines if D_INSN_RE.match(l)}
+    assert stepped == {"d0v0"}, stepped
+    after = lines[next(i for i, l in enumerate(lines) if l.startswith("-- d0v0 reached")):]
+    if others == "run":
+        assert rc == 0, text
+        assert "(d2) Test result: SUCCESS" in after and "(d1) Test result: SUCCESS" in after
+        assert re.match(r"-- the run ended after \d+ stepped instructions: SUCCESS", lines[-1])
+    else:
+        assert rc == 6, text
+        assert not any(l.startswith(("(d1)", "(d2)")) for l in after), text
+        assert "-- d0 can go no further: the other domains stay paused (--others paused)" \
+            in lines, text
+
+
+@needs_demo3
+def test_boot_until_symbol_is_armed_in_the_followed_domain():
+    """d0 and d2 run through xtf_exit before d1 gets there: the stepper
+    stops in d1's."""
+    rc, lines, _ = step(DEMO3, "--domain", "d1", "--until", "xtf_exit", "-n", 3,
+                        "--deterministic")
+    text = "\n".join(lines)
+    assert rc == 0, text
+    assert re.search(r"^-- d1v0 reached 0x[0-9a-f]+ <xtf_exit>", text, re.M), text
+    reached = text.index("-- d1v0 reached")
+    assert "(d2) Test result: SUCCESS" in text[:reached], text
+
+
+@needs_demo3
+def test_boot_phases_of_each_domain():
+    for domain, phase, where in (("d0", "unpaused", "<_start>"),
+                                 ("d1", "first-instruction", "<_start>"),
+                                 ("d2", "shutdown", "<hypercall_page+")):
+        rc, lines, _ = step(DEMO3, "--domain", domain, "--until", phase, "-n", 1,
+                            "--deterministic")
+        reached = [l for l in lines if l.startswith("-- %sv0 reached %s" % (domain, phase))]
+        assert len(reached) == 1 and where in reached[0], lines
+        assert rc == 0
+
+
+def test_boot_bad_domain():
+    built.need(built.FIRMWARE / "demo3" / "lcm.dtb", how=built.MAKE_FIRMWARE)
+    rc, lines, err = step(DEMO3, "--domain", "d7")
+    assert rc == 2 and err.strip() == \
+        "hvsim: error: --domain d7: no such domain (this boot has d0, d1, d2)"

@@ -80,9 +80,14 @@ def _bind_static(hv, plan, a, port_a, b, port_b):
                              "pick ports that are free and within the domains' limits")
 
 
+def start_order(domains, order="lcm"):
+    """The domains in the order start() unpauses them: LCM or domid order."""
+    if order == "domid":
+        return sorted(domains, key=lambda d: d.domid)
+    return list(domains)
+
+
 def start(domains, order="lcm"):
     """Unpause the domains, in LCM order or ascending domid order."""
-    if order == "domid":
-        domains = sorted(domains, key=lambda d: d.domid)
-    for d in domains:
+    for d in start_order(domains, order):
         d.unpause()

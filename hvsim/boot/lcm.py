@@ -112,7 +112,8 @@ class ModuleTable:
         if not self.known:
             return ModuleRef(index, self.label(index))
         m = self.modules[index]
-        return ModuleRef(index, self.label(index), m.data, m.start, m.end, m.string)
+        return ModuleRef(index, self.label(index), m.data, m.start, m.end, m.string,
+                         path=self.names[index] if index < len(self.names) else None)
 
     def by_range(self, start, size):
         for m in self.modules:

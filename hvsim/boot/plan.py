@@ -43,11 +43,13 @@ class ModuleRef:
     index: its MB2 module index, or None for a `reg`-located module that no
     MB2 tag describes; start/end: its host range (None when unknown, as in
     `hvsim lcm check` without an MBI); data: its bytes (None when unknown);
-    string: its MB2 string; label: how messages name it."""
+    string: its MB2 string; label: how messages name it; path: the file it
+    was read from (None when unknown)."""
 
-    def __init__(self, index, label, data=None, start=None, end=None, string=""):
+    def __init__(self, index, label, data=None, start=None, end=None, string="", path=None):
         self.index = index
         self.label = label
+        self.path = path
         self.data = data
         self.start = start
         self.end = end

@@ -10,11 +10,20 @@ address, through the vCPU's page tables; E14 where unmapped), Z0/Z1
 (qfThreadInfo, Hg/Hc, T, qC, qThreadExtraInfo), D (detach: the guests run
 on), k/vKill (end the run), and W with the run's exit code when it ends.
 
-Threads are vCPUs: thread id = domid * 1000 + vcpu + 1 (d1v0 is 1001), shown
-by `info threads` as e.g. "d1v0".  What stops and steps is RunControl's
-(control.py); the mechanisms are the arch layer's (hvsim/arch/x86/debug.py).
+Threads are vCPUs: every vCPU of every domain, thread id = domid * 1000 +
+vcpu + 1 (d1v0 is 1001), named "dNvM" (qXfer:threads:read, shown by `info
+threads`).  Registers and memory are the selected thread's (Hg): memory
+through that vCPU's page tables in its domain's physmap.  All-stop: when
+gdb sees a stop, no vCPU of any domain runs.  Breakpoints limited to a
+domain: `monitor break-domain dN` (the stub arms them in that domain's
+vCPUs only), or gdb's own `break X thread N` (gdb resumes silently when
+another thread hits X, which works because each stop names its thread).  Boot
+phases (phases.py) stop the machine after `monitor stop-at PHASE [dN]`;
+`monitor help` lists the commands (qRcmd).  What stops and steps is
+RunControl's (control.py); the mechanisms are the arch layer's
+(hvsim/arch/x86/debug.py).
 
-Architecture: the target description follows the kernel's ELF class, so
+Architecture: the target description follows the kernel's e_machine, so
 that it matches what `gdb GUEST.elf` loads: i386 for a 32-bit kernel,
 i386:x86-64 for a 64-bit one.  A 64-bit kernel starts in 32-bit code (the
 PVH entry); there, like QEMU's gdb stub, gdb still sees 64-bit registers
@@ -41,6 +50,7 @@ from ..arch.x86.debug import (FEATURES, FLAG_BITS, REGS_32, REGS_64, WATCH_ACCES
                               WATCH_WRITE, RegisterError)
 from ..errors import ConfigError
 from .control import RunControl, StopRun
+from .phases import PHASES, parse_domid
 
 PACKET_SIZE = 0x4000              # what qSupported offers (bytes of packet data)
 MAX_MEMORY_READ = (PACKET_SIZE - 16) // 2
@@ -239,19 +249,48 @@ def thread_id(v):
     return v.domain.domid * 1000 + v.vcpu_id + 1
 
 
-def thread_name(v):
-    name = "d%dv%d" % (v.domain.domid, v.vcpu_id)
+def thread_state(v):
+    """What `info threads` shows after a thread's name (qThreadExtraInfo)."""
     if v.domain.finished:
-        return name + ", domain ended"
+        return "domain ended"
+    if v.domain.paused:
+        return "paused"
     if not v.online:
-        return name + ", offline"
-    if v.blocked:
-        return name + ", blocked"
-    return name
+        return "offline"
+    return "blocked" if v.blocked else "runnable"
+
+
+def threads_xml(vcpus):
+    """qXfer:threads:read: every vCPU with its name (dNvM) and state."""
+    rows = ['<thread id="%x" name="d%dv%d">%s</thread>'
+            % (thread_id(v), v.domain.domid, v.vcpu_id, thread_state(v)) for v in vcpus]
+    return '<?xml version="1.0"?>\n<threads>\n%s\n</threads>\n' % "\n".join(rows)
+
+
+MONITOR_HELP = """hvsim monitor commands:
+  monitor stop-at PHASE [dN ...]  stop the whole machine when a domain (any, or the ones
+                                  named) reaches PHASE: %s
+  monitor stop-at                 list the phase stops
+  monitor stop-at none            remove every phase stop
+  monitor domains                 the domains and their states
+  monitor break-domain dN|all     breakpoints and watchpoints in domain N only (the
+                                  others run past them at full speed), or in all
+Breakpoints limited to a vCPU: break LOCATION thread N (gdb's thread number from
+`info threads`; thread names are dNvM).  Symbols: gdb's are global; load the kernel
+of the domain you look at with `symbol-file FILE` or `add-symbol-file FILE`.
+"""
 
 
 class _Resume(Exception):
     """A packet resumed the machine (c, s, vCont, D)."""
+
+
+def _xfer_chunk(data, span):
+    """The OFFSET,LENGTH part of a qXfer object: 'm' + more, or 'l' + the last."""
+    off, _, length = span.partition(",")
+    off, length = parse_hex(off), parse_hex(length)
+    chunk = data[off:off + length]
+    return ("m" if off + length < len(data) else "l") + chunk.decode("latin-1")
 
 
 # ---- the stub ------------------------------------------------------------------------------------
@@ -301,11 +340,26 @@ class GdbServer(RunControl):
         self.host, self.port = s.getsockname()[:2]
         return self.host, self.port
 
-    def banner(self):
+    def banner(self, domains=(), paths=None):
+        """What to tell the user: where to connect; for several domains,
+        their threads and symbol files (paths: domid -> kernel file) too."""
         elf = shlex.quote(self.elf_path) if self.elf_path else "GUEST.elf"
-        return ("hvsim: gdb stub on %s:%d, the guest waits at its first instruction; "
-                "connect with: gdb %s -ex 'target remote %s:%d'"
-                % (self.host, self.port, elf, self.host, self.port))
+        if len(domains) <= 1:
+            return ("hvsim: gdb stub on %s:%d, the guest waits at its first instruction; "
+                    "connect with: gdb %s -ex 'target remote %s:%d'"
+                    % (self.host, self.port, elf, self.host, self.port))
+        lines = ["hvsim: gdb stub on %s:%d, every domain built and paused; connect with: "
+                 "gdb %s -ex 'target remote %s:%d'" % (self.host, self.port, elf, self.host,
+                                                       self.port)]
+        for d in domains:
+            path = (paths or {}).get(d.domid)
+            lines.append("hvsim: gdb: d%d (%s): threads %s; symbols: %s"
+                         % (d.domid, d.name, " ".join("d%dv%d" % (d.domid, v.vcpu_id)
+                                                      for v in d.vcpus),
+                            "add-symbol-file %s" % shlex.quote(path) if path else "none"))
+        lines.append("hvsim: gdb: `monitor help` for boot-phase stops (monitor stop-at "
+                     "first-hypercall d1); `break X thread N` limits a breakpoint to a vCPU")
+        return "\n".join(lines)
 
     def _accept(self):
         conn, _ = self._listener.accept()
@@ -385,8 +439,12 @@ class GdbServer(RunControl):
             self._accept()
         self._last_event = event
         self._g_vcpu = self._c_vcpu = event.vcpu
+        if event.kind == "phase":
+            sys.stderr.write("hvsim: gdb: stopped at %s\n" % event.describe())
         if self._awaiting_stop:
             self._awaiting_stop = False
+            if event.kind == "phase":
+                self._console("hvsim: stopped at %s\n" % event.describe())
             self._send(self._stop_reply(event))
         while True:
             pkt = self._packets.get()
@@ -448,11 +506,16 @@ class GdbServer(RunControl):
         arg = s[len(name) + 1:]
         if s.startswith("qXfer:features:read:"):
             return self._xfer_features(s[len("qXfer:features:read:"):])
+        if s.startswith("qXfer:threads:read::"):
+            return _xfer_chunk(threads_xml(self.vcpus()).encode(),
+                               s[len("qXfer:threads:read::"):])
+        if name == "qRcmd":
+            return self._monitor(bytes.fromhex(arg).decode("utf-8", "replace"))
         if s.startswith("vCont"):
             return self._vcont(s)
         simple = {
-            "qSupported": "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;"
-                          "hwbreak+;vContSupported+" % PACKET_SIZE,
+            "qSupported": "PacketSize=%x;qXfer:features:read+;qXfer:threads:read+;"
+                          "QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+" % PACKET_SIZE,
             "qAttached": "1",
             "QStartNoAckMode": "OK",
             "qSymbol": "OK",
@@ -465,7 +528,7 @@ class GdbServer(RunControl):
             return "QC%x" % thread_id(self._g_vcpu)
         if name == "qThreadExtraInfo":
             v = self._vcpu_by_tid(arg)
-            return thread_name(v).encode().hex() if v is not None else "E01"
+            return thread_state(v).encode().hex() if v is not None else "E01"
         if name == "vKill":
             self._send("OK")
             return self._kill("")
@@ -475,10 +538,49 @@ class GdbServer(RunControl):
         annex, _, span = arg.partition(":")
         if annex != "target.xml":
             return "E00"
-        off, _, length = span.partition(",")
-        off, length = parse_hex(off), parse_hex(length)
-        chunk = self._xml[off:off + length]
-        return ("m" if off + length < len(self._xml) else "l") + chunk.decode()
+        return _xfer_chunk(self._xml, span)
+
+    # -- monitor commands (qRcmd) ------------------------------------------------------------
+    def _monitor(self, line):
+        words = line.split()
+        cmd, rest = (words[0], words[1:]) if words else ("help", [])
+        try:
+            if cmd == "stop-at":
+                text = self._monitor_stop_at(rest)
+            elif cmd == "break-domain" and len(rest) == 1:
+                self.limit_breakpoints(None if rest[0] == "all" else parse_domid(rest[0]))
+                text = "breakpoints and watchpoints in %s" % (
+                    "every domain" if self.bp_domain is None else "d%d only" % self.bp_domain)
+            elif cmd == "domains":
+                text = "\n".join(self._domain_line(d) for d in self.hv.domains.values())
+            elif cmd == "help":
+                text = MONITOR_HELP % ", ".join(PHASES)
+            else:
+                text = "unknown monitor command %r; try: monitor help" % cmd
+        except ConfigError as e:
+            text = "error: %s" % e
+        self._console(text.rstrip("\n") + "\n")
+        return "OK"
+
+    def _monitor_stop_at(self, words):
+        if words == ["none"]:
+            self.phase_stops.clear()
+        elif words:
+            domids = [parse_domid(w) for w in words[1:]] or [None]
+            for domid in domids:
+                self.phase_stops.add(words[0], domid)
+        return self.phase_stops.describe()
+
+    @staticmethod
+    def _domain_line(d):
+        state = "ended (%s)" % d.end_reason if d.finished else "paused" if d.paused else "running"
+        return "d%d %-12s %d vCPU%s  %s" % (d.domid, d.name or "", len(d.vcpus),
+                                           "" if len(d.vcpus) == 1 else "s", state)
+
+    def _console(self, text):
+        """Text for gdb's console: an 'O' packet (monitor output, or before a
+        stop reply)."""
+        self._send("O" + text.encode().hex())
 
     # -- threads ----------------------------------------------------------------------------------
     def _vcpu_by_tid(self, text):

@@ -1,4 +1,4 @@
-"""`hvsim step GUEST.elf`: follow a guest one instruction at a time.
+"""`hvsim step GUEST.elf|SCENARIO`: follow a guest one instruction at a time.
 
 Owns the stepper: for every instruction executed it prints the address with
 the kernel's symbol+offset (from the KernelImage the domain builder parsed,
@@ -12,6 +12,14 @@ steps from there; `--count N` steps N instructions and stops.  With neither,
 the stepper is interactive when stdin is a terminal (Enter: one step, a
 number: that many, c: continue to the end, q: quit) and steps the whole run
 otherwise.
+
+On a host boot (SCENARIO: a boot.cfg or its directory, as `hvsim boot`
+takes) the stepper follows one domain (`--domain dN`, default the first of
+the boot plan) with that domain's symbols; `--until` also takes a boot
+phase (phases.py: built, unpaused, first-instruction, first-hypercall,
+shutdown), and the breakpoint of `--until SYMBOL` is armed in that domain
+only.  While it steps, the other domains run at full speed (`--others
+run`, the default) or stay stopped (`--others paused`).
 
 Stopping and stepping are RunControl's (control.py); pending interrupts are
 delivered between steps (unlike the gdb stub), so a guest waiting for an
@@ -28,8 +36,9 @@ from ..arch.x86.traps import vector_name
 from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
 from ..options import deterministic_option, guest_options, parse_size
-from ..verdict import EXIT_CODES, timed_out, verdict_of
+from ..verdict import EXIT_CODES, timed_out, verdict_of, worst
 from .control import ANY, RunControl, StopRun
+from .phases import BUILT, PHASES, parse_domid
 from ..arch.x86.disasm import disassembler
 
 HELP = "follow a guest one instruction at a time (boot flows)"
@@ -47,11 +56,19 @@ PROMPT_HELP = "Enter: one step, N: N steps, c: continue to the end, q: quit"
 
 def add_parser(subparsers):
     p = subparsers.add_parser("step", help=HELP, description=DESCRIPTION)
-    p.add_argument("guest", metavar="GUEST", help="PVH kernel ELF file")
+    p.add_argument("guest", metavar="GUEST|SCENARIO",
+                   help="PVH kernel ELF file, or a host boot (boot config or scenario "
+                        "directory, as for `hvsim boot`)")
     p.add_argument("-n", "--count", type=int, metavar="N",
                    help="step N instructions, then stop")
-    p.add_argument("--until", metavar="SYMBOL|ADDR",
-                   help="run at full speed until this symbol or address, then step")
+    p.add_argument("--until", metavar="PHASE|SYMBOL|ADDR",
+                   help="run at full speed until this symbol or address, or until the "
+                        "domain reaches this boot phase (%s), then step" % ", ".join(PHASES))
+    p.add_argument("--domain", metavar="dN",
+                   help="the domain to follow (default: the first one built)")
+    p.add_argument("--others", choices=("run", "paused"), default="run",
+                   help="while stepping, the other domains run (default) or stay stopped")
+    p.add_argument("--entry", help="menu entry of a boot config (as for `hvsim boot`)")
     guest_options(p)
     deterministic_option(p)
     p.add_argument("--timeout", type=float, default=0.0,
@@ -110,12 +127,15 @@ class Symbols:
 class Stepper(RunControl):
     step_interrupts = True
 
-    def __init__(self, hv, symbols, out, count=None, until=None, ask=None):
+    def __init__(self, hv, symbols, out, count=None, until=None, ask=None, domain=None,
+                 phase=None):
         super().__init__(hv)
         self.symbols = symbols
         self.out = out
         self.remaining = count            # steps left before stopping (None: no limit)
         self.until = until                # address to run to first
+        self.phase = phase                # or boot phase to run to first
+        self.domain = domain              # the Domain followed (None: every vCPU)
         self.ask = ask                    # callable(prompt) -> line, or None (no prompts)
         self.executed = 0
         self.quit = False
@@ -126,7 +146,9 @@ class Stepper(RunControl):
     def attach(self, stop_first=True):
         from .trace import attach
         super().attach(stop_first)
-        attach(self.hv, [self])
+        attach(self.hv, [self, self.sink])
+        if self.domain is not None:
+            self.limit_breakpoints(self.domain.domid)
 
     # -- events (a trace sink, trace.py) ------------------------------------------------------
     def exception(self, v, vector, kind, error_code, rip):
@@ -231,7 +253,7 @@ class Stepper(RunControl):
     # -- decisions (RunControl front end) ----------------------------------------------------------
     def step(self, vcpu=ANY):
         self._collect = True
-        super().step(vcpu)
+        super().step(self.domain if vcpu is ANY and self.domain is not None else vcpu)
 
     def cont(self):
         self._collect = False
@@ -247,7 +269,21 @@ class Stepper(RunControl):
                 self._say("-- running to %s at full speed" % self._where(self.until))
                 self.add_breakpoint(self.until)
                 return self.cont()
+            if self.phase is not None and self.phase != BUILT:
+                self._say("-- running to d%d's %s at full speed" % (self.domain.domid,
+                                                                     self.phase))
+                self.phase_stops.add(self.phase, self.domain.domid)
+                return self.cont()
+            self.phase = None
             return self._next()
+        if event.kind == "phase" and self.phase is not None:
+            self.phase_stops.clear()
+            self.phase = None
+            v = event.vcpu
+            self._modes[v] = describe_mode(v.arch)
+            self._say("-- %sreached %s%s at %s in %s"
+                      % (self._who(v), event.phase, " (%s)" % event.detail if event.detail else "",
+                         self._where(v.arch.linear_rip()), self._modes[v]))
         if event.kind == "breakpoint" and self.until is not None:
             self.remove_breakpoint(self.until)
             self.until = None
@@ -295,33 +331,76 @@ class Stepper(RunControl):
 # ---- the command -------------------------------------------------------------------------------
 def cmd_step(args):
     from ..arch.uc import check_unicorn_version
-    from ..hv.console import ConsoleSink
-    from ..hv.hypervisor import Hypervisor
-    from ..run import build_guests, check_guest_files
+    from ..run import check_guest_files, is_boot_scenario
     check_unicorn_version()
     if args.count is not None and args.count < 1:
         raise ConfigError("--count %d: must be at least 1" % args.count)
     check_guest_files([args.guest])
-    mem = parse_size(args.mem)
-    hv = Hypervisor(deterministic=args.deterministic,
-                    console=ConsoleSink(stream=sys.stdout, prefix_domains=False))
-    d, = build_guests(hv, args, [args.guest], mem)
+    boot = is_boot_scenario(args.guest)
+    hv, domains = _boot(args) if boot else _one_guest(args)
+    d = _followed(domains, args.domain)
     symbols = Symbols(d.kernel)
-    until = symbols.resolve(args.until) if args.until else None
+    phase = args.until if args.until in PHASES else None
+    until = symbols.resolve(args.until) if args.until and phase is None else None
     interactive = args.count is None and sys.stdin.isatty()
     stepper = Stepper(hv, symbols, sys.stdout, count=args.count, until=until,
-                      ask=_ask if interactive else None)
+                      ask=_ask if interactive else None,
+                      domain=d if boot or args.domain else None, phase=phase)
+    stepper.hold_others = args.others == "paused"
     stepper.attach()
-    d.unpause()
+    stepper.start_domains(domains)
     result = hv.run(timeout=args.timeout or None)
     if stepper.quit:
         return 0
     if stepper.until is not None:
         stepper._say("-- %s was never reached" % stepper._where(stepper.until))
-    verdict = verdict_of(d, timed_out(result, d))
+    if stepper.phase is not None:
+        stepper._say("-- d%d never reached %s" % (d.domid, stepper.phase))
+    if result.reason == "stalled" and stepper.hold_others and not d.finished:
+        stepper._say("-- d%d can go no further: the other domains stay paused (--others paused)"
+                     % d.domid)
+    verdicts = [verdict_of(x, timed_out(result, x)) for x in domains]
     stepper._say("-- the run ended after %d stepped instruction%s: %s"
-                 % (stepper.executed, "" if stepper.executed == 1 else "s", verdict))
-    return EXIT_CODES[verdict]
+                 % (stepper.executed, "" if stepper.executed == 1 else "s",
+                    verdicts[domains.index(d)]))
+    return EXIT_CODES[worst(verdicts)]
+
+
+def _one_guest(args):
+    from ..hv.console import ConsoleSink
+    from ..hv.hypervisor import Hypervisor
+    from ..run import build_guests
+    for opt, given in (("--others", args.others != "run"), ("--entry", args.entry)):
+        if given:
+            raise ConfigError("%s: only for a host boot (a boot config or scenario directory)"
+                              % opt)
+    hv = Hypervisor(deterministic=args.deterministic,
+                    console=ConsoleSink(stream=sys.stdout, prefix_domains=False))
+    return hv, build_guests(hv, args, [args.guest], parse_size(args.mem))
+
+
+def _boot(args):
+    """A host boot as `hvsim boot` does it: (hv, its domains in LCM order)."""
+    from ..boot import launch
+    from ..hv.console import ConsoleSink
+    from ..run import boot_host, read_boot_plan
+    host_mem = parse_size("4G", "--host-mem")
+    cfg, plan = read_boot_plan(args.guest, args.entry, host_mem, "hvsim step")
+    hv = boot_host(cfg, plan, host_mem, args.deterministic,
+                   ConsoleSink(stream=sys.stdout, prefix_domains=True))
+    return hv, launch.build_plan(hv, plan)
+
+
+def _followed(domains, text):
+    """The domain --domain names (default: the first)."""
+    if text is None:
+        return domains[0]
+    domid = parse_domid(text)
+    for d in domains:
+        if d.domid == domid:
+            return d
+    raise ConfigError("--domain %s: no such domain (this boot has %s)"
+                      % (text, ", ".join("d%d" % x.domid for x in domains)))
 
 
 def _ask(prompt):
