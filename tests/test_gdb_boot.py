@@ -4,7 +4,6 @@ of the selected thread's domain, a breakpoint limited to one domain's
 thread, boot-phase stops (`monitor stop-at`), all-stop consistency; on
 firmware/demo3 (three domains, four vCPUs) and on an LCM of XTF tests."""
 
-import os
 import re
 import subprocess
 
@@ -12,42 +11,25 @@ import pytest
 
 import built
 import xtfutil
-from test_gdbstub import GDB, PYTHON, ROOT, TIMEOUT, Hvsim, needs_gdb
+from test_gdbstub import GDB, ROOT, TIMEOUT, needs_gdb, start  # noqa: F401 (a fixture)
 
 DEMO3 = ROOT / "firmware" / "demo3"
 LAUNCH_DEMO = built.GUESTS / "hvm64" / "launch-demo.elf"
 
 
-class Boot(Hvsim):
-    """`hvsim boot --gdb 127.0.0.1:0 SCENARIO` in the background."""
-
-    def __init__(self, scenario, *extra):                 # noqa: super's starts `run`
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "hvsim", "boot", "--gdb", "127.0.0.1:0", "--timeout", str(TIMEOUT),
-             str(scenario), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        self.banner = self._read_banner()
-        self.port = int(re.search(r"target remote 127\.0\.0\.1:(\d+)", self.banner).group(1))
-        self.hints = ""                   # the banner's other lines
-        while "`monitor help`" not in self.hints:
-            line = self.proc.stderr.readline().decode()
-            assert line, self.hints
-            self.hints += line
-
-
 @pytest.fixture
-def boot():
-    started = []
-
-    def _start(scenario, *extra):
-        b = Boot(scenario, *extra)
-        started.append(b)
+def boot(start):
+    """`hvsim boot --gdb 127.0.0.1:0 SCENARIO` in the background; .hints: the
+    banner's other lines."""
+    def _boot(scenario, *extra):
+        b = start(scenario, *extra, command="boot")
+        b.hints = ""
+        while "`monitor help`" not in b.hints:
+            line = b.proc.stderr.readline().decode()
+            assert line, b.hints
+            b.hints += line
         return b
-    yield _start
-    for b in started:
-        if b.proc.poll() is None:
-            b.proc.kill()
-            b.proc.communicate()
+    return _boot
 
 
 def gdb(elf, port, *commands, arch=None):

@@ -94,11 +94,12 @@ def test_target_description(regs, wide, arch):
 
 # ---- the stub in a process ------------------------------------------------------------------
 class Hvsim:
-    """`hvsim run --gdb 127.0.0.1:0 ELF` in the background; .port once it listens."""
+    """`hvsim run --gdb 127.0.0.1:0 ELF` (or another command) in the background;
+    .port once it listens."""
 
-    def __init__(self, elf, *extra):
+    def __init__(self, elf, *extra, command="run"):
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "hvsim", "run", "--gdb", "127.0.0.1:0", "--timeout", str(TIMEOUT),
+            [PYTHON, "-m", "hvsim", command, "--gdb", "127.0.0.1:0", "--timeout", str(TIMEOUT),
              str(elf), *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(os.environ, PYTHONPATH=str(ROOT)))
         self.banner = self._read_banner()
@@ -132,8 +133,8 @@ class Hvsim:
 def start():
     started = []
 
-    def _start(elf, *extra):
-        h = Hvsim(elf, *extra)
+    def _start(elf, *extra, command="run"):
+        h = Hvsim(elf, *extra, command=command)
         started.append(h)
         return h
     yield _start
