@@ -34,6 +34,9 @@ EXPECT = {
                     "checks": 32},
     "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2", r"  vCPU 1 read CNTVCT_EL0 = \d+"],
                    "checks": 12, "args": ["--vcpus", "2"]},
+    "gnttab-ops": {"lines": [r"Testing map_grant_ref and unmap_grant_ref \(v1\)",
+                             r"Testing set_version and version 2", r"Testing swap_grant_ref \(v2\)"],
+                   "checks": 188},
     "arm64-irq": {"lines": [r"Testing priority masking and preemption",
                             r"Testing the virtual timer \(PPI 27\)",
                             r"Testing the physical timer \(PPI 30\)", r"Testing IRQs from EL0",
@@ -47,7 +50,10 @@ COMMON_LINES = [r"--- Xen Test Framework ---", r"Environment: arm64 EL1 \(MMU of
 
 
 # guests that need a peer domain: booted twice, side by side
-TWO_DOMAINS = {"ping-pong": [r"ping: 1000 round trips with d2, \d+ ns each, 1001 upcalls"]}
+TWO_DOMAINS = {"ping-pong": [r"ping: 1000 round trips with d2, \d+ ns each, 1001 upcalls"],
+               "shared-ring": [r"back: read-only grant mapped, a write through it faults",
+                               r"back: after revocation map and copy fail with "
+                               r"GNTST_general_error"]}
 
 
 def _images(two_domains=False):

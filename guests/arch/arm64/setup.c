@@ -28,8 +28,31 @@ void arch_setup(void)
     xen_minor = v & 0xffff;
 }
 
+/* The access access_faults() is making, and whether it aborted. */
+static volatile unsigned long probe_pc;
+static volatile bool probe_faulted;
+
+bool access_faults(volatile uint32_t *p, bool write)
+{
+    probe_faulted = false;
+    if ( write )
+        asm volatile ("adr x9, 1f; str x9, %[pc]; 1: str wzr, [%[p]]"
+                      : [pc] "=m" (probe_pc) : [p] "r" (p) : "x9", "memory");
+    else
+        asm volatile ("adr x9, 1f; str x9, %[pc]; 1: ldr w9, [%[p]]"
+                      : [pc] "=m" (probe_pc) : [p] "r" (p) : "x9", "memory");
+    probe_pc = 0;
+    return probe_faulted;
+}
+
 void __attribute__((weak)) do_sync_exception(struct cpu_regs *regs)
 {
+    if ( probe_pc && regs->elr == probe_pc )
+    {
+        probe_faulted = true;
+        regs->elr += 4;
+        return;
+    }
     panic("Unhandled synchronous exception: ESR %#lx (EC %#lx) at %#lx, FAR %#lx\n",
           regs->esr, regs->esr >> 26, regs->elr, regs->far);
 }

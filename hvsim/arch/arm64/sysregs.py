@@ -49,6 +49,7 @@ EC_SVC64 = 0x15
 EC_HVC64 = 0x16
 EC_SMC64 = 0x17
 EC_SYSREG = 0x18                    # a trapped msr/mrs
+EC_IABT_LOWER, EC_IABT_CUR = 0x20, 0x21
 EC_DABT_LOWER, EC_DABT_CUR = 0x24, 0x25
 ESR_IL = 1 << 25
 ESR_UNDEF = EC_UNKNOWN << 26 | ESR_IL           # Xen's inject_undef64_exception

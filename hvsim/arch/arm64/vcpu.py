@@ -29,8 +29,9 @@ import ctypes
 import struct
 
 import unicorn
-from unicorn import (UC_ARCH_ARM64, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM,
-                     UC_PROT_ALL, Uc)
+from unicorn import (UC_ARCH_ARM64, UC_ERR_OK, UC_HOOK_INSN, UC_HOOK_INTR,
+                     UC_HOOK_MEM_PROT, UC_HOOK_MEM_UNMAPPED, UC_MEM_FETCH_PROT,
+                     UC_MEM_FETCH_UNMAPPED, UC_MODE_ARM, UC_PROT_ALL, Uc)
 from unicorn import arm64_const as A
 
 from ...abi.arch_arm import XEN_HYPERCALL_TAG
@@ -82,7 +83,9 @@ class Arm64Vcpu(QueuedMappings):
         self._mmio_stopped = None       # ... that ended the slice: to complete (_finish_mmio)
         self._mmio_abort = False        # ... with a data abort
         self._deferred_line = None      # the IRQ line's level once it is complete
+        self._bad_access = None         # (access, gpa) of a stage-2 fault, from the hook below
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, self._on_bad_access)
         uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
         uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
@@ -303,6 +306,30 @@ class Arm64Vcpu(QueuedMappings):
         self.uc.reg_write(A.UC_ARM64_REG_PC, pc + 4)
         self._restart = True
 
+    # ---- stage-2 faults: guest-physical space nothing backs, read-only grants ------------
+    def _on_bad_access(self, uc, access, address, size, value, ud):
+        self._bad_access = (access, address)
+        return False                          # Unicorn stops at the access
+
+    def _stage2_abort(self):
+        """An access to guest-physical space with nothing there (or a write
+        to a read-only grant mapping): Xen's do_trap_stage2_abort_guest finds
+        no MMIO handler and injects an abort (inject_dabt_exception /
+        inject_iabt_exception: ISS 0, IL, FAR = the virtual address), at
+        the instruction Unicorn stopped on."""
+        access, gpa = self._bad_access
+        self._bad_access = None
+        pc = self.pc
+        lower = not (self.pstate >> 2) & 3
+        if access in (UC_MEM_FETCH_UNMAPPED, UC_MEM_FETCH_PROT):
+            ec = sr.EC_IABT_LOWER if lower else sr.EC_IABT_CUR
+            far = pc
+        else:
+            ec = sr.EC_DABT_LOWER if lower else sr.EC_DABT_CUR
+            insn = decode_access(self, self._insn(pc), pc)
+            far = insn.va if insn is not None else gpa
+        self.inject_sync(ec << 26 | sr.ESR_IL, elr=pc, far=far)
+
     def inject_sync(self, esr, elr, far=None):
         """Take a synchronous exception to EL1 (Xen's inject_undef64_exception
         and friends; the CPU's own for exceptions Unicorn leaves undelivered):
@@ -407,6 +434,7 @@ class Arm64Vcpu(QueuedMappings):
         remaining = count
         while True:
             self._restart = False
+            self._bad_access = None
             self._slice_request = remaining
             self.emulating = True
             err = ucx.emu_start(self.uc, self.pc, timeout_us, remaining)
@@ -424,7 +452,9 @@ class Arm64Vcpu(QueuedMappings):
                 return self._internal_error(exc)
             if self.stop_exit is not None:
                 return self.stop_exit
-            if err != UC_ERR_OK:
+            if err != UC_ERR_OK and self._bad_access is not None:
+                self._stage2_abort()
+            elif err != UC_ERR_OK:
                 reason = "CPU emulation stopped: %s" % unicorn.UcError(err)
                 return Exit("crashed", reason, self.crash_report(reason))
             if self._restart and not (count and remaining <= 0):

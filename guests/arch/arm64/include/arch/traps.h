@@ -14,8 +14,13 @@ struct cpu_regs {
     uint64_t sp, elr, spsr, esr, far;
 };
 
-/* Called for every synchronous exception; the default panics. */
+/* Called for every synchronous exception; the default panics (but for
+ * access_faults()'s access). */
 void do_sync_exception(struct cpu_regs *regs);
+
+/* Does a 32-bit load (or a store of 0, @write) at @p abort?  (Only with the
+ * default do_sync_exception.) */
+bool access_faults(volatile uint32_t *p, bool write);
 
 /* Called for every IRQ (from EL1 or EL0); the default acknowledges it and
  * runs xtf_irq_handlers[INTID] (it panics if there is none). */
