@@ -34,6 +34,13 @@ EXPECT = {
                     "checks": 32},
     "arm64-psci": {"lines": [r"CPU_ON vCPU 1, round 2", r"  vCPU 1 read CNTVCT_EL0 = \d+"],
                    "checks": 12, "args": ["--vcpus", "2"]},
+    "evtchn-ops": {"lines": [r"Testing 2-level pending/mask/selector semantics and upcalls",
+                             r"Testing FIFO event channels", r"  FIFO: last port 1023"],
+                   "checks": 299},
+    "timer": {"lines": [r"Testing VCPUOP_set/stop_singleshot_timer", r"Testing SCHEDOP_poll",
+                        r"  vCPU 1: 16 time stamps in turn with vCPU 0, woken \d+ ns after its "
+                        r"deadline"],
+              "checks": 115, "args": ["--vcpus", "2"]},
     "gnttab-ops": {"lines": [r"Testing map_grant_ref and unmap_grant_ref \(v1\)",
                              r"Testing set_version and version 2", r"Testing swap_grant_ref \(v2\)"],
                    "checks": 188},

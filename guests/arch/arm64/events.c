@@ -13,7 +13,7 @@
 #include <xtf/smp.h>
 #include <arch/gic.h>
 
-static void evtchn_irq(void)
+static void evtchn_irq(struct cpu_regs *regs)
 {
     evtchn_scan(smp_processor_id());
 }
@@ -22,7 +22,7 @@ static void evtchn_irq(void)
 void evtchn_enable_upcall_here(void)
 {
     gic_init_cpu();
-    gic_enable_irq(PPI_EVTCHN, 0xa0);
+    gic_enable_irq(XTF_EVTCHN_VECTOR, 0xa0);
 }
 
 long evtchn_setup_callback_vector(void)
@@ -30,7 +30,7 @@ long evtchn_setup_callback_vector(void)
     if ( !map_shared_info() )
         return -EFAULT;
     init_port_owner();
-    xtf_irq_handlers[PPI_EVTCHN] = evtchn_irq;
+    xtf_irq_handlers[XTF_EVTCHN_VECTOR] = evtchn_irq;
     evtchn_enable_upcall_here();
     return 0;
 }

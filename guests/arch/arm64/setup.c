@@ -74,7 +74,7 @@ void __attribute__((weak)) do_irq(struct cpu_regs *regs)
         return;
     if ( irq >= NR_XTF_IRQS || !xtf_irq_handlers[irq] )
         panic("Unhandled IRQ %u at %#lx (SPSR %#lx)\n", irq, regs->elr, regs->spsr);
-    xtf_irq_handlers[irq]();
+    xtf_irq_handlers[irq](regs);
     gicc_write(GICC_EOIR, iar);
 }
 

@@ -7,6 +7,7 @@
 #include <xtf.h>
 #include <xtf/smp.h>
 #include <arch/smccc.h>
+#include <xtf/events.h>
 
 struct xtf_cpu xtf_cpus[XTF_MAX_VCPUS];
 uint8_t xtf_vcpu_stacks[XTF_MAX_VCPUS][STACK_SIZE] __aligned(PAGE_SIZE);
@@ -35,6 +36,13 @@ void __noreturn ap_main(unsigned int cpu)
 {
     if ( cpu != smp_processor_id() )
         panic("vCPU %u started as vCPU %u\n", smp_processor_id(), cpu);
+    /* As Linux on Arm does for each CPU it brings up: Xen on Arm has a
+     * shared_info vcpu_info for vCPU 0 only (XEN_LEGACY_MAX_VCPUS 1), so a
+     * secondary registers its own; PPI 31 is banked, each enables its own. */
+    if ( shared_info && !xtf_cpus[cpu].vcpu_info && register_vcpu_info(cpu) )
+        panic("vCPU %u: VCPUOP_register_vcpu_info failed\n", cpu);
+    if ( xtf_irq_handlers[XTF_EVTCHN_VECTOR] )
+        evtchn_enable_upcall_here();
     xtf_cpus[cpu].fn(cpu);
     smccc(PSCI_CPU_OFF, 0, 0, 0);
     panic("PSCI CPU_OFF returned on vCPU %u\n", cpu);

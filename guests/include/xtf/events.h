@@ -32,8 +32,13 @@
 /* Ports the 2-level ABI can name with this layout (4096 or 1024). */
 #define EVTCHN_2L_NR_PORTS  (EVTCHN_WORD_BITS * EVTCHN_WORD_BITS)
 
-/* The vector the library's upcall handler uses (Linux's choice too). */
+/* The vector the library's upcall handler uses (Linux's choice too); on
+ * arm64 the interrupt Xen raises, the `hypervisor` node's PPI 31. */
+#ifdef __aarch64__
+#define XTF_EVTCHN_VECTOR   31
+#else
 #define XTF_EVTCHN_VECTOR   0xf3
+#endif
 
 /* Nanoseconds. */
 #define NS_PER_US           1000ull
@@ -155,6 +160,12 @@ void init_port_owner(void);
  * `hypervisor` node's PPI 31: this enables it in the GIC instead (0).
  */
 long evtchn_setup_callback_vector(void);
+
+#ifdef __aarch64__
+/* The GIC's CPU interface and PPI 31 on the calling vCPU (a secondary vCPU
+ * started with smp_start_vcpu() gets it once the upcall is set up). */
+void evtchn_enable_upcall_here(void);
+#endif
 
 /*
  * Install the upcall handler and make XTF_EVTCHN_VECTOR vCPU @cpu's upcall

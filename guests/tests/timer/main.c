@@ -83,7 +83,7 @@ static bool fired_already(void)
 static void take_upcall(void)
 {
     if ( vi->evtchn_upcall_pending )
-        asm volatile ("sti; hlt; cli" ::: "memory");
+        take_pending_irq();
 }
 
 static long poll_ports(evtchn_port_t *ports, unsigned int nr, uint64_t timeout)
@@ -118,6 +118,7 @@ static void check_quiet_until(const char *what, uint64_t until)
 }
 
 /* ---- time ------------------------------------------------------------------------ */
+#ifndef __aarch64__        /* Xen on Arm fills no vcpu_time_info: time is the generic timer */
 static void print_date(uint64_t sec)
 {
     /* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm). */
@@ -261,6 +262,8 @@ static void test_time(void)
 }
 
 /* ---- VCPUOP_set_singleshot_timer ------------------------------------------------- */
+#endif
+
 static void test_singleshot(void)
 {
     uint64_t d, fired;
@@ -329,6 +332,7 @@ static void test_singleshot(void)
     check_fired("re-armed singleshot", fired, d);
     check_quiet_until("the replaced deadline never fires", d + 60 * NS_PER_MS);
 
+#ifndef __aarch64__                     /* Arm's vcpu_info has no evtchn_upcall_mask */
     /* SCHEDOP_block re-enables event delivery: evtchn_upcall_mask = 0. */
     ACCESS_ONCE(vi->evtchn_upcall_mask) = 1;
     d = now() + NS_PER_MS;
@@ -336,6 +340,7 @@ static void test_singleshot(void)
     fired = block_for_tick();
     check_fired("singleshot with evtchn_upcall_mask set", fired, d);
     xtf_check(vi->evtchn_upcall_mask == 0, "SCHEDOP_block left evtchn_upcall_mask set");
+#endif
 }
 
 /* ---- set_timer_op ------------------------------------------------------------------ */
@@ -422,10 +427,10 @@ static void test_periodic(void)
     xtf_check_rc("set_periodic(1 ms)", periodic(0, period), 0);
     if ( t0 >= period )
         xtf_check(fired_already(), "set_periodic: no tick at once");
-    asm volatile ("sti" ::: "memory");
+    local_irq_enable();
     end = t0 + 10 * period + period / 2;
     spin_until(end);
-    asm volatile ("cli" ::: "memory");
+    local_irq_disable();
     n = ticks - t;
     if ( !xtf_check(n >= 7 && n <= 11, "periodic 1 ms over 10.5 ms of running: %u ticks", n) )
         for ( unsigned int i = t; i < ticks && i < ARRAY_SIZE(tick_ns); i++ )
@@ -468,9 +473,9 @@ static void test_periodic(void)
     xtf_check_rc("stop_periodic", hypercall_vcpu_op(VCPUOP_stop_periodic_timer, 0, NULL), 0);
     take_upcall();
     t = ticks;
-    asm volatile ("sti" ::: "memory");
+    local_irq_enable();
     spin_until(now() + 3 * period);
-    asm volatile ("cli" ::: "memory");
+    local_irq_disable();
     xtf_check(ticks == t, "stopped periodic timer ticked %u times", ticks - t);
 
     /* The longest period is accepted (and does not tick for a while). */
@@ -562,8 +567,14 @@ static void test_no_callback(void)
     xtf_check_rc("singleshot(now + 2 ms)", singleshot(0, d, 0), 0);
     xtf_check_rc("poll(IPI port, now + 10 ms)", poll_ports(&port, 1, until), 0);
     xtf_check(fired_already(), "the singleshot timer did not fire");
+#ifdef __aarch64__
+    /* Xen on Arm raises PPI 31 whether or not the guest enabled it, and
+     * vgic_inject_irq() kicks the vCPU: the poll ends at the timer. */
+    xtf_check(now() < until, "the event on another port did not end the poll");
+#else
     xtf_check(now() >= until, "no callback, yet an event on another port ended the poll "
               "%llu us early", (unsigned long long)div_u64(until - now(), 1000, NULL));
+#endif
     /* Consume the event as an upcall would have. */
     evtchn_clear_pending(timer_port);
     vi->evtchn_pending_sel = 0;
@@ -683,7 +694,9 @@ void test_main(void)
     if ( !xtf_check_rc("HVM_PARAM_CALLBACK_IRQ (vector)", evtchn_setup_callback_vector(), 0) )
         return;
 
+#ifndef __aarch64__
     test_time();
+#endif
     test_singleshot();
     test_set_timer_op();
     test_periodic();

@@ -108,14 +108,4 @@ static inline void gic_send_sgi(unsigned int sgi, uint32_t filter, uint8_t targe
     gicd_write(GICD_SGIR, filter | ((uint32_t)targets << 16) | sgi);
 }
 
-static inline void local_irq_enable(void)
-{
-    asm volatile ("msr daifclr, #2" ::: "memory");
-}
-
-static inline void local_irq_disable(void)
-{
-    asm volatile ("msr daifset, #2" ::: "memory");
-}
-
 #endif /* XTF_ARM64_GIC_H */

@@ -27,7 +27,7 @@ bool access_faults(volatile uint32_t *p, bool write);
 void do_irq(struct cpu_regs *regs);
 
 #define NR_XTF_IRQS 64
-typedef void (*xtf_irq_handler_t)(void);
+typedef void (*xtf_irq_handler_t)(struct cpu_regs *regs);
 extern xtf_irq_handler_t xtf_irq_handlers[NR_XTF_IRQS];
 
 #endif /* XTF_ARM64_TRAPS_H */

@@ -241,6 +241,23 @@ static inline uint8_t inb(uint16_t port)
     return val;
 }
 
+/* Interrupts on/off (EFLAGS.IF), and taking one that is pending now:
+ * hlt returns at once, after the interrupt, when one is deliverable. */
+static inline void local_irq_enable(void)
+{
+    asm volatile ("sti" ::: "memory");
+}
+
+static inline void local_irq_disable(void)
+{
+    asm volatile ("cli" ::: "memory");
+}
+
+static inline void take_pending_irq(void)
+{
+    asm volatile ("sti; hlt; cli" ::: "memory");
+}
+
 static inline void __noreturn halt_forever(void)
 {
     for ( ;; )
