@@ -74,6 +74,14 @@ CB_MEM = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, 
                           ctypes.c_int64, ctypes.c_void_p)
 CB_MEM_INVALID = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                                   ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
+class Arm64CpReg(ctypes.Structure):
+    """uc_arm64_cp_reg: what an AArch64 mrs/msr hook is given."""
+    _fields_ = [("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("op0", ctypes.c_uint32),
+                ("op1", ctypes.c_uint32), ("op2", ctypes.c_uint32), ("val", ctypes.c_uint64)]
+
+
+CB_ARM64_SYS = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_int,
+                                ctypes.POINTER(Arm64CpReg), ctypes.c_void_p)
 CB_MMIO_READ = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint,
                                 ctypes.c_void_p)
 CB_MMIO_WRITE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint,

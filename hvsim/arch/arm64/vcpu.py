@@ -84,10 +84,17 @@ class Arm64Vcpu(QueuedMappings):
         self._mmio_abort = False        # ... with a data abort
         self._deferred_line = None      # the IRQ line's level once it is complete
         self._bad_access = None         # (access, gpa) of a stage-2 fault, from the hook below
-        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        self._regval = ctypes.c_uint64()
+        self._regref = ctypes.byref(self._regval)
+        self._uch = uc._uch
         uc.hook_add(UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, self._on_bad_access)
-        uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
-        uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
+        # raw hooks: hypercalls and every mrs/msr run one (Linux reads
+        # TPIDR_EL1, DAIF, ... all the time); the binding's wrapper costs
+        # several times the call
+        self._raw = ucx.RawHooks(uc)
+        self._raw.add(UC_HOOK_INTR, ucx.CB_INTR, self._on_intr)
+        self._raw.add(UC_HOOK_INSN, ucx.CB_ARM64_SYS, self._on_mrs, insn=A.UC_ARM64_INS_MRS)
+        self._raw.add(UC_HOOK_INSN, ucx.CB_ARM64_SYS, self._on_msr, insn=A.UC_ARM64_INS_MSR)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
                                 ucx.CB_MMIO_WRITE(self._on_mmio_write))
         for base, size in ((a.GUEST_GICD_BASE, a.GUEST_GICD_SIZE),
@@ -110,17 +117,26 @@ class Arm64Vcpu(QueuedMappings):
     # ---- registers --------------------------------------------------------------------------
     @property
     def pc(self):
-        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+        return self.reg_raw(A.UC_ARM64_REG_PC)
 
     @property
     def pstate(self):
-        return self.uc.reg_read(A.UC_ARM64_REG_PSTATE)
+        return self.reg_raw(A.UC_ARM64_REG_PSTATE)
 
     def reg(self, n):
-        return self.uc.reg_read(sr.GPR[n])
+        return self.reg_raw(sr.GPR[n])
 
     def set_reg(self, n, value):
-        self.uc.reg_write(sr.GPR[n], value & ((1 << 64) - 1))
+        self.set_reg_raw(sr.GPR[n], value)
+
+    def reg_raw(self, reg):
+        """Unicorn register `reg`, read without the binding (hooks use these)."""
+        ucx.uclib_gil.uc_reg_read(self._uch, reg, self._regref)
+        return self._regval.value
+
+    def set_reg_raw(self, reg, value):
+        self._regval.value = value & ((1 << 64) - 1)
+        ucx.uclib_gil.uc_reg_write(self._uch, reg, self._regref)
 
     def mode_name(self):
         ps = self.pstate
@@ -142,12 +158,12 @@ class Arm64Vcpu(QueuedMappings):
         uc.reg_write(A.UC_ARM64_REG_PC, entry)
 
     # ---- exceptions -------------------------------------------------------------------------
-    def _on_intr(self, uc, intno, ud):
+    def _on_intr(self, uch, intno, ud):
         try:
             self._exception(intno)
         except BaseException as e:            # never raise into Unicorn
             self._hook_error = e
-            ucx.emu_stop(uc)
+            ucx.emu_stop(self.uc)
 
     def _exception(self, intno):
         if intno == sr.EXCP_HVC:              # PC: the instruction after the hvc
@@ -179,9 +195,12 @@ class Arm64Vcpu(QueuedMappings):
             return
         self._crash("unexpected CPU exception %d at pc=%#x" % (intno, self.pc))
 
-    def _on_mrs(self, uc, reg, cp, ud):
+    def _on_mrs(self, uch, reg, cp, ud):
         """mrs of the generic timer's registers: hvsim's (hv/arm/vtimer.py);
         every other system register is Unicorn's."""
+        cp = cp.contents
+        if cp.crn != vtimer.CRN_TIMER:
+            return 0
         try:
             key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
             if key in vtimer.COUNTERS:
@@ -195,15 +214,18 @@ class Arm64Vcpu(QueuedMappings):
             else:
                 return 0
             if reg != A.UC_ARM64_REG_XZR:
-                uc.reg_write(reg, value)
+                self.set_reg_raw(reg, value)
             return 1
         except BaseException as e:            # never raise into Unicorn
             self._hook_error = e
-            ucx.emu_stop(uc)
+            ucx.emu_stop(self.uc)
             return 1
 
-    def _on_msr(self, uc, reg, cp, ud):
+    def _on_msr(self, uch, reg, cp, ud):
         """msr to the timers' registers: kept by hvsim (Unicorn drops them)."""
+        cp = cp.contents
+        if cp.crn != vtimer.CRN_TIMER:
+            return 0
         try:
             key = (cp.op0, cp.op1, cp.crn, cp.crm, cp.op2)
             if key not in vtimer.TIMER_REGS or self._el0_denied(key):
@@ -212,7 +234,7 @@ class Arm64Vcpu(QueuedMappings):
             return 1
         except BaseException as e:            # never raise into Unicorn
             self._hook_error = e
-            ucx.emu_stop(uc)
+            ucx.emu_stop(self.uc)
             return 1
 
     def _el0_denied(self, key):

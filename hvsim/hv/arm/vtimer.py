@@ -31,7 +31,8 @@ CNTFRQ_HZ = 62500000                   # what Unicorn's CNTFRQ_EL0 reports: 16 n
 NS_PER_TICK = 1000000000 // CNTFRQ_HZ
 MASK64 = (1 << 64) - 1
 
-# (op0, op1, CRn, CRm, op2)
+# (op0, op1, CRn, CRm, op2); every one of them has CRn 14
+CRN_TIMER = 14
 CNTKCTL_EL1 = (3, 0, 14, 1, 0)
 CNTPCT_EL0 = (3, 3, 14, 0, 1)
 CNTVCT_EL0 = (3, 3, 14, 0, 2)
