@@ -6,8 +6,6 @@ callbacks only see the physical address), as Xen decodes a trapped access
 
 import struct
 
-import capstone
-from capstone import arm64 as C
 from unicorn import arm64_const as A
 
 MASK64 = (1 << 64) - 1
@@ -15,10 +13,14 @@ _md = []
 
 
 def _disassembler():
+    """(capstone.Cs, capstone.arm64), built on first use (capstone is not
+    imported at start-up: most runs never need it)."""
     if not _md:
+        import capstone
+        from capstone import arm64
         md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
         md.detail = True
-        _md.append(md)
+        _md.append((md, arm64))
     return _md[0]
 
 
@@ -64,7 +66,8 @@ class Access:
 
 def decode_access(vcpu, word, pc):
     """The load/store `word` at `pc` with vcpu's registers, or None."""
-    for insn in _disassembler().disasm(struct.pack("<I", word), pc):
+    md, C = _disassembler()
+    for insn in md.disasm(struct.pack("<I", word), pc):
         ops = insn.operands
         mem = [op for op in ops if op.type == C.ARM64_OP_MEM]
         if not mem:
