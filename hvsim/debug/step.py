@@ -36,7 +36,7 @@ from ..arch.x86.traps import vector_name
 from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
 from ..options import deterministic_option, guest_options, parse_size
-from ..verdict import EXIT_CODES, timed_out, verdict_of, worst
+from ..verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
 from .control import ANY, RunControl, StopRun
 from .phases import BUILT, PHASES, parse_domid
 from ..arch.x86.disasm import disassembler
@@ -352,6 +352,11 @@ def cmd_step(args):
     result = hv.run(timeout=args.timeout or None)
     if stepper.quit:
         return 0
+    if result.reason == "interrupted" and hv.scheduler.interrupted:      # Ctrl-C
+        sys.stdout.flush()
+        sys.stderr.write("hvsim: interrupted after %d stepped instruction%s\n"
+                         % (stepper.executed, "" if stepper.executed == 1 else "s"))
+        return EXIT_INTERRUPTED
     if stepper.until is not None:
         stepper._say("-- %s was never reached" % stepper._where(stepper.until))
     if stepper.phase is not None:
