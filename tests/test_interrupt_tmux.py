@@ -9,6 +9,7 @@ job would (test_interrupt.py drives a bare pseudo-terminal instead)."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,10 @@ LCM = """/dts-v1/;
 """
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Pane:
     """A command in a detached tmux session on its own server socket."""
 
@@ -50,8 +55,12 @@ class Pane:
         self._tmux("new-session", "-d", "-s", "t", "-x", "220", "-y", "50", "bash " + str(script))
 
     def _tmux(self, *args):
+        # the tmux server (started by new-session) and so the command get
+        # SIGINT's default, as an interactive shell gives it: under make or
+        # a CI runner it may have been left ignored
         return subprocess.run([TMUX, "-f", "/dev/null", "-L", self.socket, *args],
-                              capture_output=True, text=True, timeout=30).stdout
+                              capture_output=True, text=True, timeout=30,
+                              preexec_fn=_default_sigint).stdout
 
     def text(self):
         return self._tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "t")
