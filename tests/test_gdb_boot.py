@@ -150,6 +150,18 @@ XTF_LCM = """/dts-v1/;
 """
 
 
+def lcm_scenario(tmp_path, dts, *kernels):
+    """A boot config in tmp_path: the LCM compiled from `dts` (module 0),
+    then the kernels as modules 1, 2, ..."""
+    (tmp_path / "lcm.dts").write_text(dts)
+    subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "lcm.dtb"),
+                    str(tmp_path / "lcm.dts")], check=True)
+    modules = "".join("    module2 %s\n" % k for k in kernels)
+    (tmp_path / "boot.cfg").write_text('menuentry "test" {\n    multiboot2 /boot/xen.gz\n'
+                                       '    module2 lcm.dtb\n%s}\n' % modules)
+    return tmp_path / "boot.cfg"
+
+
 @needs_gdb
 def test_xtf_lcm_per_domain_breakpoint_and_symbols(boot, tmp_path):
     """Two XTF tests as dom0less domUs: symbols of each domain's kernel,
@@ -159,13 +171,7 @@ def test_xtf_lcm_per_domain_breakpoint_and_symbols(boot, tmp_path):
         xtfutil.missing()
     example = xtf / "tests" / "example" / "test-hvm64-example"
     selftest = xtf / "tests" / "selftest" / "test-hvm64-selftest"
-    (tmp_path / "lcm.dts").write_text(XTF_LCM)
-    subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "lcm.dtb"),
-                    str(tmp_path / "lcm.dts")], check=True)
-    (tmp_path / "boot.cfg").write_text(
-        'menuentry "xtf" {\n    multiboot2 /boot/xen.gz\n    module2 lcm.dtb\n'
-        '    module2 %s\n    module2 %s\n}\n' % (example, selftest))
-    b = boot(tmp_path / "boot.cfg")
+    b = boot(lcm_scenario(tmp_path, XTF_LCM, example, selftest))
     assert "set architecture i386:x86-64" in b.proc.stderr.readline().decode()
     out = gdb(selftest, b.port, "info threads", "break test_main thread 2", "continue",
               "p $_thread", "info symbol $pc", "bt 1", "delete", "continue",

@@ -113,13 +113,19 @@ def _check_interrupted_run(out, code, took):
     assert row and "running" in row[0] and "CRASH" in row[0], out      # the summary
 
 
-def test_ctrl_c_stops_test_and_writes_finished_junit(tmp_path):
+def ok_and_spin_tree(tmp_path):
+    """A test tree: hvm32-a-ok succeeds, hvm32-b-spin spins for ever."""
     tree = tmp_path / "tree" / "hvm32"
     tree.mkdir(parents=True)
     build_pvh_elf(tree, OK, name="a-ok.elf")
     build_pvh_elf(tree, SPIN_CPUID, name="b-spin.elf")
+    return tree.parent
+
+
+def test_ctrl_c_stops_test_and_writes_finished_junit(tmp_path):
     junit = tmp_path / "junit.xml"
-    term = Terminal("test", "-j", "1", "--timeout", "0", "--junit", junit, tmp_path / "tree")
+    term = Terminal("test", "-j", "1", "--timeout", "0", "--junit", junit,
+                    ok_and_spin_tree(tmp_path))
     term.read_until("a-ok")
     time.sleep(1.0)                      # b-spin is spinning
     code, took = term.ctrl_c()

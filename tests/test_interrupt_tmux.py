@@ -17,7 +17,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from test_interrupt import OK, SPIN_CPUID
+from test_gdb_boot import lcm_scenario
+from test_interrupt import OK, SPIN_CPUID, ok_and_spin_tree
 from x86util import build_pvh_elf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,13 +123,7 @@ def test_tmux_ctrl_c_stops_run(tmp_path, pane):
 def test_tmux_ctrl_c_stops_boot(tmp_path, pane):
     ok = build_pvh_elf(tmp_path, OK, name="ok.elf")
     spin = build_pvh_elf(tmp_path, SPIN_CPUID, name="spin.elf")
-    (tmp_path / "lcm.dts").write_text(LCM)
-    subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "lcm.dtb"),
-                    str(tmp_path / "lcm.dts")], check=True)
-    (tmp_path / "boot.cfg").write_text(
-        'menuentry "spin" {\n    multiboot2 /boot/xen.gz\n    module2 lcm.dtb\n'
-        '    module2 %s\n    module2 %s\n}\n' % (ok, spin))
-    p = pane("boot", "--timeout", "0", tmp_path / "boot.cfg")
+    p = pane("boot", "--timeout", "0", lcm_scenario(tmp_path, LCM, ok, spin))
     p.wait_for(r"\(d2\) spinning")
     p.wait_for(r"\(d1\) Test result: SUCCESS")
     time.sleep(0.3)
@@ -141,12 +136,8 @@ def test_tmux_ctrl_c_stops_boot(tmp_path, pane):
 
 
 def test_tmux_ctrl_c_stops_test_with_junit(tmp_path, pane):
-    tree = tmp_path / "tree" / "hvm32"
-    tree.mkdir(parents=True)
-    build_pvh_elf(tree, OK, name="a-ok.elf")
-    build_pvh_elf(tree, SPIN_CPUID, name="b-spin.elf")
     junit = tmp_path / "junit.xml"
-    p = pane("test", "-j", "1", "--timeout", "0", "--junit", junit, tmp_path / "tree")
+    p = pane("test", "-j", "1", "--timeout", "0", "--junit", junit, ok_and_spin_tree(tmp_path))
     p.wait_for("a-ok")
     time.sleep(1.0)                     # b-spin is spinning
     code, took = p.ctrl_c()
@@ -168,13 +159,7 @@ def test_tmux_ctrl_c_stops_gdb_wait_and_step(tmp_path, pane, command):
         p.type("1000000", "Enter")          # a million steps at the prompt
         p.wait_for(r"<_start\+0x[0-9a-f]+> +cpuid")
     else:
-        (tmp_path / "lcm.dts").write_text(LCM)
-        subprocess.run(["dtc", "-I", "dts", "-O", "dtb", "-o", str(tmp_path / "lcm.dtb"),
-                        str(tmp_path / "lcm.dts")], check=True)
-        (tmp_path / "boot.cfg").write_text(
-            'menuentry "spin" {\n    multiboot2 /boot/xen.gz\n    module2 lcm.dtb\n'
-            '    module2 %s\n    module2 %s\n}\n' % (elf, elf))
-        p = pane("boot", "--gdb", "127.0.0.1:0", tmp_path / "boot.cfg")
+        p = pane("boot", "--gdb", "127.0.0.1:0", lcm_scenario(tmp_path, LCM, elf, elf))
         p.wait_for("monitor help")
     time.sleep(0.3)
     code, took = p.ctrl_c()
