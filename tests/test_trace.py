@@ -56,3 +56,34 @@ def test_instruction_stream_covers_only_its_range(tmp_path):
              if line.split()[2] == "insn"]
     assert len(addrs) >= 3 and all(lo <= a <= hi for a in addrs)
     assert "hypercall" not in text
+
+
+def test_hypercalls_show_only_the_arguments_they_take():
+    from hvsim.abi import sched, xen
+    from hvsim.debug.trace import decode_hypercall
+    junk = [0xdeadbeefdeadf00d] * 5
+    assert decode_hypercall(xen.__HYPERVISOR_sched_op, [sched.SCHEDOP_shutdown, 0x12f00] + junk,
+                            0) == "sched_op(SCHEDOP_shutdown, 0x12f00) = 0"
+    assert decode_hypercall(xen.__HYPERVISOR_grant_table_op, [2, 0x1000, 1] + junk, -38) == \
+        "grant_table_op(GNTTABOP_setup_table, 0x1000, 0x1) = -ENOSYS"
+    assert decode_hypercall(xen.__HYPERVISOR_iret, junk, -38) == "iret() = -ENOSYS"
+    assert decode_hypercall(xen.__HYPERVISOR_set_timer_op, [5, 6], 0) == "set_timer_op(0x5) = 0"
+    assert xen.hypercall_nargs(xen.__HYPERVISOR_set_timer_op, 4) == 2   # 32-bit: two halves
+    assert decode_hypercall(63, [1, 2, 3, 4, 5], -38) == \
+        "hypercall 63(0x1, 0x2, 0x3, 0x4, 0x5) = -ENOSYS"
+
+
+@built.needs(os.path.join(BUILD, "hvm64", "xsm-policy.elf"))
+def test_domctl_and_sysctl_show_their_command(tmp_path):
+    """firmware/xsm-a's probers make domctls and sysctls: each is shown by
+    the command in its struct, with no argument it does not take."""
+    path = tmp_path / "t.txt"
+    r = subprocess.run([sys.executable, "-m", "hvsim", "boot", "-q", "--deterministic",
+                        "--trace", str(path), "--trace-streams", "hypercalls", "firmware/xsm-a"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert "Traceback" not in r.stderr, r.stderr
+    calls = [l.split("hypercall", 1)[1].strip() for l in path.read_text().splitlines()
+             if " domctl(" in l or " sysctl(" in l]
+    assert any(c.startswith("domctl({XEN_DOMCTL_getdomaininfo}, 0x") for c in calls), calls[:5]
+    assert any(c.startswith("sysctl({XEN_SYSCTL_") for c in calls), calls[:5]
+    assert all(c.count(",") == 1 for c in calls), [c for c in calls if c.count(",") != 1][:3]

@@ -58,6 +58,30 @@ __HYPERVISOR_arch_6 = 54
 __HYPERVISOR_arch_7 = 55
 NR_hypercalls = 64
 
+# How many arguments each hypercall takes (64-bit and arm64 guests), from
+# xen/include/hypercall-defs.c: how many argument registers a call clobbers
+# and traces show.  (64-bit, 32-bit) where they differ: a 32-bit guest's
+# set_timer_op takes its 64-bit timeout in two registers.
+HYPERCALL_NR_ARGS = {
+    __HYPERVISOR_set_trap_table: 1, __HYPERVISOR_mmu_update: 4, __HYPERVISOR_set_gdt: 2,
+    __HYPERVISOR_stack_switch: 2, __HYPERVISOR_set_callbacks: 3,
+    __HYPERVISOR_fpu_taskswitch: 1, __HYPERVISOR_sched_op_compat: 2,
+    __HYPERVISOR_platform_op: 1, __HYPERVISOR_set_debugreg: 2, __HYPERVISOR_get_debugreg: 1,
+    __HYPERVISOR_update_descriptor: 2, __HYPERVISOR_memory_op: 2, __HYPERVISOR_multicall: 2,
+    __HYPERVISOR_update_va_mapping: 3, __HYPERVISOR_set_timer_op: (1, 2),
+    __HYPERVISOR_event_channel_op_compat: 1, __HYPERVISOR_xen_version: 2,
+    __HYPERVISOR_console_io: 3, __HYPERVISOR_physdev_op_compat: 1,
+    __HYPERVISOR_grant_table_op: 3, __HYPERVISOR_vm_assist: 2,
+    __HYPERVISOR_update_va_mapping_otherdomain: 4, __HYPERVISOR_iret: 0,
+    __HYPERVISOR_vcpu_op: 3, __HYPERVISOR_set_segment_base: 2, __HYPERVISOR_mmuext_op: 4,
+    __HYPERVISOR_xsm_op: 1, __HYPERVISOR_nmi_op: 2, __HYPERVISOR_sched_op: 2,
+    __HYPERVISOR_callback_op: 2, __HYPERVISOR_xenoprof_op: 2,
+    __HYPERVISOR_event_channel_op: 2, __HYPERVISOR_physdev_op: 2, __HYPERVISOR_hvm_op: 2,
+    __HYPERVISOR_sysctl: 1, __HYPERVISOR_domctl: 1, __HYPERVISOR_kexec_op: 2,
+    __HYPERVISOR_tmem_op: 1, __HYPERVISOR_argo_op: 5, __HYPERVISOR_xenpmu_op: 2,
+    __HYPERVISOR_dm_op: 3, __HYPERVISOR_hypfs_op: 5,
+}
+
 # ---- public/arch-x86/xen.h ---------------------------------------------------
 XEN_HVM_DEBUGCONS_IOPORT = 0xE9           # "port E9 hack": bytes written go to the console
 
@@ -170,3 +194,10 @@ def legacy_max_vcpus(abi):
 def wc_sec_hi_field(abi):
     """wc_sec_hi lives in arch_shared_info on i386, in shared_info elsewhere."""
     return "arch.wc_sec_hi" if abi.name == "x86_32" else "wc_sec_hi"
+
+
+def hypercall_nargs(nr, ulong=8):
+    """The number of arguments hypercall `nr` takes for a guest whose
+    unsigned long is `ulong` bytes (5, every register, for an unknown one)."""
+    n = HYPERCALL_NR_ARGS.get(nr, 5)
+    return n if type(n) is int else n[0 if ulong == 8 else 1]

@@ -25,7 +25,8 @@ takes the same calls, including slice and runstate, which the Tracer drops.
 import json
 
 from ..abi import errno as xerrno
-from ..abi import event_channel, hvm, memory, sched, vcpu, version, xen
+from ..abi import domctl, event_channel, grant_table, hvm, memory, sched, sysctl, vcpu, version, xen
+from ..abi.errno import HypercallError
 from ..arch.x86.traps import vector_name
 from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
 from ..hv.hypercall import hypercall_name
@@ -48,14 +49,40 @@ _SUBOPS = {
     xen.__HYPERVISOR_memory_op: _names(memory, "XENMEM_"),
     xen.__HYPERVISOR_vcpu_op: _names(vcpu, "VCPUOP_"),
     xen.__HYPERVISOR_console_io: {0: "CONSOLEIO_write", 1: "CONSOLEIO_read"},
+    xen.__HYPERVISOR_grant_table_op: _names(grant_table, "GNTTABOP_"),
 }
+# hypercalls whose only argument is a struct starting with its u32 command
+_STRUCT_CMDS = {
+    xen.__HYPERVISOR_domctl: _names(domctl, "XEN_DOMCTL_"),
+    xen.__HYPERVISOR_sysctl: _names(sysctl, "XEN_SYSCTL_"),
+}
+for _table in _STRUCT_CMDS.values():        # not commands
+    for _k in [k for k, n in _table.items() if n.endswith("INTERFACE_VERSION")]:
+        del _table[_k]
 
 
-def decode_hypercall(nr, args, result):
-    """'sched_op(SCHEDOP_shutdown, 0x12f00) = 0' (errno names for errors)."""
+def _struct_cmd(v, nr, ptr):
+    """'XEN_DOMCTL_getdomaininfo' for a domctl/sysctl struct at ptr, read from
+    the caller's memory after the call (None if it cannot be read)."""
+    from ..hv.guest_access import copy_from_guest
+    try:
+        cmd = int.from_bytes(copy_from_guest(v, ptr, 4), "little")
+    except HypercallError:
+        return None
+    return _STRUCT_CMDS[nr].get(cmd, "cmd %d" % cmd)
+
+
+def decode_hypercall(nr, args, result, v=None):
+    """'sched_op(SCHEDOP_shutdown, 0x12f00) = 0' (errno names for errors):
+    only the arguments the hypercall takes, its sub-op by name; with the
+    calling vCPU `v`, domctl and sysctl show the command in their struct."""
     name = hypercall_name(nr)
-    shown = list(args[:3])
+    shown = list(args[:xen.hypercall_nargs(nr, v.hcall_abi.ulong if v is not None else 8)])
     parts = []
+    if nr in _STRUCT_CMDS and v is not None and shown:
+        cmd = _struct_cmd(v, nr, shown[0])
+        if cmd:
+            parts.append("{%s}" % cmd)
     subops = _SUBOPS.get(nr)
     if subops is not None:
         sub = shown.pop(0)
@@ -102,7 +129,7 @@ class Tracer:
     def hypercall(self, v, nr, args, result, start_ns):
         if "hypercalls" not in self.streams:
             return
-        self._emit(v, "hypercall", decode_hypercall(nr, args, result), nr=nr,
+        self._emit(v, "hypercall", decode_hypercall(nr, args, result, v), nr=nr,
                    args=[a for a in args], ret=result)
 
     def exception(self, v, vector, kind, error_code, rip):

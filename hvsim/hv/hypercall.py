@@ -18,19 +18,19 @@ from .x86 import hvm
 CLOBBER64 = 0xDEADBEEFDEADF00D         # what a debug build of Xen leaves in consumed
 CLOBBER32 = 0xDEADF00D                 # argument registers (64-bit, 32-bit ABI)
 
-# number -> (handler, nargs); nargs as in hypercall-defs.c, (hvm64, hvm32) where they differ
-_TABLE = {
-    xen.__HYPERVISOR_memory_op: (memory.do_memory_op, 2),
-    xen.__HYPERVISOR_xen_version: (version.do_xen_version, 2),
-    xen.__HYPERVISOR_console_io: (console.do_console_io, 3),
-    xen.__HYPERVISOR_sched_op: (sched.do_sched_op, 2),
-    xen.__HYPERVISOR_hvm_op: (hvm.do_hvm_op, 2),
-    xen.__HYPERVISOR_event_channel_op: (evtchn.do_event_channel_op, 2),
-    xen.__HYPERVISOR_set_timer_op: (sched.do_set_timer_op, (1, 2)),
-    xen.__HYPERVISOR_vcpu_op: (vcpu_op.do_vcpu_op, 3),
-    xen.__HYPERVISOR_domctl: (domctl.do_domctl, 1),
-    xen.__HYPERVISOR_sysctl: (sysctl.do_sysctl, 1),
-    xen.__HYPERVISOR_grant_table_op: (gnttab.do_grant_table_op, 3),
+# number -> handler; how many arguments each takes is xen.HYPERCALL_NR_ARGS
+_HANDLERS = {
+    xen.__HYPERVISOR_memory_op: memory.do_memory_op,
+    xen.__HYPERVISOR_xen_version: version.do_xen_version,
+    xen.__HYPERVISOR_console_io: console.do_console_io,
+    xen.__HYPERVISOR_sched_op: sched.do_sched_op,
+    xen.__HYPERVISOR_hvm_op: hvm.do_hvm_op,
+    xen.__HYPERVISOR_event_channel_op: evtchn.do_event_channel_op,
+    xen.__HYPERVISOR_set_timer_op: sched.do_set_timer_op,
+    xen.__HYPERVISOR_vcpu_op: vcpu_op.do_vcpu_op,
+    xen.__HYPERVISOR_domctl: domctl.do_domctl,
+    xen.__HYPERVISOR_sysctl: sysctl.do_sysctl,
+    xen.__HYPERVISOR_grant_table_op: gnttab.do_grant_table_op,
 }
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()
@@ -44,33 +44,30 @@ def hypercall_name(nr):
 class HypercallTable:
     def __init__(self, hv):
         self.hv = hv
-        self.table = dict(_TABLE)
+        self.table = {nr: h for nr, h in _HANDLERS.items()}
         self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
 
     def __getstate__(self):          # snapshots: tracers are re-attached on resume
         return snapstate.transient(self, tracer=None)
 
-    def register(self, nr, handler, nargs):
-        self.table[nr] = (handler, nargs)
+    def register(self, nr, handler):
+        self.table[nr] = handler
 
     def dispatch(self, v, nr, args, abi):
         tracer = self.tracer
         if tracer is not None:
             start_ns = self.hv.clock.now()
-        entry = self.table.get(nr)
-        if entry is None:
+        handler = self.table.get(nr)
+        if handler is None:
             result = -errno.ENOSYS
         else:
             v.hcall_abi = abi
             try:
-                result = entry[0](v, *args)
+                result = handler(v, *args)
             except HypercallError as e:
                 result = -e.errno
             if result != -errno.ENOSYS:
-                nargs = entry[1]
-                if type(nargs) is tuple:
-                    nargs = nargs[0] if abi.ulong == 8 else nargs[1]
-                v.arch.clobber_hypercall_args(nargs, abi,
+                v.arch.clobber_hypercall_args(xen.hypercall_nargs(nr, abi.ulong), abi,
                                               CLOBBER64 if abi.ulong == 8 else CLOBBER32)
         if tracer is not None:
             tracer(v, nr, args, result, start_ns)
