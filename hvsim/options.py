@@ -104,6 +104,10 @@ def output_options(p):
     p.add_argument("--timeout", type=float, default=60.0,
                    help="give up after this many host seconds (default 60; 0 = never)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    p.add_argument("--json", action="store_true",
+                   help="end with the run's summary as one JSON object on stdout (domains, "
+                        "verdicts, exit code) instead of the table; with -q stdout is only "
+                        "that object")
     p.add_argument("--console", metavar="dN",
                    help="attach the terminal to dN's PV console for input, as `xl console` "
                         "(default: the first domain; `none`: no input; only when stdin is "

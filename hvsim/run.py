@@ -216,12 +216,14 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
                 hv.log("d%d can never run again: %s" % (d.domid, why))
     verdicts = [verdict_of(d, timed_out(result, d)) for d in domains]
     _dump_xenstore(hv, args)
-    if summary:
+    code = EXIT_CODES[worst(verdicts)]
+    if getattr(args, "json", False):
+        print_json_summary(hv, domains, verdicts, code)
+    elif summary:
         print_summary(hv, domains, verdicts)
     elif getattr(args, "quiet", False):     # -q: no console, but still the verdict
         for d, verdict in zip(domains, verdicts):
             sys.stderr.write("hvsim: d%d (%s): %s\n" % (d.domid, d.name, verdict))
-    code = EXIT_CODES[worst(verdicts)]
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
     return code
@@ -304,18 +306,36 @@ def _open_trace(hv, args):
     return tracer
 
 
-def print_summary(hv, domains, verdicts):
-    """One line per domain: how it ended, its verdict, virtual and host time
-    (host time is left out of deterministic runs, whose output must not vary)."""
+def _summary_rows(hv, domains, verdicts):
+    """Per domain: domid, name, capabilities, how it ended, verdict, guest ms
+    and host s (None in deterministic runs, whose output must not vary)."""
     from .boot.plan import capability_names
-    out = sys.stdout
-    out.write("\n%-6s %-20s %-22s %-11s %-9s %10s %8s\n" % (
-        "domain", "name", "capabilities", "ended", "verdict", "guest ms", "host s"))
     for d, verdict in zip(domains, verdicts):
         end_ns = d.ended_ns if d.ended_ns is not None else hv.clock.now()
         host = (d.host_end or 0) - d.host_start if d.host_end else 0
+        yield {"domid": d.domid, "name": d.name, "capabilities": capability_names(d.caps),
+               "ended": d.end_reason or "running", "verdict": verdict,
+               "guest_ms": round((end_ns - d.created_ns) / 1e6, 3),
+               "host_s": None if hv.clock.deterministic else round(host, 2)}
+
+
+def print_json_summary(hv, domains, verdicts, code):
+    """--json: the summary as one JSON object on stdout."""
+    import json
+    doc = {"verdict": worst(verdicts), "exit_code": code,
+           "domains": list(_summary_rows(hv, domains, verdicts))}
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def print_summary(hv, domains, verdicts):
+    """One line per domain: how it ended, its verdict, virtual and host time
+    (host time is left out of deterministic runs, whose output must not vary)."""
+    out = sys.stdout
+    out.write("\n%-6s %-20s %-22s %-11s %-9s %10s %8s\n" % (
+        "domain", "name", "capabilities", "ended", "verdict", "guest ms", "host s"))
+    for r in _summary_rows(hv, domains, verdicts):
         out.write("%-6s %-20s %-22s %-11s %-9s %10.3f %8s\n" % (
-            "d%d" % d.domid, d.name[:20], capability_names(d.caps)[:22],
-            d.end_reason or "running", verdict, (end_ns - d.created_ns) / 1e6,
-            "-" if hv.clock.deterministic else "%.2f" % host))
+            "d%d" % r["domid"], r["name"][:20], r["capabilities"][:22], r["ended"],
+            r["verdict"], r["guest_ms"], "-" if r["host_s"] is None else "%.2f" % r["host_s"]))
     out.flush()

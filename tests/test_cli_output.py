@@ -99,3 +99,24 @@ def test_lcm_check_json_unreadable_input_is_one_line(tmp_path):
     r = hvsim("lcm", "check", "--json", cfg)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "no MB2 modules" in r.stderr
+
+
+def test_run_summary_as_json(tmp_path):
+    ok = build_pvh_elf(tmp_path, OK, name="ok.elf")
+    bad = build_pvh_elf(tmp_path, debugcon("Test result: FAILURE\n") + "cli\nhlt\n",
+                        name="bad.elf")
+    r = hvsim("run", "-q", "--json", "--deterministic", ok, bad)
+    assert r.returncode == 5, r.stderr
+    doc = json.loads(r.stdout)                 # -q --json: stdout is only the object
+    assert doc["verdict"] == "FAILURE" and doc["exit_code"] == 5
+    rows = {d["name"]: d for d in doc["domains"]}
+    assert rows["ok.elf"]["verdict"] == "SUCCESS" and rows["bad.elf"]["verdict"] == "FAILURE"
+    assert [d["domid"] for d in doc["domains"]] == [1, 2]
+    assert all(d["host_s"] is None and d["guest_ms"] >= 0 for d in doc["domains"])
+
+
+def test_run_json_keeps_the_console_without_q(tmp_path):
+    r = hvsim("run", "--json", build_pvh_elf(tmp_path, OK))
+    assert r.returncode == 0, r.stderr
+    console, last = r.stdout.rstrip("\n").rsplit("\n", 1)
+    assert "hello" in console and json.loads(last)["verdict"] == "SUCCESS"
