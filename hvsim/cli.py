@@ -20,6 +20,11 @@ def cmd_run(args):
     return run_guests(args)
 
 
+def cmd_create(args):
+    from .run import create_domain
+    return create_domain(args)
+
+
 def cmd_boot(args):
     from .run import boot_scenario
     return boot_scenario(args)
@@ -75,6 +80,17 @@ def build_parser():
     r.add_argument("--gdb", metavar="[HOST]:PORT", help=GDB_HELP)
     options.run_options(r)
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("create", help="boot the domain an xl config file describes, as `xl "
+                                       "create`",
+                       description="Read FILE.cfg as xl reads a domain configuration (xl.cfg(5): "
+                                   "name, type, kernel or firmware_override, cmdline/extra/root, "
+                                   "memory, vcpus, on_*; an unknown key stops with file:line) and "
+                                   "run that domain as `hvsim run` does; exit codes as for run.")
+    c.add_argument("config", metavar="FILE.cfg", help="xl domain configuration file")
+    c.add_argument("--gdb", metavar="[HOST]:PORT", help=GDB_HELP)
+    options.run_options(c)
+    c.set_defaults(func=cmd_create)
 
     b = sub.add_parser("boot", help="boot a whole host from a boot config (Multiboot2 + LCM)",
                        description="Run a host boot like hyperlaunch: read SCENARIO (a GRUB-style "

@@ -40,6 +40,22 @@ def run_guests(args):
     return _run_and_report(hv, args, domains, snap=snap, debugger=gdb)
 
 
+def create_domain(args):
+    """`hvsim create FILE.cfg`: the domain an xl config describes, run as
+    `hvsim run` runs one (toolstack/xlcfg.py)."""
+    from .toolstack import xlcfg
+    cfg = xlcfg.load(args.config)
+    if cfg.ramdisk:
+        raise ConfigError("%s: ramdisk = %r: hvsim does not load an initramfs yet (remove the "
+                          "key to boot without one)" % (cfg.path, cfg.ramdisk))
+    for key, action in cfg.actions:
+        sys.stderr.write("hvsim: %s: %s = %r: hvsim destroys the domain instead\n"
+                         % (cfg.path, key, action))
+    args.guests, args.vcpus, args.names = [cfg.kernel], cfg.vcpus, {0: cfg.name}
+    args.mem, args.cmdline = "%dM" % cfg.memory_mib, cfg.cmdline
+    return run_guests(args)
+
+
 def check_guest_files(paths):
     """ConfigError for the first guest kernel file that does not exist."""
     for g in paths:
@@ -69,7 +85,8 @@ def build_guests(hv, args, paths, mem):
     domains = []
     for i, g in enumerate(paths):
         spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline,
-                          vcpus=getattr(args, "vcpus", 1), name=os.path.basename(g))
+                          vcpus=getattr(args, "vcpus", 1),
+                          name=(getattr(args, "names", None) or {}).get(i, os.path.basename(g)))
         data = read_input(g, "cannot open: %s", "check the path")
         spec.kernel_data = data
         builder = arm64.build_domain if arm64.is_arm64_kernel(data) else build_domain

@@ -129,12 +129,25 @@ def _test(name, path, group=()):
                      category=m.category, settings=m.settings)
 
 
+def _xl_test(path):
+    """The test an xl config describes (XTF's test-<env>-<name>.cfg): its
+    name, kernel, vCPUs, memory and command line."""
+    from ..toolstack import xlcfg
+    cfg = xlcfg.load(path)
+    if cfg.ramdisk:
+        raise ConfigError("%s: ramdisk: hvsim does not load an initramfs yet" % path)
+    return GuestTest(cfg.name, cfg.kernel, settings=manifest.Settings(
+        vcpus=cfg.vcpus, mem="%dM" % cfg.memory_mib, cmdline=cfg.cmdline or None))
+
+
 def _tests_in(path):
     """The tests a PATH argument names; ConfigError if it names nothing usable."""
     if os.path.isdir(path):
         return [_test("-".join(rel[:-1] + (rel[-1][:-len(".elf")],)),
                       os.path.join(path, *rel), rel[:-1])
                 for rel in _elf_files(path)]
+    if os.path.isfile(path) and path.endswith(".cfg"):
+        return [_xl_test(path)]
     if os.path.isfile(path):
         base = os.path.basename(path)
         return [_test(base[:-len(".elf")] if base.endswith(".elf") else base, path)]
