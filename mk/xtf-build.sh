@@ -5,7 +5,8 @@
 #
 # SRC is an XTF source tree (read-only is fine); DEST (build/xtf) receives a
 # copy of it, built there: tests/<name>/test-<env>-<name> for the four HVM
-# environments, and tests/<name>/info.json.  The copy is rebuilt from scratch
+# environments, their xl configs (test-<env>-<name>[~variation].cfg) and
+# tests/<name>/info.json.  The copy is rebuilt from scratch
 # only when SRC changed (its file list, sizes and times) or is another tree;
 # otherwise this does nothing.  Without SRC it says how to get one and exits
 # 0 (removing an earlier build), or 1 when HVSIM_REQUIRE_XTF=1 (CI, where
@@ -40,4 +41,4 @@ if ! make -C "$dest" -f Makefile -f "$mk/xtf-hvm-all.mk" -j"$jobs" hvm-images >"
     exit 1
 fi
 echo "$signature" >"$stamp"
-echo "hvsim: built $(ls "$dest"/tests/*/test-hvm* | wc -l) XTF HVM images"
+echo "hvsim: built $(ls "$dest"/tests/*/test-hvm* | grep -vc '\.cfg$') XTF HVM images"
