@@ -120,3 +120,15 @@ def test_run_json_keeps_the_console_without_q(tmp_path):
     assert r.returncode == 0, r.stderr
     console, last = r.stdout.rstrip("\n").rsplit("\n", 1)
     assert "hello" in console and json.loads(last)["verdict"] == "SUCCESS"
+
+
+@built.needs(built.ROOT / "firmware" / "build" / "one")
+def test_boot_summary_as_json():
+    r = subprocess.run([sys.executable, "-m", "hvsim", "boot", "-q", "--json", "--deterministic",
+                        "firmware/one/boot.cfg"], capture_output=True, text=True,
+                       cwd=built.ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["verdict"] == "SUCCESS" and doc["exit_code"] == 0
+    assert [(d["domid"], d["name"], d["ended"]) for d in doc["domains"]] == \
+        [(0, "dom0", "poweroff")]
