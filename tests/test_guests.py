@@ -79,6 +79,7 @@ EXPECT = {
 # Guests that only make sense booted another way (a firmware scenario with
 # several domains, or several vCPUs), and the test file that boots them.
 ELSEWHERE = {
+    "fuzz-hypercalls": "test_fuzz_hypercalls.py",
     "launch-demo": "test_boot.py (firmware/demo3)",
     "xsm-policy": "test_xsm_matrix.py (firmware/xsm-a, xsm-b)",
     "evtchn-ops": "test_guests_events.py",
