@@ -11,6 +11,8 @@
  * canary holds; every 1024 calls (and at the end) the code and rodata
  * checksum holds.
  *
+ * The grant_table_op count is kept below 4096 (see test_main()).
+ *
  * The buffer's bytes are random but every 32-bit word has bit 31 set, so a
  * guest handle or gfn that a structure holds never points into this
  * domain's RAM (a 32-bit guest's handles are 32 bits wide).
@@ -224,6 +226,14 @@ void test_main(void)
             a[j] = arg();
         if ( nr < 64 && subops_max[nr] && below(4) )
             a[0] = below(subops_max[nr] + 1u);
+        /*
+         * grant_table_op walks @count ops from its pointer, writing each
+         * status back: from NULL (RAM without paging, hvm32) a count past
+         * ~26,000 reaches this image.  Xen does it too (in continuations);
+         * counts below 4096 still cross its 512-op batches.
+         */
+        if ( nr == __HYPERVISOR_grant_table_op )
+            a[2] &= 0xfff;
         if ( skipped(nr, a[0]) )
             continue;
 
