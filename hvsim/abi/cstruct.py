@@ -6,7 +6,7 @@ size are computed per ABI with the C alignment rules of that ABI (on i386 a
 xen_ulong_t are 4 bytes, ...).  The same declaration generates the guests' C
 header (hvsim.abi.cheader), so the hypervisor and the guests cannot drift.
 
-Here: the ABIs (X86_64, X86_32, ARM64), the scalar types (u8 ... u64,
+Here: the ABIs (X86_64, X86_32, ARM64; PACKED for firmware tables), the scalar types (u8 ... u64,
 xen_ulong, xen_pfn, domid, evtchn_port, guest handles), array(), per_abi()
 for members that differ between ABIs, Struct and union(), and MASK32/MASK64
 for (uint32_t)/(uint64_t) truncation.  Reading a struct out of guest memory
@@ -26,11 +26,12 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 class Abi:
     """One guest ABI: sizes and in-struct alignments of the scalar C types."""
 
-    def __init__(self, name, ulong, u64_align, handle):
+    def __init__(self, name, ulong, u64_align, handle, packed=False):
         self.name = name
         self.ulong = ulong          # sizeof(xen_ulong_t) == sizeof(unsigned long)
         self.u64_align = u64_align  # alignment of a 64-bit member inside a struct
         self.handle = handle        # sizeof(XEN_GUEST_HANDLE(x))
+        self.packed = packed        # #pragma pack(1): every member 1-byte aligned
 
     def __repr__(self):
         return "Abi(%s)" % self.name
@@ -40,6 +41,8 @@ X86_64 = Abi("x86_64", ulong=8, u64_align=8, handle=8)
 X86_32 = Abi("x86_32", ulong=4, u64_align=4, handle=4)
 ARM64 = Abi("arm64", ulong=8, u64_align=8, handle=8)
 ALL_ABIS = (X86_64, X86_32, ARM64)
+# firmware tables (ACPI: tools/libacpi/acpi2_0.h is #pragma pack(1)), little-endian
+PACKED = Abi("packed", ulong=8, u64_align=1, handle=8, packed=True)
 
 
 class Scalar:
@@ -58,6 +61,8 @@ class Scalar:
         return self._size(abi) if callable(self._size) else self._size
 
     def align(self, abi):
+        if abi.packed:
+            return 1
         if self._align is not None:
             return self._align(abi) if callable(self._align) else self._align
         sz = self.size(abi)

@@ -7,6 +7,8 @@ and console pages and event channels, the backends).
 Layout of a domain with M bytes of memory:
   [0, min(M, 0xFC000000))     RAM (kernel at its ELF p_paddr, modules and the
                               start-info segment on the pages after it)
+  [0xFC000000, ...)           the ACPI tables libxl builds (acpi_info page,
+                              tables, RSDP: hvsim/toolstack/acpi.py), E820 ACPI
   [0xFEFF8000, 0xFF000000)    the 8 special pages (xenstore 0xFEFFC, console
                               0xFEFFF), populated, E820 reserved
   [4 GiB, ...)                the rest of RAM, if M > 0xFC000000
@@ -17,7 +19,7 @@ module command lines | memory map, as libxenguest lays it out.
 from ..abi import hvm as h
 from ..abi import start_info as si
 from ..abi.cstruct import X86_64
-from ..abi.memory import E820_RAM, E820_RESERVED
+from ..abi.memory import E820_ACPI, E820_RAM, E820_RESERVED
 from ..arch.x86.exits import exit_addresses
 from ..arch.x86.vcpu import X86Vcpu
 from ..errors import HostInputError
@@ -26,7 +28,8 @@ from ..hv.domain import E820Entry
 from ..hv.physmap import PAGE_SIZE
 from ..hv.vcpu import VCpu
 from ..hv.version import version_tuple
-from ..toolstack import libxl
+from ..abi import elfnote
+from ..toolstack import acpi, libxl
 from .elf import load_kernel
 from .util import round_up
 
@@ -68,9 +71,15 @@ class DomainSpec:
         self.backend_domid = backend_domid  # xenstored/xenconsoled's domain
 
 
-def memory_map(mem):
+def memory_map(mem, acpi_tables=None):
+    """libxl's domain_construct_memmap(): low RAM, the ACPI modules, the
+    special pages, high RAM."""
     lowmem = min(mem, LOWMEM_LIMIT)
-    e820 = [E820Entry(0, lowmem, E820_RAM), E820Entry(SPECIAL_BASE, SPECIAL_SIZE, E820_RESERVED)]
+    e820 = [E820Entry(0, lowmem, E820_RAM)]
+    for m in acpi_tables.modules if acpi_tables else ():
+        offset = m.addr & (PAGE_SIZE - 1)
+        e820.append(E820Entry(m.addr - offset, len(m.data) + offset, E820_ACPI))
+    e820.append(E820Entry(SPECIAL_BASE, SPECIAL_SIZE, E820_RESERVED))
     if mem > lowmem:
         e820.append(E820Entry(HIGHMEM_BASE, mem - lowmem, E820_RAM))
     return e820
@@ -85,6 +94,17 @@ def _populate(d, mem):
     return lowmem
 
 
+def _load_acpi(d, tables):
+    """Populate the ACPI pages above low RAM and copy the modules in (libxl's
+    acpi_modules[], which xc_dom_x86.c copies into the guest)."""
+    high = [m for m in tables.modules if m.addr >= LOWMEM_LIMIT]
+    start = min(m.addr for m in high) & ~(PAGE_SIZE - 1)
+    end = round_up(max(m.addr + len(m.data) for m in high))
+    d.physmap.add_region(start, end - start, "acpi")
+    for m in tables.modules:
+        d.physmap.write(m.addr, m.data)
+
+
 def _load_segments(d, spec, kernel, lowmem):
     for seg in kernel.segments:
         if seg.paddr + seg.memsz > lowmem:
@@ -95,7 +115,7 @@ def _load_segments(d, spec, kernel, lowmem):
         d.physmap.write(seg.paddr, seg.data)
 
 
-def _start_info(d, spec, base, lowmem):
+def _start_info(d, spec, base, lowmem, rsdp_paddr):
     """Write modules and the start-info segment from `base`; returns its address."""
     mods = []
     addr = base
@@ -124,7 +144,7 @@ def _start_info(d, spec, base, lowmem):
     buf = bytearray(lay.size)
     lay.put(buf, magic=si.XEN_HVM_START_MAGIC_VALUE, version=si.HVM_START_INFO_VERSION,
             flags=0, nr_modules=len(mods), modlist_paddr=modlist_addr if mods else 0,
-            cmdline_paddr=cmdline_addr if cmdline else 0, rsdp_paddr=0,
+            cmdline_paddr=cmdline_addr if cmdline else 0, rsdp_paddr=rsdp_paddr,
             memmap_paddr=memmap_addr, memmap_entries=len(d.e820))
     d.physmap.write(start, bytes(buf))
     if cmdline:
@@ -168,9 +188,12 @@ def build_domain(hv, spec):
                          is_console=spec.is_console)
     d.kernel = kernel
     lowmem = _populate(d, spec.mem)
-    d.e820 = memory_map(spec.mem)
+    tables = acpi.build_tables(spec.vcpus, acpi.rsdp_unrestricted(
+        kernel.notes, elfnote.XEN_ELFNOTE_GUEST_OS, elfnote.XEN_ELFNOTE_SUPPORTED_FEATURES))
+    _load_acpi(d, tables)
+    d.e820 = memory_map(spec.mem, tables)
     _load_segments(d, spec, kernel, lowmem)
-    start_info = _start_info(d, spec, round_up(kernel.highest), lowmem)
+    start_info = _start_info(d, spec, round_up(kernel.highest), lowmem, tables.rsdp_addr)
     _create_vcpus(d, spec, kernel, start_info)
     libxl.setup_domain(hv, d, spec.backend_domid)
     return d

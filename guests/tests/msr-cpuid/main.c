@@ -4,6 +4,9 @@
  * CPUID and MSRs as a PVH domU sees them under Xen:
  *
  * - Xen's CPUID leaves (0x40000000 ...) and the hypervisor bit;
+ * - leaves with subleaves answered per subleaf, as Xen's policy does
+ *   (leaf 4 ends with a null cache, 0xB echoes the subleaf and gives the
+ *   x2APIC ID, 7 and 0xD are empty past their last subleaf);
  * - MSR round trips and the #GP cases: architectural ones (EFER reserved
  *   bits, PAT memory types, non-canonical bases, ring 3 access), and Xen's
  *   policy (the values it presents, unknown MSRs #GP, the hypercall MSR).
@@ -63,6 +66,48 @@ static void test_xen_cpuid(void)
     check_cpuid("beyond the last leaf", base + 0x10, 0, 0, 0, 0, 0);
     check_cpuid("beyond the last leaf", base + 0xff, 0, 0, 0, 0, 0);
     check_cpuid("second range", base + 0x100, 0, 0, 0, 0, 0);
+}
+
+static void test_subleaves(void)
+{
+    uint32_t a, b, c, d, i, max7;
+
+    printk("Testing CPUID subleaves\n");
+
+    /* Leaf 4: deterministic cache parameters, ending with a type-0 entry. */
+    for ( i = 0; i < 32; i++ )
+    {
+        cpuid_count(4, i, &a, &b, &c, &d);
+        if ( !(a & 0x1f) )
+            break;
+        /* libxc: APIC IDs are 2 x vcpu_id, no SMT: odd cores, no sharing */
+        xtf_check((a >> 26) & 1, "leaf 4:%u cores-per-package %u not odd", i, a >> 26);
+        xtf_check_eq("leaf 4 threads sharing the cache", (a >> 14) & 0xfff, 0);
+    }
+    xtf_check(i > 0 && i <= 8, "leaf 4: %u cache subleaves", i);
+
+    /* Leaf 7: subleaves past EAX of subleaf 0 are empty. */
+    max7 = cpuid_eax(7);
+    check_cpuid("leaf 7 past the last subleaf", 7, max7 + 1, 0, 0, 0, 0);
+
+    /* Leaf 0xB: no topology, the subleaf in ECX[7:0], the x2APIC ID in EDX. */
+    check_cpuid("topology subleaf 0", 0xb, 0, 0, 0, 0, 0);
+    check_cpuid("topology subleaf 1", 0xb, 1, 0, 0, 1, 0);
+    check_cpuid("topology subleaf 5", 0xb, 5, 0, 0, 5, 0);
+
+    /* Leaf 0xD: a component XCR0 may not hold has an empty subleaf. */
+    cpuid_count(0xd, 0, &a, &b, &c, &d);
+    xtf_check((a & 3) == 3, "leaf 0xd:0 EAX %#x lacks x87/SSE", a);
+    for ( i = 2; i < 32; i++ )
+        if ( !(a & (1u << i)) )
+        {
+            uint32_t sa, sb, sc, sd;
+
+            cpuid_count(0xd, i, &sa, &sb, &sc, &sd);
+            xtf_check(!sa && !sb, "leaf 0xd:%u: component not in XCR0 has size %u", i, sa);
+        }
+    if ( !(cpuid_ecx(1) & (1u << 28)) )
+        xtf_check(!(a & 4), "leaf 0xd:0 offers YMM without AVX");
 }
 
 /* Write @val, read it back, restore the original. */
@@ -233,6 +278,20 @@ static void test_xen_msrs(void)
                      wrmsr_safe(hcall_msr, (unsigned long)hypercall_page), 0);
     check_absent("hypercall MSR base+1", hcall_msr + 1);
 
+    /*
+     * IA32_UCODE_REV (0x8b): Intel's "write 0, CPUID, read" works (the
+     * revision in bits 63:32); any other value is #GP (guest_wrmsr()).
+     */
+    {
+        uint64_t rev = 0;
+
+        xtf_check_exinfo("wrmsr UCODE_REV, 0", wrmsr_safe(0x8b, 0), 0);
+        cpuid_eax(1);
+        xtf_check_exinfo("rdmsr UCODE_REV", rdmsr_safe(0x8b, &rev), 0);
+        xtf_check_eq("UCODE_REV bits 31:0", rev & 0xffffffffu, 0);
+        check_write_gp("UCODE_REV, 1", 0x8b, 1);
+    }
+
     check_absent("0x0000dead", 0x0000dead);
     check_absent("0xc0011234", 0xc0011234);
     check_absent("x2APIC ID (x2APIC not enabled)", MSR_X2APIC_APICID);
@@ -250,6 +309,7 @@ void test_main(void)
     }
 
     test_xen_cpuid();
+    test_subleaves();
     test_xen_msrs();
 
     xtf_success(NULL);

@@ -15,6 +15,7 @@ defns.py's.
 """
 
 from ...abi import cpuid as xc
+from .cpuid import INTEL_VENDOR, vendor_string
 from .defns import CR0_PG, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, canonical
 
 
@@ -73,6 +74,9 @@ MISC_ENABLE_PEBS_UNAVAIL = 1 << 12
 MISC_ENABLE_DEFAULT = MISC_ENABLE_BTS_UNAVAIL | MISC_ENABLE_PEBS_UNAVAIL | MISC_ENABLE_FAST_STRINGS
 
 MTRR_CAP = (1 << 8) | (1 << 10) | 8          # fixed ranges, WC, 8 variable ranges
+# MSR_IA32_UCODE_REV (0x8b): Xen reads the running CPU's microcode revision
+# (this_cpu(cpu_sig).rev << 32); the emulated CPU's is QEMU's (ucode_rev 1)
+UCODE_REV = 1 << 32
 
 # MSRs QEMU keeps: validated here, then written through Unicorn
 _NATIVE = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_FS_BASE, MSR_GS_BASE,
@@ -111,9 +115,11 @@ class MsrModel:
             return self.cpu.host.lapic_rdmsr(index)
         if index == MSR_IA32_MISC_ENABLE:
             return self.misc_enable
-        if index in (MSR_IA32_DEBUGCTLMSR, MSR_IA32_PLATFORM_ID, MSR_IA32_BIOS_SIGN_ID,
+        if index in (MSR_IA32_DEBUGCTLMSR, MSR_IA32_PLATFORM_ID,
                      MSR_PLATFORM_INFO, MSR_IA32_FEATURE_CONTROL):
             return 0
+        if index == MSR_IA32_BIOS_SIGN_ID:
+            return UCODE_REV
         if index == MSR_MTRRcap:
             return MTRR_CAP
         if index == MSR_MTRR_DEF_TYPE:
@@ -142,6 +148,12 @@ class MsrModel:
             return
         if _is_lapic(index):
             self.cpu.host.lapic_wrmsr(index, value)
+            return
+        if index == MSR_IA32_BIOS_SIGN_ID:
+            # Intel's "write 0, then CPUID 1" before reading the revision;
+            # anything else (or any write on AMD) is #GP, as in guest_wrmsr()
+            if value or vendor_string(self.cpu.cpuid) != INTEL_VENDOR:
+                raise GPFault()
             return
         if index == MSR_IA32_MISC_ENABLE:
             if value != self.misc_enable:
