@@ -72,14 +72,13 @@ class DomainSpec:
 
 
 def memory_map(mem, acpi_tables=None):
-    """libxl's domain_construct_memmap(): low RAM, the ACPI modules, the
-    special pages, high RAM."""
+    """libxl's domain_construct_memmap(): low RAM, the special pages (PVH),
+    the ACPI modules (RSDP, acpi_info, tables), high RAM."""
     lowmem = min(mem, LOWMEM_LIMIT)
-    e820 = [E820Entry(0, lowmem, E820_RAM)]
+    e820 = [E820Entry(0, lowmem, E820_RAM), E820Entry(SPECIAL_BASE, SPECIAL_SIZE, E820_RESERVED)]
     for m in acpi_tables.modules if acpi_tables else ():
         offset = m.addr & (PAGE_SIZE - 1)
         e820.append(E820Entry(m.addr - offset, len(m.data) + offset, E820_ACPI))
-    e820.append(E820Entry(SPECIAL_BASE, SPECIAL_SIZE, E820_RESERVED))
     if mem > lowmem:
         e820.append(E820Entry(HIGHMEM_BASE, mem - lowmem, E820_RAM))
     return e820

@@ -537,7 +537,11 @@ static void test_shared_info(void)
                  hypercall_memory_op(XENMEM_add_to_physmap, BAD_PTR), -EFAULT);
 }
 
-/* The expected map: RAM from 0, then the special pages, as in hvm_start_info. */
+/*
+ * The expected map (libxl's domain_construct_memmap()): RAM from 0, the
+ * special pages, then the ACPI modules (RSDP, acpi_info, tables), as in
+ * hvm_start_info.
+ */
 static void check_e820(const char *what, const struct e820entry *e, unsigned int nr)
 {
     const struct hvm_memmap_table_entry *si =
@@ -557,6 +561,11 @@ static void check_e820(const char *what, const struct e820entry *e, unsigned int
                   "%s entry 1: %#llx+%#llx type %u, expected the special pages", what,
                   (unsigned long long)e[1].addr, (unsigned long long)e[1].size,
                   e[1].type);
+    for ( unsigned int i = 2; i < nr; i++ )
+        xtf_check(e[i].type == E820_ACPI && e[i].size,
+                  "%s entry %u: %#llx+%#llx type %u, expected ACPI", what, i,
+                  (unsigned long long)e[i].addr, (unsigned long long)e[i].size,
+                  e[i].type);
     for ( unsigned int i = 0; i < nr && i < pvh_start_info->memmap_entries; i++ )
         xtf_check(e[i].addr == si[i].addr && e[i].size == si[i].size &&
                   e[i].type == si[i].type,
@@ -571,7 +580,7 @@ static void test_memory_map(void)
     map.buffer = e820;
     if ( xtf_check_rc("XENMEM_memory_map", hypercall_memory_op(XENMEM_memory_map, &map), 0) )
     {
-        xtf_check_eq("memory_map nr_entries", map.nr_entries, 2);
+        xtf_check_eq("memory_map nr_entries", map.nr_entries, 5);
         check_e820("memory_map", e820, map.nr_entries);
         printk("  e820: RAM %#llx+%#llx, reserved %#llx+%#llx\n",
                (unsigned long long)e820[0].addr, (unsigned long long)e820[0].size,
@@ -711,7 +720,7 @@ struct compat_memory_map {
 static void test_compat_abi(void)
 {
     static uint8_t buf[16] __aligned(8);
-    static struct e820entry e820[4];
+    static struct e820entry e820[8];
     static struct compat_memory_map map;
     long rc;
 
@@ -735,7 +744,7 @@ static void test_compat_abi(void)
                             (unsigned long)&map, 0, 0, 0);
     if ( xtf_check_rc("compat XENMEM_memory_map", rc, 0) )
     {
-        xtf_check_eq("compat memory_map nr_entries", map.nr_entries, 2);
+        xtf_check_eq("compat memory_map nr_entries", map.nr_entries, 5);
         check_e820("compat memory_map", e820, map.nr_entries);
     }
 
