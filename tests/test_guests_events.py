@@ -10,6 +10,7 @@ These guests need more than test_guests.py's one domain with one vCPU:
   grant-copy   bulk GNTTABOP_copy between two domains (alone: SKIP)
   gnttab-ops   as two domains: each may not use the other's table
   lapic        with --vcpus 2: local APIC IPIs between vCPUs (test_guests.py runs it alone)
+  sipi         with --vcpus 2: vCPU 1 started by INIT/SIPI in real mode (alone: SKIP)
 
 Every run is --deterministic, so that a failure can be replayed exactly: in
 the default (host time) mode preemption points vary from run to run, and an
@@ -45,6 +46,7 @@ EXPECT = {
     "timer": {
         "checks": 100,
         "lines": [r"Testing events without a callback", r"Testing SCHEDOP_poll",
+                  r"Testing the runstate and vcpu time memory areas",
                   r"\d+ VIRQ_TIMER events, system time \d+ ms"],
     },
     "ping-pong": {
@@ -87,6 +89,11 @@ EXPECT = {
     "lapic": {
         "checks": 100,
         "lines": [r"Testing xAPIC mode", r"Testing x2APIC mode", r"Testing IPIs between vCPUs"],
+    },
+    "sipi": {
+        "checks": 7,
+        "lines": [r"Testing INIT, STARTUP 0x08", r"  vCPU 1 ran at 0800:0000, EDX 0xf00, CR0 0x10",
+                  r"Testing STARTUP for an initialised vCPU", r"Testing INIT, STARTUP again"],
     },
     "smp": {
         "checks": 60,
@@ -201,6 +208,9 @@ RUNS += [
       2: [r"Testing another domain's table \(d1\)"]}),
     ("lapic-hvm64-2vcpus", "lapic", ["hvm64"], ["--vcpus", "2"], {}),
     ("lapic-hvm32pae-2vcpus", "lapic", ["hvm32pae"], ["--vcpus", "2"], {}),
+    ("sipi-hvm64-2vcpus", "sipi", ["hvm64"], ["--vcpus", "2"], {}),
+    ("sipi-hvm32-2vcpus", "sipi", ["hvm32"], ["--vcpus", "2"], {}),
+    ("sipi-hvm32pae-2vcpus", "sipi", ["hvm32pae"], ["--vcpus", "2"], {}),
 ]
 
 
@@ -228,6 +238,7 @@ def test_events_guest(guest, envs, options, extra):
 @pytest.mark.parametrize("guest, options, reason", [
     ("ping-pong", [], r"Skip: needs two domains, ping \(d1\) and pong \(d2\): .*"),
     ("smp", [], r"Skip: one vCPU: run with --vcpus 4"),
+    ("sipi", [], r"Skip: one vCPU: run with --vcpus 2"),
     ("shared-ring", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
     ("grant-copy", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
 ])

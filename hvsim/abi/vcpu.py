@@ -31,5 +31,11 @@ vcpu_runstate_info = Struct("vcpu_runstate_info", [
 vcpu_set_periodic_timer = Struct("vcpu_set_periodic_timer", [("period_ns", u64)])
 vcpu_set_singleshot_timer = Struct("vcpu_set_singleshot_timer", [
     ("timeout_abs_ns", u64), ("flags", u32)])
+# the guest handle union (h / v / p) is 8 bytes in every ABI
+vcpu_register_runstate_memory_area = Struct("vcpu_register_runstate_memory_area", [
+    ("addr", u64)])
+vcpu_register_time_memory_area = Struct("vcpu_register_time_memory_area", [("addr", u64)])
+XEN_RUNSTATE_UPDATE = 1 << 63
+
 vcpu_register_vcpu_info = Struct("vcpu_register_vcpu_info", [
     ("mfn", u64), ("offset", u32), ("rsvd", u32)])

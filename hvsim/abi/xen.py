@@ -27,6 +27,11 @@ __HYPERVISOR_console_io = 18
 __HYPERVISOR_physdev_op_compat = 19
 __HYPERVISOR_grant_table_op = 20
 __HYPERVISOR_vm_assist = 21
+
+# vm_assist commands and the one type an HVM guest may use (HVM_VM_ASSIST_MASK)
+VMASST_CMD_enable = 0
+VMASST_CMD_disable = 1
+VMASST_TYPE_runstate_update_flag = 5
 __HYPERVISOR_update_va_mapping_otherdomain = 22
 __HYPERVISOR_iret = 23
 __HYPERVISOR_vcpu_op = 24

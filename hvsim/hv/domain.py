@@ -15,7 +15,7 @@ import struct
 import time
 
 from ..snapshot import state as snapstate
-from ..abi import errno, hvm, sched
+from ..abi import errno, hvm, sched, xen
 from ..abi.bootfdt import (DOMAIN_CAPS_CONTROL, DOMAIN_CAPS_DEVICE_MODEL, DOMAIN_CAPS_HARDWARE,
                            DOMAIN_CAPS_XENSTORE)
 from .console import DomainConsole
@@ -60,6 +60,7 @@ class Domain:
         self.hvm_params = [0] * hvm.HVM_NR_PARAMS
         self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
         self.e820 = []
+        self.vm_assist = 0                     # VMASST_TYPE_* bits (do_vm_assist)
         self.evtchn = DomainEvtchn(self)
         self.grant_table = GrantTable(self)
         self.unmapped_pages = 0                # owned, in no gfn (memory.py)
@@ -214,3 +215,23 @@ class Domain:
             self.physmap.remove_overlay(old)
         si = self.shared_info
         self.physmap.overlay(gfn, si.buf, si.addr, "shared_info")
+
+
+# ---- vm_assist (xen/common/domain.c) ----------------------------------------------------------
+HVM_VM_ASSIST_MASK = 1 << xen.VMASST_TYPE_runstate_update_flag
+
+
+def do_vm_assist(v, cmd, type_, *_):
+    """vm_assist(): an HVM domain may only set runstate_update_flag."""
+    cmd &= 0xFFFFFFFF
+    type_ &= 0xFFFFFFFF
+    if type_ >= 64 or not HVM_VM_ASSIST_MASK >> type_ & 1:
+        return -errno.EINVAL
+    d = v.domain
+    if cmd == xen.VMASST_CMD_enable:
+        d.vm_assist |= 1 << type_
+        return 0
+    if cmd == xen.VMASST_CMD_disable:
+        d.vm_assist &= ~(1 << type_)
+        return 0
+    return -errno.ENOSYS

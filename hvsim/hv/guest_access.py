@@ -59,3 +59,16 @@ def put_field(v, lay, ptr, buf, **values):
     for name in values:
         f = lay.fields[name]
         copy_to_guest(v, ptr + f.offset, buf[f.offset:f.offset + f.size])
+
+
+def update_guest(v, ptr, data):
+    """Xen's __copy_to_guest() outside a hypercall (the runstate and time
+    areas, written at context switches through v's own paging): True if
+    it was written, False on any fault (which Xen ignores)."""
+    if not (canonical(ptr) and canonical(ptr + len(data) - 1)):
+        return False
+    try:
+        v.arch.write_linear(ptr, bytes(data))
+    except _FAULTS:
+        return False
+    return True

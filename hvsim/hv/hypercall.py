@@ -12,7 +12,7 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
-from . import console, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
+from . import console, domain, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
 from .x86 import hvm
 
 CLOBBER64 = 0xDEADBEEFDEADF00D         # what a debug build of Xen leaves in consumed
@@ -31,6 +31,7 @@ _HANDLERS = {
     xen.__HYPERVISOR_domctl: domctl.do_domctl,
     xen.__HYPERVISOR_sysctl: sysctl.do_sysctl,
     xen.__HYPERVISOR_grant_table_op: gnttab.do_grant_table_op,
+    xen.__HYPERVISOR_vm_assist: domain.do_vm_assist,
 }
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()

@@ -14,6 +14,7 @@ from ..abi import sched as so
 from ..abi import vcpu as vcpuop
 from ..arch.x86.defns import EFLAGS_IF
 from . import time as vtime
+from .guest_access import update_guest
 from .timer import Timer
 from .x86 import hvm
 from .x86 import io as x86io
@@ -42,6 +43,9 @@ class VCpu:
         self.runstate = vcpuop.RUNSTATE_offline
         self.runstate_entry = self.hv.clock.now()
         self.runstate_time = [0, 0, 0, 0]
+        self.runstate_area = None         # VCPUOP_register_runstate_memory_area (linear)
+        self.time_area = None             # VCPUOP_register_vcpu_time_memory_area (linear)
+        self.time_area_version = 0
         self.insns = 0
         self.virq_to_evtchn = {}
         self.singleshot_timer = Timer(self.hv.scheduler, self.send_timer_event, domain)
@@ -155,6 +159,43 @@ class VCpu:
             self.hv.tracer.runstate(self, self.runstate, state, now)
         self.runstate = state
         self.runstate_entry = now
+        if self.runstate_area is not None:
+            self.update_runstate_area()
+
+    def runstate_info(self, extrapolate):
+        """A vcpu_runstate_info in the domain's shared_info format (Xen's
+        has_32bit_shinfo()): v->runstate as it is, or vcpu_runstate_get()'s
+        view extrapolated to now."""
+        lay = vcpuop.vcpu_runstate_info.layout(self.domain.shared_info.abi)
+        buf = bytearray(lay.size)
+        times = self.runstate_times() if extrapolate else self.runstate_time
+        lay.put(buf, state=self.runstate, state_entry_time=self.runstate_entry)
+        off = lay.offset("time")
+        for i, t in enumerate(times):
+            buf[off + 8 * i:off + 8 * i + 8] = t.to_bytes(8, "little")
+        return buf
+
+    def update_runstate_area(self):
+        """update_runstate_area(): at every change of state (Xen: at each
+        context switch), the registered area gets the runstate, written
+        through this vCPU's own page tables; a bad address is ignored, as
+        Xen ignores a failing copy.  (With VMASST_TYPE_runstate_update_flag
+        Xen brackets the copy with XEN_RUNSTATE_UPDATE in state_entry_time;
+        no other vCPU runs while hvsim writes it, so the flag is never seen
+        set and the copy is done in one.)"""
+        return update_guest(self, self.runstate_area, self.runstate_info(False))
+
+    def update_time_area(self):
+        """__update_vcpu_system_time()'s copy to the registered
+        vcpu_time_info area: this vCPU's time info with its own version."""
+        ref = self.vcpu_info
+        if self.time_area is None or ref is None:
+            return
+        lay = ref.layout.fields["time"]
+        data = bytearray(ref.buf[ref.base + lay.offset:ref.base + lay.offset + lay.size])
+        self.time_area_version = (self.time_area_version + 2) & ~1
+        data[0:4] = (self.time_area_version & 0xFFFFFFFF).to_bytes(4, "little")
+        update_guest(self, self.time_area, data)
 
     def runstate_times(self):
         """vcpu_runstate_get(): the current state's time extrapolated to now."""
@@ -268,9 +309,10 @@ class VCpu:
 
     def lapic_init_sipi(self, icr):
         """An INIT or STARTUP IPI for this vCPU (vlapic_init_sipi_one).  INIT
-        takes an initialised vCPU down and resets its APIC; a STARTUP for an
-        initialised vCPU is ignored, as on Xen.  Starting one in real mode at
-        the SIPI vector is not emulated: the domain crashes saying so."""
+        takes an initialised vCPU down and resets its APIC; STARTUP starts
+        a vCPU that is not initialised in real mode at vector:0000 and
+        makes it runnable (hvm_vcpu_reset_state(): its TSC in step with
+        vCPU 0's); a STARTUP for an initialised vCPU is ignored, as on Xen."""
         if icr & APIC_DM_MASK == APIC_DM_INIT:
             if icr & (APIC_INT_LEVELTRIG | APIC_INT_ASSERT) == APIC_INT_LEVELTRIG:
                 return                          # INIT de-assert: nothing to do
@@ -279,9 +321,10 @@ class VCpu:
                 self.down()
                 self.vlapic.do_init()
         elif not self.initialised:
-            self.domain.crash("%r: STARTUP IPI (vector %#x): starting a vCPU in real mode "
-                              "is not emulated by hvsim; use VCPUOP_initialise"
-                              % (self, icr & 0xFF))
+            self.arch.reset_real_mode((icr & 0xFF) << 8, 0)
+            self.tsc_offset = self.domain.vcpus[0].tsc_offset
+            self.initialised = True
+            self.bring_up()
 
     def deliver_now(self):
         """End the running slice if an interrupt is pending (the scheduler
@@ -451,6 +494,7 @@ class VCpu:
         ref.put(evtchn_pending_sel=(1 << (8 * ref.layout.fields["evtchn_pending_sel"].size)) - 1)
         self.mark_events_pending()
         self.domain.shared_info.update_vcpu_time(ref)
+        self.update_time_area()
 
     # -- vcpu_info -------------------------------------------------------------------------------
     def refresh_vcpu_info(self):
@@ -461,3 +505,4 @@ class VCpu:
         self.vcpu_info = ref
         if ref is not None:
             self.domain.shared_info.update_vcpu_time(ref)
+            self.update_time_area()

@@ -1,7 +1,8 @@
 """vcpu_op (Xen's do_vcpu_op / common_vcpu_op in xen/common/domain.c):
 bringing up vCPUs (the vcpu_hvm_context itself is checked and loaded by
 hv/x86/domain.py, as arch_set_info_hvm_guest in xen/arch/x86/hvm/domain.c),
-runstate, timers, and moving vcpu_info out of shared_info."""
+runstate (and its memory area), timers, the vcpu time memory area (x86's
+arch_do_vcpu_op()), and moving vcpu_info out of shared_info."""
 
 from ..abi import errno, vcpu as vo
 from ..abi.cstruct import MASK32
@@ -54,6 +55,33 @@ def get_runstate_info(v, target, arg):
     for i, t in enumerate(times):
         buf[off + 8 * i:off + 8 * i + 8] = t.to_bytes(8, "little")
     copy_to_guest(v, arg, buf)
+    return 0
+
+
+# ---- runstate and time memory areas --------------------------------------------------------------
+def register_runstate_memory_area(v, target, arg):
+    """The area is a guest-linear address (the handle), kept and written at
+    every runstate change of `target`; written once now (the caller's own
+    runstate as it is, another vCPU's extrapolated, as in Xen).  HVM
+    handles are never range-checked (guest_handle_okay() is true under
+    external paging); a bad address only makes the copies fail silently."""
+    lay, buf = get_struct(v, vo.vcpu_register_runstate_memory_area, arg)
+    addr = lay.get(buf, "addr")
+    target.runstate_area = addr
+    info = target.runstate_info(extrapolate=target is not v)
+    try:
+        copy_to_guest(v, addr, info)
+    except HypercallError:
+        pass                                   # __copy_to_guest's result is ignored
+    return 0
+
+
+def register_vcpu_time_memory_area(v, target, arg):
+    """x86 arch_do_vcpu_op(): remember the area, then
+    force_update_vcpu_system_time() fills it."""
+    lay, buf = get_struct(v, vo.vcpu_register_time_memory_area, arg)
+    target.time_area = lay.get(buf, "addr")
+    target.update_time_area()
     return 0
 
 
@@ -116,6 +144,10 @@ def do_vcpu_op(v, cmd, vcpuid, arg, *_):
         return int(target.online)
     if cmd == vo.VCPUOP_get_runstate_info:
         return get_runstate_info(v, target, arg)
+    if cmd == vo.VCPUOP_register_runstate_memory_area:
+        return register_runstate_memory_area(v, target, arg)
+    if cmd == vo.VCPUOP_register_vcpu_time_memory_area:
+        return register_vcpu_time_memory_area(v, target, arg)
     if cmd == vo.VCPUOP_set_periodic_timer:
         return set_periodic_timer(v, target, arg)
     if cmd == vo.VCPUOP_stop_periodic_timer:

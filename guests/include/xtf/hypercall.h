@@ -108,6 +108,11 @@ static inline long hypercall_event_channel_op(unsigned int cmd, void *arg)
     return _hypercall_2(long, __HYPERVISOR_event_channel_op, cmd, arg);
 }
 
+static inline long hypercall_vm_assist(unsigned int cmd, unsigned int type)
+{
+    return _hypercall_2(long, __HYPERVISOR_vm_assist, cmd, type);
+}
+
 static inline long hypercall_vcpu_op(unsigned int cmd, unsigned int vcpu,
                                      void *arg)
 {

@@ -282,6 +282,7 @@ static void test_xen_msrs(void)
      * IA32_UCODE_REV (0x8b): Intel's "write 0, CPUID, read" works (the
      * revision in bits 63:32); any other value is #GP (guest_wrmsr()).
      */
+    if ( cpu_is_intel() )
     {
         uint64_t rev = 0;
 
@@ -290,6 +291,13 @@ static void test_xen_msrs(void)
         xtf_check_exinfo("rdmsr UCODE_REV", rdmsr_safe(0x8b, &rev), 0);
         xtf_check_eq("UCODE_REV bits 31:0", rev & 0xffffffffu, 0);
         check_write_gp("UCODE_REV, 1", 0x8b, 1);
+    }
+
+    /* IA32_FEATURE_CONTROL (0x3a), Intel: locked, nothing enabled; not writable. */
+    if ( cpu_is_intel() )
+    {
+        check_read("FEATURE_CONTROL", 0x3a, 1);
+        check_write_gp("FEATURE_CONTROL", 0x3a, 1);
     }
 
     check_absent("0x0000dead", 0x0000dead);

@@ -261,9 +261,65 @@ static void test_time(void)
     }
 }
 
-/* ---- VCPUOP_set_singleshot_timer ------------------------------------------------- */
+/*
+ * The runstate and vcpu time memory areas (what Linux registers for its
+ * steal clock and pvclock): filled at registration, the runstate one
+ * rewritten at every change of state; vm_assist's runstate_update_flag.
+ */
+static struct vcpu_runstate_info rs_area __aligned(64);
+static struct vcpu_time_info time_area __aligned(64);
+
+static void test_memory_areas(void)
+{
+    struct vcpu_register_runstate_memory_area ra = { .addr = (unsigned long)&rs_area };
+    struct vcpu_register_time_memory_area ta = { .addr = (unsigned long)&time_area };
+    uint64_t blocked0, entry0, d;
+
+    printk("Testing the runstate and vcpu time memory areas\n");
+
+    xtf_check_rc("vm_assist(enable, runstate_update_flag)",
+                 hypercall_vm_assist(VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag), 0);
+    xtf_check_rc("vm_assist(enable, PV-only type 4)",
+                 hypercall_vm_assist(VMASST_CMD_enable, 4), -EINVAL);
+    xtf_check_rc("vm_assist(unknown command)",
+                 hypercall_vm_assist(2, VMASST_TYPE_runstate_update_flag), -ENOSYS);
+
+    rs_area.state = -1;
+    if ( !xtf_check_rc("register_runstate_memory_area(0)",
+                       hypercall_vcpu_op(VCPUOP_register_runstate_memory_area, 0, &ra), 0) )
+        return;
+    xtf_check(rs_area.state == RUNSTATE_running, "runstate area: state %d, expected running",
+              rs_area.state);
+    xtf_check(!(rs_area.state_entry_time >> 63), "runstate area: XEN_RUNSTATE_UPDATE left set");
+    blocked0 = rs_area.time[RUNSTATE_blocked];
+    entry0 = rs_area.state_entry_time;
+
+    /* Block until a singleshot: the area shows the blocked time once back. */
+    d = now() + 5 * NS_PER_MS;
+    singleshot(0, d, 0);
+    block_for_tick();
+    xtf_check(rs_area.state == RUNSTATE_running, "runstate area after blocking: state %d",
+              rs_area.state);
+    xtf_check(rs_area.state_entry_time > entry0, "runstate area: entry time did not move");
+    xtf_check(rs_area.time[RUNSTATE_blocked] > blocked0,
+              "runstate area: no blocked time after blocking");
+    xtf_check(!(rs_area.state_entry_time >> 63), "runstate area: XEN_RUNSTATE_UPDATE left set");
+
+    xtf_check_rc("register_vcpu_time_memory_area(0)",
+                 hypercall_vcpu_op(VCPUOP_register_vcpu_time_memory_area, 0, &ta), 0);
+    xtf_check(time_area.version && !(time_area.version & 1),
+              "vcpu time area: version %u", time_area.version);
+    xtf_check(time_area.tsc_to_system_mul == vi->time.tsc_to_system_mul &&
+              time_area.tsc_shift == vi->time.tsc_shift &&
+              time_area.system_time == vi->time.system_time &&
+              time_area.tsc_timestamp == vi->time.tsc_timestamp,
+              "vcpu time area differs from vcpu_info's time");
+    xtf_check_rc("vm_assist(disable, runstate_update_flag)",
+                 hypercall_vm_assist(VMASST_CMD_disable, VMASST_TYPE_runstate_update_flag), 0);
+}
 #endif
 
+/* ---- VCPUOP_set_singleshot_timer ------------------------------------------------- */
 static void test_singleshot(void)
 {
     uint64_t d, fired;
@@ -696,6 +752,7 @@ void test_main(void)
 
 #ifndef __aarch64__
     test_time();
+    test_memory_areas();
 #endif
     test_singleshot();
     test_set_timer_op();

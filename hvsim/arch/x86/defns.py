@@ -8,6 +8,7 @@ from ...abi.cstruct import MASK32, MASK64  # noqa: F401 - the register widths
 # CR0
 CR0_PE = 1 << 0
 CR0_EM = 1 << 2
+CR0_ET = 1 << 4
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 

@@ -77,6 +77,7 @@ MTRR_CAP = (1 << 8) | (1 << 10) | 8          # fixed ranges, WC, 8 variable rang
 # MSR_IA32_UCODE_REV (0x8b): Xen reads the running CPU's microcode revision
 # (this_cpu(cpu_sig).rev << 32); the emulated CPU's is QEMU's (ucode_rev 1)
 UCODE_REV = 1 << 32
+FEATURE_CONTROL_LOCK = 1 << 0
 
 # MSRs QEMU keeps: validated here, then written through Unicorn
 _NATIVE = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_FS_BASE, MSR_GS_BASE,
@@ -115,9 +116,14 @@ class MsrModel:
             return self.cpu.host.lapic_rdmsr(index)
         if index == MSR_IA32_MISC_ENABLE:
             return self.misc_enable
-        if index in (MSR_IA32_DEBUGCTLMSR, MSR_IA32_PLATFORM_ID,
-                     MSR_PLATFORM_INFO, MSR_IA32_FEATURE_CONTROL):
+        if index in (MSR_IA32_DEBUGCTLMSR, MSR_IA32_PLATFORM_ID, MSR_PLATFORM_INFO):
             return 0
+        if index == MSR_IA32_FEATURE_CONTROL:
+            # Intel (and Centaur/Shanghai) only, locked, nothing enabled (no
+            # VMX, no LMCE): guest_rdmsr(); writes #GP (guest_wrmsr() has no case)
+            if vendor_string(self.cpu.cpuid) != INTEL_VENDOR:
+                raise GPFault()
+            return FEATURE_CONTROL_LOCK
         if index == MSR_IA32_BIOS_SIGN_ID:
             return UCODE_REV
         if index == MSR_MTRRcap:

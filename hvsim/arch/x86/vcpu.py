@@ -37,7 +37,7 @@ from .cpuid import CpuidModel
 from .exits import ExitSites
 from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ESI,
                        R_FS, R_GS, R_R8, R_R10, R_SS, SEG_NAMES, CpuState, load_cpu, save_cpu)
-from .defns import (CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32,
+from .defns import (CR0_ET, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32,
                     MASK64)
 from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
 from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
@@ -55,6 +55,10 @@ _PROT_RX = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC   # read-only grant maps
 
 _REG_NAMES_64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
                  "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+
+
+REAL_MODE_CODE_ATTR = 0x9B          # present, DPL 0, code, readable, accessed
+REAL_MODE_DATA_ATTR = 0x93          # present, DPL 0, data, writable, accessed
 
 
 def attr_to_flags(attr):
@@ -232,6 +236,27 @@ class X86Vcpu(QueuedMappings):
                 load_seg_cache(st, seg, 0, base, limit, flags)
         self._set_vcpu_context(rip, regs)
         self.rflags = rflags
+
+    def reset_real_mode(self, cs_selector, ip):
+        """A STARTUP IPI (Xen's hvm_vcpu_reset_state()): real mode at
+        CS:IP with CS.base = selector << 4, the other segments and the
+        descriptor tables at 0 with a 64 KiB limit, CR0 = ET, CR3 = CR4 =
+        EFER = 0, EDX = 0xf00, RFLAGS = 2 and every other register 0."""
+        uc, st = self.uc, self.st
+        self._leave_reset_state()
+        uc.reg_write(X.UC_X86_REG_CR4, 0)
+        uc.reg_write(X.UC_X86_REG_CR0, CR0_ET)
+        uc.reg_write(X.UC_X86_REG_CR3, 0)
+        data = attr_to_flags(REAL_MODE_DATA_ATTR)
+        for seg in (R_SS, R_DS, R_ES, R_FS, R_GS):
+            load_seg_cache(st, seg, 0, 0, 0xFFFF, data)
+        load_seg_cache(st, R_CS, cs_selector, cs_selector << 4, 0xFFFF,
+                       attr_to_flags(REAL_MODE_CODE_ATTR))
+        st.tr.selector, st.tr.base, st.tr.limit, st.tr.flags = 0, 0, 0xFFFF, 0x8B00
+        st.ldt.selector, st.ldt.base, st.ldt.limit, st.ldt.flags = 0, 0, 0xFFFF, 0x8200
+        for table in (st.gdt, st.idt):
+            table.base, table.limit = 0, 0xFFFF
+        self._set_vcpu_context(ip, {R_EDX: 0xF00})
 
     def _leave_reset_state(self):
         """Unicorn's 64-bit reset state is not architectural (EFER.LMA set with
