@@ -162,11 +162,11 @@ class VCpu:
         if self.runstate_area is not None:
             self.update_runstate_area()
 
-    def runstate_info(self, extrapolate):
-        """A vcpu_runstate_info in the domain's shared_info format (Xen's
-        has_32bit_shinfo()): v->runstate as it is, or vcpu_runstate_get()'s
-        view extrapolated to now."""
-        lay = vcpuop.vcpu_runstate_info.layout(self.domain.shared_info.abi)
+    def runstate_info(self, extrapolate, abi=None):
+        """A vcpu_runstate_info in `abi`'s layout (default: the domain's
+        shared_info format, Xen's has_32bit_shinfo()): v->runstate as it is,
+        or vcpu_runstate_get()'s view extrapolated to now."""
+        lay = vcpuop.vcpu_runstate_info.layout(abi or self.domain.shared_info.abi)
         buf = bytearray(lay.size)
         times = self.runstate_times() if extrapolate else self.runstate_time
         lay.put(buf, state=self.runstate, state_entry_time=self.runstate_entry)

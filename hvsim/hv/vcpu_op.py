@@ -47,14 +47,7 @@ def down(v, target):
 
 
 def get_runstate_info(v, target, arg):
-    lay = vo.vcpu_runstate_info.layout(v.hcall_abi)
-    buf = bytearray(lay.size)
-    times = target.runstate_times()
-    lay.put(buf, state=target.runstate, state_entry_time=target.runstate_entry)
-    off = lay.offset("time")
-    for i, t in enumerate(times):
-        buf[off + 8 * i:off + 8 * i + 8] = t.to_bytes(8, "little")
-    copy_to_guest(v, arg, buf)
+    copy_to_guest(v, arg, target.runstate_info(extrapolate=True, abi=v.hcall_abi))
     return 0
 
 
