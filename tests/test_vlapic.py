@@ -8,6 +8,7 @@ import pathlib
 
 import pytest
 
+from hvsim.arch.x86.cpustate import R_CS
 from hvsim.arch.x86.msr import GPFault
 from hvsim.boot.pvh import DomainSpec, build_domain
 from hvsim.hv.console import ConsoleSink
@@ -148,9 +149,14 @@ def test_init_and_startup(dom):
     a0.reg_write(L.APIC_ICR2, 2 << 24)
     a0.reg_write(L.APIC_ICR, L.APIC_DM_INIT | L.APIC_INT_ASSERT)
     assert not v1.online and not v1.initialised
-    a0.reg_write(L.APIC_ICR2, 4 << 24)                # STARTUP for an offline vCPU
+    a0.reg_write(L.APIC_ICR2, 4 << 24)                # STARTUP: v2 starts in real mode
     a0.reg_write(L.APIC_ICR, L.APIC_DM_STARTUP | 0x10)
-    assert dom.is_shutting_down and "real mode" in dom.crash_report
+    assert v2.online and v2.initialised and not dom.is_shutting_down
+    cs = v2.arch.st.segs[R_CS]
+    assert (cs.selector, cs.base, v2.arch.st.rip) == (0x1000, 0x10000, 0)
+    assert not v2.arch.st.cr[0] & 1                     # CR0.PE clear: real mode
+    a0.reg_write(L.APIC_ICR, L.APIC_DM_STARTUP | 0x20)  # initialised: ignored
+    assert v2.arch.st.segs[R_CS].selector == 0x1000
 
 
 def test_timer_count_and_modes(dom):
