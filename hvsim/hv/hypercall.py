@@ -45,30 +45,36 @@ def hypercall_name(nr):
 class HypercallTable:
     def __init__(self, hv):
         self.hv = hv
-        self.table = {nr: h for nr, h in _HANDLERS.items()}
+        self.table = {nr: self._entry(nr, h) for nr, h in _HANDLERS.items()}
         self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
 
     def __getstate__(self):          # snapshots: tracers are re-attached on resume
         return snapstate.transient(self, tracer=None)
 
+    @staticmethod
+    def _entry(nr, handler):
+        """(handler, arguments for 64-bit guests, for 32-bit guests): the
+        counts looked up once here, not per call."""
+        return handler, xen.hypercall_nargs(nr, 8), xen.hypercall_nargs(nr, 4)
+
     def register(self, nr, handler):
-        self.table[nr] = handler
+        self.table[nr] = self._entry(nr, handler)
 
     def dispatch(self, v, nr, args, abi):
         tracer = self.tracer
         if tracer is not None:
             start_ns = self.hv.clock.now()
-        handler = self.table.get(nr)
-        if handler is None:
+        entry = self.table.get(nr)
+        if entry is None:
             result = -errno.ENOSYS
         else:
             v.hcall_abi = abi
             try:
-                result = handler(v, *args)
+                result = entry[0](v, *args)
             except HypercallError as e:
                 result = -e.errno
             if result != -errno.ENOSYS:
-                v.arch.clobber_hypercall_args(xen.hypercall_nargs(nr, abi.ulong), abi,
+                v.arch.clobber_hypercall_args(entry[1] if abi.ulong == 8 else entry[2], abi,
                                               CLOBBER64 if abi.ulong == 8 else CLOBBER32)
         if tracer is not None:
             tracer(v, nr, args, result, start_ns)

@@ -95,19 +95,17 @@ class _Parser:
         return tok
 
     def expression(self):
-        left = self.conjunction()
-        while self.peek() == "or":
-            self.take()
-            a, b = left, self.conjunction()
-            left = lambda s, a=a, b=b: a(s) or b(s)
-        return left
+        return self._chain("or", self.conjunction, lambda a, b: lambda s: a(s) or b(s))
 
     def conjunction(self):
-        left = self.negation()
-        while self.peek() == "and":
+        return self._chain("and", self.negation, lambda a, b: lambda s: a(s) and b(s))
+
+    def _chain(self, word, operand, combine):
+        """operand (word operand)*, folded left with combine."""
+        left = operand()
+        while self.peek() == word:
             self.take()
-            a, b = left, self.negation()
-            left = lambda s, a=a, b=b: a(s) and b(s)
+            left = combine(left, operand())
         return left
 
     def negation(self):
