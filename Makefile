@@ -70,11 +70,14 @@ fuzz-host: venv deps guests firmware
 	HVSIM_FUZZ=long $(PY) -m pytest -q -n $(JOBS) --hypothesis-show-statistics \
 	    tests/test_hostfuzz_boot.py tests/test_hostfuzz_snapshot.py tests/test_hostfuzz_gdb.py
 
-# a hyperlaunch host boot: control, hardware and guest domains (firmware/demo3)
-# the hypercall fuzzer guest for 1,000,000 calls per x86 environment (not in `make test`)
-fuzz: venv deps guests
-	HVSIM_FUZZ_CALLS=1000000 $(PY) -m pytest -q -n $(JOBS) tests/test_fuzz_hypercalls.py
+# the hypercall fuzzer guest for 1,000,000 calls per environment (x86 and arm64), and
+# firmware/fuzz-multi (two fuzzers beside an innocent domain) with 1,000,000 calls per
+# fuzzer (`make test`: 100,000 per environment, 20,000 per fuzzer in fuzz-multi)
+fuzz: venv deps guests firmware
+	HVSIM_FUZZ_CALLS=1000000 HVSIM_FUZZ_MULTI_CALLS=1000000 \
+	    $(PY) -m pytest -q -n $(JOBS) tests/test_fuzz_hypercalls.py
 
+# a hyperlaunch host boot: control, hardware and guest domains (firmware/demo3)
 demo: venv deps guests firmware
 	$(PY) -m hvsim boot firmware/demo3
 

@@ -81,6 +81,7 @@ EXPECT = {
 # several domains, or several vCPUs), and the test file that boots them.
 ELSEWHERE = {
     "fuzz-hypercalls": "test_fuzz_hypercalls.py",
+    "fuzz-innocent": "test_fuzz_hypercalls.py (firmware/fuzz-multi)",
     "launch-demo": "test_boot.py (firmware/demo3)",
     "xsm-policy": "test_xsm_matrix.py (firmware/xsm-a, xsm-b)",
     "evtchn-ops": "test_guests_events.py",

@@ -563,7 +563,8 @@ def module2_count(cfg_path):
 EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "one": (KIND_HYPERLAUNCH, 1),
             "sixteen": (KIND_HYPERLAUNCH, 16), "dom0less": (KIND_DOM0LESS, 2),
             "classic": (KIND_CLASSIC, 1), "xsm-a": (KIND_HYPERLAUNCH, 7),
-            "xsm-b": (KIND_HYPERLAUNCH, 4), "dom0less-arm64": (KIND_DOM0LESS, 2)}
+            "xsm-b": (KIND_HYPERLAUNCH, 4), "dom0less-arm64": (KIND_DOM0LESS, 2),
+            "fuzz-multi": (KIND_HYPERLAUNCH, 3)}
 
 
 def test_every_scenario_is_listed():
@@ -592,7 +593,7 @@ def test_scenario_boot_config(tmp_path, name):
         (fw / "build" / name).mkdir(parents=True)
         dtc(fw / "build" / name, open(lcm_src).read())
     build = os.path.dirname(os.path.dirname(EXAMPLE_GUEST))
-    for env in ("hvm64", "arm64"):
+    for env in ("hvm64", "hvm32pae", "arm64"):       # hvm32pae: fuzz-multi's 32-bit fuzzer
         guests = tmp_path / "guests" / "build" / env
         guests.mkdir(parents=True)
         if os.path.isdir(os.path.join(build, env)):

@@ -10,6 +10,10 @@ SECTIONS
     . = XTF_LOAD_ADDR;
     .text : { *(.text.head) *(.text .text.*) }
     .rodata : { *(.rodata .rodata.*) }
+    __rodata_end = .;
+    /* Keep written data off the code's pages: QEMU slows every store to a
+     * page that holds translated code (self-modifying-code checks). */
+    . = ALIGN(4096);
     .data : { *(.data .data.*) }
     . = ALIGN(16);
     __bss_start = .;
