@@ -64,11 +64,15 @@ TWO_DOMAINS = {"ping-pong": [r"ping: 1000 round trips with d2, \d+ ns each, 1001
                                r"GNTST_general_error"]}
 
 
+# guests another test boots: the hypercall fuzzer (100,000 calls, test_fuzz_hypercalls.py)
+ELSEWHERE = {"fuzz-hypercalls"}
+
+
 def _images(two_domains=False):
     if not A64.is_dir():
         return [pytest.param(None, id="no-arm64-guests", marks=built.needs(A64))]
     return [pytest.param(p, id=p.name) for p in sorted(A64.glob("*.elf")) + sorted(A64.glob("*.Image"))
-            if (p.stem in TWO_DOMAINS) == two_domains]
+            if (p.stem in TWO_DOMAINS) == two_domains and p.stem not in ELSEWHERE]
 
 
 def _run(image, *args):
