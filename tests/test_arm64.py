@@ -41,7 +41,8 @@ EXPECT = {
                         r"  vCPU 1: 16 time stamps in turn with vCPU 0, woken \d+ ns after its "
                         r"deadline"],
               # deterministic: see TIMER in test_guests_events.py
-              "checks": 100, "args": ["--vcpus", "2", "--deterministic"]},
+              # 90: Xen on Arm has no set_timer_op, one check where x86 makes six
+              "checks": 90, "args": ["--vcpus", "2", "--deterministic"]},
     "gnttab-ops": {"lines": [r"Testing map_grant_ref and unmap_grant_ref \(v1\)",
                              r"Testing set_version and version 2", r"Testing swap_grant_ref \(v2\)"],
                    "checks": 180},

@@ -78,3 +78,5 @@ xen_hvm_param = Struct("xen_hvm_param", [
 xen_hvm_evtchn_upcall_vector = Struct("xen_hvm_evtchn_upcall_vector", [
     ("vcpu", u32), ("vector", u8)])
 xen_hvm_get_time = Struct("xen_hvm_get_time", [("now", u64)])
+xen_hvm_pagetable_dying = Struct("xen_hvm_pagetable_dying", [
+    ("domid", domid), ("pad0", u16), ("pad1", u16), ("pad2", u16), ("gpa", u64)])

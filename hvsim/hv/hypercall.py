@@ -1,5 +1,6 @@
-"""Hypercall dispatch for HVM/PVH guests (Xen's hvm_hypercall() and the
-hvm32/hvm64 tables generated from xen/include/hypercall-defs.c).
+"""Hypercall dispatch for HVM/PVH guests and Arm guests (Xen's
+hvm_hypercall() and do_trap_hypercall(), with the hvm32/hvm64 and arm
+tables generated from xen/include/hypercall-defs.c).
 
 A number outside the table is -ENOSYS, like an unknown hypercall on Xen.
 Handlers take (vcpu, *args) and return an int (>= 0, or -errno); they may
@@ -12,27 +13,35 @@ afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
+from ..abi.cstruct import ARM64
 from . import console, domain, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
-from .x86 import hvm
+from .arm import hvm as arm_hvm
+from .x86 import hvm as x86_hvm, vpmu
 
 CLOBBER64 = 0xDEADBEEFDEADF00D         # what a debug build of Xen leaves in consumed
 CLOBBER32 = 0xDEADF00D                 # argument registers (64-bit, 32-bit ABI)
 
-# number -> handler; how many arguments each takes is xen.HYPERCALL_NR_ARGS
+# number -> handler, as in both the x86 HVM and the Arm columns of
+# xen/include/hypercall-defs.c; how many arguments each takes is
+# xen.HYPERCALL_NR_ARGS
 _HANDLERS = {
     xen.__HYPERVISOR_memory_op: memory.do_memory_op,
     xen.__HYPERVISOR_xen_version: version.do_xen_version,
     xen.__HYPERVISOR_console_io: console.do_console_io,
     xen.__HYPERVISOR_sched_op: sched.do_sched_op,
-    xen.__HYPERVISOR_hvm_op: hvm.do_hvm_op,
     xen.__HYPERVISOR_event_channel_op: evtchn.do_event_channel_op,
-    xen.__HYPERVISOR_set_timer_op: sched.do_set_timer_op,
     xen.__HYPERVISOR_vcpu_op: vcpu_op.do_vcpu_op,
     xen.__HYPERVISOR_domctl: domctl.do_domctl,
     xen.__HYPERVISOR_sysctl: sysctl.do_sysctl,
     xen.__HYPERVISOR_grant_table_op: gnttab.do_grant_table_op,
     xen.__HYPERVISOR_vm_assist: domain.do_vm_assist,
 }
+# x86 HVM only: Arm has no set_timer_op (its guests use the generic timer)
+# nor xenpmu_op, and its hvm_op is another (xen/arch/arm/hvm.c)
+_X86_HANDLERS = {**_HANDLERS, xen.__HYPERVISOR_hvm_op: x86_hvm.do_hvm_op,
+                 xen.__HYPERVISOR_set_timer_op: sched.do_set_timer_op,
+                 xen.__HYPERVISOR_xenpmu_op: vpmu.do_xenpmu_op}
+_ARM_HANDLERS = {**_HANDLERS, xen.__HYPERVISOR_hvm_op: arm_hvm.do_hvm_op}
 
 NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()
          if k.startswith("__HYPERVISOR_")}
@@ -45,7 +54,8 @@ def hypercall_name(nr):
 class HypercallTable:
     def __init__(self, hv):
         self.hv = hv
-        self.table = {nr: self._entry(nr, h) for nr, h in _HANDLERS.items()}
+        self.table = {nr: self._entry(nr, h) for nr, h in _X86_HANDLERS.items()}
+        self.arm_table = {nr: self._entry(nr, h) for nr, h in _ARM_HANDLERS.items()}
         self.tracer = None           # callable(vcpu, nr, args, result, start_ns) or None
 
     def __getstate__(self):          # snapshots: tracers are re-attached on resume
@@ -58,13 +68,13 @@ class HypercallTable:
         return handler, xen.hypercall_nargs(nr, 8), xen.hypercall_nargs(nr, 4)
 
     def register(self, nr, handler):
-        self.table[nr] = self._entry(nr, handler)
+        self.table[nr] = self.arm_table[nr] = self._entry(nr, handler)
 
     def dispatch(self, v, nr, args, abi):
         tracer = self.tracer
         if tracer is not None:
             start_ns = self.hv.clock.now()
-        entry = self.table.get(nr)
+        entry = (self.arm_table if abi is ARM64 else self.table).get(nr)
         if entry is None:
             result = -errno.ENOSYS
         else:

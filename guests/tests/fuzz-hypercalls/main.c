@@ -650,6 +650,8 @@ void test_main(void)
                    c.a[0], c.a[1], c.a[2], c.a[3], c.a[4]);
         rc = make_call(&c, in, &bad);
         done++;
+        if ( i >= trace )
+            printk("  = %ld\n", rc);
 
         if ( !result_ok(&c, rc) )
             return xtf_failure("Fail: seed=%lu call %lu: hypercall %lu(%#lx, %#lx, %#lx, %#lx, %#lx) = %ld\n",

@@ -126,6 +126,15 @@ def _set_evtchn_upcall_vector(v, arg):
     return 0
 
 
+def _pagetable_dying(v, arg):
+    """HVMOP_pagetable_dying: a hint only a shadow-paging domain acts on;
+    hvsim's domains are HAP ones, so the caller's own gets -EINVAL, another
+    domain -EPERM (after the struct and the domid are checked)."""
+    lay, buf = get_struct(v, h.xen_hvm_pagetable_dying, arg)
+    d = v.hv.domain_by_any_id(v.domain, lay.get(buf, "domid"))
+    return -errno.EINVAL if d is v.domain else -errno.EPERM
+
+
 def do_hvm_op(v, op, arg, *_):
     if op in (h.HVMOP_set_param, h.HVMOP_get_param):
         return _param_op(v, op, arg)
@@ -142,7 +151,7 @@ def do_hvm_op(v, op, arg, *_):
     if op == h.HVMOP_guest_request_vm_event:
         return -errno.EINVAL if arg else 0     # no monitor attached: nothing to notify
     if op == h.HVMOP_pagetable_dying:
-        return -errno.EINVAL
+        return _pagetable_dying(v, arg)
     if op == h.HVMOP_altp2m:
         return -errno.EOPNOTSUPP
     raise HypercallError(errno.ENOSYS)
