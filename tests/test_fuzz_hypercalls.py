@@ -65,8 +65,9 @@ def test_fuzz_multi_domain(tmp_path):
     cfg = cfg.replace("../../guests/build/", str(BUILD) + "/")
     (tmp_path / "boot.cfg").write_text(cfg)
     timeout = 2 * _timeout(MULTI_CALLS)
-    res = subprocess.run([PYTHON, "-m", "hvsim", "boot", str(tmp_path / "boot.cfg")],
-                         capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    res = subprocess.run([PYTHON, "-m", "hvsim", "boot", "--timeout", str(timeout),
+                          str(tmp_path / "boot.cfg")],
+                         capture_output=True, text=True, timeout=timeout + 60, cwd=ROOT)
     out = res.stdout + res.stderr
     _clean(out)
     for d, seed in ((1, 1), (2, 2)):
