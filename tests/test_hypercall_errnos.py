@@ -10,7 +10,10 @@ table (what a guest's hypercall reaches):
   with a virtual local APIC, before reading its argument;
 - HVMOP_pagetable_dying (xen/arch/x86/hvm/hvm.c) reads its struct
   (-EFAULT), looks the domain up (-ESRCH), refuses another domain (-EPERM),
-  and is -EINVAL for the caller's own HAP domain.
+  and is -EINVAL for the caller's own HAP domain;
+- multicall (xen/common/multicall.c) was -ENOSYS: now each entry is made
+  through the caller's table, a debug Xen's 0xAA fill and the result are
+  written back, reentry is -EINVAL and an unreadable entry -EFAULT.
 """
 import struct
 
@@ -20,7 +23,7 @@ import built
 from test_guests import BUILD
 from hvsim.abi import errno, hvm as h, xen
 from hvsim.abi.arch_arm import GUEST_RAM0_BASE
-from hvsim.abi.cstruct import ARM64, X86_64
+from hvsim.abi.cstruct import ARM64, X86_32, X86_64
 from hvsim.boot import arm64
 from hvsim.boot.pvh import DomainSpec, build_domain
 from hvsim.hv.console import ConsoleSink
@@ -106,3 +109,57 @@ def test_x86_pagetable_dying(x86):
     assert call(d, nr, op, X86_BUF) == -errno.EPERM
     d.physmap.write(X86_BUF, struct.pack("<HHHHQ", xen.DOMID_SELF, 0, 0, 0, 0x1000))
     assert call(d, nr, op, X86_BUF) == -errno.EINVAL
+
+
+# -- multicall (xen/common/multicall.c): was -ENOSYS in hvsim
+
+def entries(abi, calls):
+    """A multicall list: (op, args...) per entry, in `abi`'s layout."""
+    word = "Q" if abi.ulong == 8 else "I"
+    out = b""
+    for op, *args in calls:
+        args = list(args) + [0] * (6 - len(args))
+        out += struct.pack("<" + word * 8, op, 0x1234, *args)
+    return out
+
+
+def results(d, gpa, abi, n):
+    word, size = ("q", 8) if abi.ulong == 8 else ("i", 4)
+    raw = d.physmap.read(gpa, n * 8 * size)
+    rows = [struct.unpack_from("<" + word * 8, raw, i * 8 * size) for i in range(n)]
+    fill = struct.unpack("<" + word, b"\xaa" * size)[0]
+    assert all(x == fill for r in rows for i, x in enumerate(r) if i != 1), rows  # debug Xen
+    return [r[1] for r in rows]
+
+
+@pytest.mark.parametrize("abi", [X86_64, X86_32], ids=["64", "32"])
+def test_multicall_makes_each_entry_and_writes_back_only_results(x86, abi):
+    d = x86[0]
+    ver = xen.__HYPERVISOR_xen_version
+    d.physmap.write(X86_BUF, entries(abi, [(ver, 0), (99,), (xen.__HYPERVISOR_multicall, 0, 0),
+                                           (xen.__HYPERVISOR_xenpmu_op, 0, 0)]))
+    assert call(d, xen.__HYPERVISOR_multicall, X86_BUF, 4, abi=abi) == 0
+    version = call(d, ver, 0, 0, abi=abi)
+    assert results(d, X86_BUF, abi, 4) == [version, -errno.ENOSYS, -errno.EINVAL,
+                                           -errno.EOPNOTSUPP]
+    assert not d.vcpus[0].in_multicall
+
+
+def test_multicall_faults(x86):
+    d = x86[0]
+    assert call(d, xen.__HYPERVISOR_multicall, BAD, 1) == -errno.EFAULT
+    assert call(d, xen.__HYPERVISOR_multicall, BAD, 0) == 0
+    end = (16 << 20) - 64                            # the last entry that fits in RAM
+    d.physmap.write(end, entries(X86_64, [(xen.__HYPERVISOR_xen_version, 0)]))
+    assert call(d, xen.__HYPERVISOR_multicall, end, 0xFFFFFFFF) == -errno.EFAULT
+    assert results(d, end, X86_64, 1) == [call(d, xen.__HYPERVISOR_xen_version, 0, 0)]
+
+
+def test_multicall_on_arm_uses_arms_table(arm):
+    d = arm[0]
+    d.physmap.write(ARM_BUF, entries(ARM64, [(xen.__HYPERVISOR_set_timer_op, 1 << 40),
+                                            (xen.__HYPERVISOR_xen_version, 0)]))
+    assert call(d, xen.__HYPERVISOR_multicall, ARM_BUF, 2, abi=ARM64) == 0
+    assert results(d, ARM_BUF, ARM64, 2) == [-errno.ENOSYS,
+                                             call(d, xen.__HYPERVISOR_xen_version, 0, 0,
+                                                  abi=ARM64)]

@@ -87,6 +87,11 @@ HYPERCALL_NR_ARGS = {
     __HYPERVISOR_dm_op: 3, __HYPERVISOR_hypfs_op: 5,
 }
 
+# struct multicall_entry: one call of a multicall list (result is a
+# xen_long_t: the handler's return value, written back masked)
+multicall_entry = Struct("multicall_entry", [
+    ("op", xen_ulong), ("result", xen_ulong), ("args", array(xen_ulong, 6))])
+
 # ---- public/arch-x86/xen.h ---------------------------------------------------
 XEN_HVM_DEBUGCONS_IOPORT = 0xE9           # "port E9 hack": bytes written go to the console
 

@@ -14,7 +14,8 @@ from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
 from ..abi.cstruct import ARM64
-from . import console, domain, domctl, evtchn, gnttab, memory, sched, sysctl, vcpu_op, version
+from . import (console, domain, domctl, evtchn, gnttab, memory, multicall, sched, sysctl,
+               vcpu_op, version)
 from .arm import hvm as arm_hvm
 from .x86 import hvm as x86_hvm, vpmu
 
@@ -35,6 +36,7 @@ _HANDLERS = {
     xen.__HYPERVISOR_sysctl: sysctl.do_sysctl,
     xen.__HYPERVISOR_grant_table_op: gnttab.do_grant_table_op,
     xen.__HYPERVISOR_vm_assist: domain.do_vm_assist,
+    xen.__HYPERVISOR_multicall: multicall.do_multicall,
 }
 # x86 HVM only: Arm has no set_timer_op (its guests use the generic timer)
 # nor xenpmu_op, and its hvm_op is another (xen/arch/arm/hvm.c)
@@ -70,6 +72,18 @@ class HypercallTable:
     def register(self, nr, handler):
         self.table[nr] = self.arm_table[nr] = self._entry(nr, handler)
 
+    def _handle(self, v, entry, args, abi):
+        v.hcall_abi = abi
+        try:
+            return entry[0](v, *args)
+        except HypercallError as e:
+            return -e.errno
+
+    def call(self, v, nr, args, abi):
+        """Hypercall `nr` as a multicall entry makes it: the handler alone."""
+        entry = (self.arm_table if abi is ARM64 else self.table).get(nr)
+        return -errno.ENOSYS if entry is None else self._handle(v, entry, args, abi)
+
     def dispatch(self, v, nr, args, abi):
         tracer = self.tracer
         if tracer is not None:
@@ -78,11 +92,7 @@ class HypercallTable:
         if entry is None:
             result = -errno.ENOSYS
         else:
-            v.hcall_abi = abi
-            try:
-                result = entry[0](v, *args)
-            except HypercallError as e:
-                result = -e.errno
+            result = self._handle(v, entry, args, abi)
             if result != -errno.ENOSYS:
                 v.arch.clobber_hypercall_args(entry[1] if abi.ulong == 8 else entry[2], abi,
                                               CLOBBER64 if abi.ulong == 8 else CLOBBER32)

@@ -36,6 +36,7 @@ class VCpu:
         self.vcpu_info = None             # VcpuInfoRef
         self.hcall_abi = None             # ABI of the hypercall in progress
         self.recent_hypercalls = deque(maxlen=16)
+        self.in_multicall = False         # mc_state's _MCSF_in_multicall
         self.tsc_offset = -vtime.ns_to_tsc(domain.created_ns)   # the TSC starts at 0
         self.vcpu_info_registered = False
         self.hard_affinity = self.soft_affinity = (1 << self.hv.pcpus) - 1

@@ -250,6 +250,14 @@ static bool positive_ok(unsigned long nr, unsigned long a1, long rc)
  * call fuzz_target (a hypercall page slot, or a raw vmcall/hvc stub), store
  * every register back into r[]; r[SP_BEFORE] and r[SP_AFTER] are the
  * stack pointer just before the call and just after it returned.
+ *
+ * Every instruction here makes at most one memory access or leaves the
+ * registers it addresses with unchanged (no xchg with memory, no ldp into
+ * its own base): when hvsim stops a vCPU asynchronously (its ticker, after
+ * a grace period without a hook call), Unicorn can end the run after such
+ * an instruction's first access and restart it from its beginning; an
+ * `xchg %eax,(%esp)` then swapped twice and the results went nowhere
+ * (README: Reliability, "asynchronous stops").
  */
 #if defined(__aarch64__)
 # define NR_GPRS     31                 /* x0..x30 */
@@ -267,7 +275,7 @@ asm (".macro fz_load\n\t"
      "ldp x14, x15, [x0, #112]; ldp x16, x17, [x0, #128]; ldp x18, x19, [x0, #144]\n\t"
      "ldp x20, x21, [x0, #160]; ldp x22, x23, [x0, #176]; ldp x24, x25, [x0, #192]\n\t"
      "ldp x26, x27, [x0, #208]; ldp x28, x29, [x0, #224]; ldr x30, [x0, #240]\n\t"
-     "ldp x0, x1, [x0]\n\t"
+     "ldr x1, [x0, #8]; ldr x0, [x0]\n\t"
      ".endm\n"
      ".pushsection .text\n"
      ".globl fuzz_call\n"
@@ -325,14 +333,15 @@ asm (".pushsection .text\n"
      "mov 11*8(%rdi), %r11; mov 12*8(%rdi), %r12; mov 13*8(%rdi), %r13\n\t"
      "mov 14*8(%rdi), %r14; mov 15*8(%rdi), %r15; mov 5*8(%rdi), %rdi\n\t"
      "call *fuzz_target(%rip)\n\t"
-     "xchg %rdi, (%rsp)\n\t"
+     "mov %rdi, fuzz_scratch(%rip)\n\t"
+     "mov (%rsp), %rdi\n\t"
      "mov %rsp, 17*8(%rdi)\n\t"
      "mov %rax, 0*8(%rdi); mov %rbx, 1*8(%rdi); mov %rcx, 2*8(%rdi)\n\t"
      "mov %rdx, 3*8(%rdi); mov %rsi, 4*8(%rdi); mov %rbp, 6*8(%rdi)\n\t"
      "mov %r8, 8*8(%rdi); mov %r9, 9*8(%rdi); mov %r10, 10*8(%rdi)\n\t"
      "mov %r11, 11*8(%rdi); mov %r12, 12*8(%rdi); mov %r13, 13*8(%rdi)\n\t"
      "mov %r14, 14*8(%rdi); mov %r15, 15*8(%rdi)\n\t"
-     "pop %rax; mov %rax, 5*8(%rdi)\n\t"
+     "mov fuzz_scratch(%rip), %rax; mov %rax, 5*8(%rdi); pop %rax\n\t"
      "pop %r15; pop %r14; pop %r13; pop %r12; pop %rbp; pop %rbx\n\t"
      "ret\n"
      "fuzz_vmcall: vmcall; ret\n"
@@ -360,11 +369,12 @@ asm (".pushsection .text\n"
      "mov 4*4(%eax), %esi; mov 5*4(%eax), %edi; mov 6*4(%eax), %ebp\n\t"
      "mov 0*4(%eax), %eax\n\t"
      "call *fuzz_target\n\t"
-     "xchg %eax, (%esp)\n\t"
+     "mov %eax, fuzz_scratch\n\t"
+     "mov (%esp), %eax\n\t"
      "mov %esp, 17*4(%eax)\n\t"
      "mov %ebx, 1*4(%eax); mov %ecx, 2*4(%eax); mov %edx, 3*4(%eax)\n\t"
      "mov %esi, 4*4(%eax); mov %edi, 5*4(%eax); mov %ebp, 6*4(%eax)\n\t"
-     "pop %ebx; mov %ebx, 0*4(%eax)\n\t"
+     "pop %ebx; mov fuzz_scratch, %ebx; mov %ebx, 0*4(%eax)\n\t"
      "pop %ebp; pop %edi; pop %esi; pop %ebx\n\t"
      "ret\n"
      "fuzz_vmcall: vmcall; ret\n"
@@ -377,6 +387,7 @@ void fuzz_call(unsigned long *r);
 #ifndef __aarch64__
 extern const char fuzz_vmcall[];
 const void *fuzz_target;
+unsigned long fuzz_scratch;
 #endif
 
 /* The control state a hypercall must leave alone. */
@@ -448,11 +459,9 @@ static void control_struct(struct call *c, bool domctl)
  * multicall: up to 8 entries at the buffer's second page, each a random
  * call that skipped() lets through; nested multicalls are refused by Xen.
  */
-struct mc_entry { xen_ulong_t op, result, args[6]; };
-
 static void multicall_list(struct call *c)
 {
-    struct mc_entry *e = (struct mc_entry *)(fuzzbuf + PAGE_SIZE);
+    struct multicall_entry *e = (struct multicall_entry *)(fuzzbuf + PAGE_SIZE);
     unsigned int n = below(9);
 
     for ( unsigned int i = 0; i < n; i++ )
