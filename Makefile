@@ -7,11 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Debian packages the build and the tests need (gdb: tests/test_gdbstub.py), as "command:package"
+# Debian packages the build and the tests need (gdb: tests/test_gdbstub.py; cpio, lz4 and
+# tmux: the independent readers/writers and the terminal of tests/test_linux*.py), as
+# "command:package"
 TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb \
-         aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu
+         aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu \
+         cpio:cpio lz4:lz4 tmux:tmux
 
-.PHONY: all venv deps apt guests firmware xtf test fuzz fuzz-host demo bench clean distclean
+.PHONY: all venv deps apt guests firmware xtf linux linux-try test fuzz fuzz-host demo bench clean distclean
 
 all: venv guests
 
@@ -55,12 +58,24 @@ XTF_BUILD := build/xtf
 xtf: deps
 	@mk/xtf-build.sh "$(XTF_SRC)" $(XTF_BUILD) $(JOBS)
 
+# Debian's cloud kernel (a bzImage) and busybox-static, fetched with `apt-get download`
+# into $(LINUX_DIR) (kept: later runs need no network), and the initramfs built from
+# guests/linux/init (guests/linux/build.py).  `make test` tries it: when the kernel
+# cannot be fetched, the Linux tests skip with the reason ($(LINUX_DIR)/unavailable).
+LINUX_DIR ?= build/linux
+
+linux: venv
+	$(PY) guests/linux/build.py --out $(LINUX_DIR)
+
+linux-try: venv
+	-@$(PY) guests/linux/build.py --out $(LINUX_DIR)
+
 # Every test runs: a test whose guest, scenario or XTF build is missing fails
 # instead of skipping (tests/built.py); HVSIM_REQUIRE_BUILT=0 lets them skip.
 HVSIM_REQUIRE_BUILT ?= 1
 export HVSIM_REQUIRE_BUILT
 
-test: venv deps guests firmware xtf
+test: venv deps guests firmware xtf linux-try
 	$(PY) -m pytest -q -n $(JOBS)
 
 # host-input fuzzing (tests/test_hostfuzz_*.py) at HVSIM_FUZZ_FACTOR (default 50) times
@@ -90,4 +105,4 @@ clean:
 	rm -rf $(XTF_BUILD)
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LINUX_DIR)

@@ -75,7 +75,11 @@ def validate(args):
 
 def guest_options(p):
     """What each guest kernel gets: `run` and `step`."""
-    p.add_argument("--cmdline", default="", help="kernel command line for every guest")
+    p.add_argument("--cmdline", default="", help="kernel command line for every guest "
+                   "(QEMU's -append)")
+    p.add_argument("--ramdisk", metavar="FILE",
+                   help="initramfs (or any ramdisk) for every guest, given as module 0 of "
+                        "its hvm_start_info, as xl's ramdisk= (QEMU's -initrd)")
     p.add_argument("--mem", default="128M", metavar="SIZE",
                    help="memory per domain (default 128M; %s)" % SIZE_HELP)
 

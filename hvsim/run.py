@@ -6,7 +6,7 @@ import sys
 
 from .arch.uc import check_unicorn_version
 from .boot import arm64, launch
-from .boot.pvh import DomainSpec, build_domain
+from .boot.pvh import DomainSpec, Module, build_domain
 from .errors import ConfigError, read_input
 from .hv.console import ConsoleSink
 from .hv.hypervisor import Hypervisor
@@ -80,11 +80,17 @@ def check_arm64_options(args):
 
 def build_guests(hv, args, paths, mem):
     """One paused domain per kernel in `paths` (domids from FIRST_DOMID),
-    with args.cmdline and args.vcpus (1 for commands without --vcpus): an
-    arm64 domain for an arm64 Image or AArch64 ELF, else a PVH one."""
+    with args.cmdline, args.ramdisk (module 0, with no command line, as
+    libxl gives it) and args.vcpus (1 for commands without --vcpus): an
+    arm64 domain for an arm64 Image or AArch64 ELF, else a PVH one (an ELF
+    or a bzImage)."""
+    modules = []
+    if args.ramdisk:
+        modules.append(Module(read_input(args.ramdisk, "--ramdisk: cannot open: %s",
+                                         "check the path"), name=args.ramdisk))
     domains = []
     for i, g in enumerate(paths):
-        spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline,
+        spec = DomainSpec(FIRST_DOMID + i, g, mem, cmdline=args.cmdline, modules=modules,
                           vcpus=getattr(args, "vcpus", 1),
                           name=(getattr(args, "names", None) or {}).get(i, os.path.basename(g)))
         data = read_input(g, "cannot open: %s", "check the path")

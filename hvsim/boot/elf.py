@@ -3,7 +3,8 @@
 Reads the ELF headers and Xen ELF notes (public/elfnote.h), requires the
 XEN_ELFNOTE_PHYS32_ENTRY note (the PVH entry point), and describes the
 PT_LOAD segments at their *physical* addresses (p_paddr), which is where a
-PVH kernel is loaded, and its symbols (for `hvsim step`).  Every problem is
+PVH kernel is loaded, and its symbols (for `hvsim step`).  A bzImage is
+accepted too: its ELF payload is extracted first (bzimage.py).  Every problem is
 a HostInputError naming the file, the field and the fix; nothing here
 raises anything else for bad input.
 """
@@ -19,6 +20,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from ..abi import elfnote
 from ..errors import HostInputError, read_input
+from . import bzimage
 
 PT_LOAD = 1
 PT_NOTE = 4
@@ -120,11 +122,12 @@ def load_kernel(path, data=None):
 
 
 def _parse(path, data):
+    if bzimage.is_bzimage(data):
+        data = bzimage.extract_elf(data, path)
     magic = data[:4]
     if magic != b"\x7fELF":
-        hint = "a bzImage? give hvsim the uncompressed vmlinux" if magic[:2] == b"MZ" else \
-            "give hvsim the kernel's ELF image"
-        raise HostInputError(path, "ELF header", "not an ELF file (magic %s)" % magic.hex(), hint)
+        raise HostInputError(path, "ELF header", "not an ELF file or a bzImage (magic %s)"
+                             % magic.hex(), "give hvsim the kernel's ELF image or bzImage")
     try:
         elf = ELFFile(io.BytesIO(data))
         _check_tables(path, elf, len(data))

@@ -100,7 +100,9 @@ class DomainPlan:
 
     def to_domain_spec(self):
         """A DomainSpec for hvsim.boot.pvh.build_domain; boot domains get the
-        console, as dom0less domains do (d->is_console)."""
+        console, as dom0less domains do (d->is_console), and their ramdisk as
+        module 0 with its MB2 string as command line and its exact length, as
+        Xen's pvh_load_kernel() gives it."""
         for ref in (self.kernel, self.ramdisk):
             if ref is not None and ref.data is None:
                 raise HostInputError(ref.label, None, "the plan has no bytes for this module "
@@ -108,7 +110,8 @@ class DomainPlan:
                                      "boot through the firmware stage to load it")
         modules = []
         if self.ramdisk is not None:
-            modules.append(Module(self.ramdisk.data, self.ramdisk.string, self.ramdisk.label))
+            modules.append(Module(self.ramdisk.data, self.ramdisk.string, self.ramdisk.label,
+                                  page_rounded=False))
         return DomainSpec(self.domid, self.kernel.label, self.mem_bytes,
                           cmdline=self.kernel_cmdline, modules=modules, vcpus=self.vcpus,
                           caps=self.caps, is_console=True, name=self.name,

@@ -43,12 +43,16 @@ LIBXL_MAXMEM_CONSTANT = 1 << 20          # libxl's slack above the memory target
 
 
 class Module:
-    """A boot module given to a domain (its ramdisk, ...)."""
+    """A boot module given to a domain (its ramdisk, ...).  Its size in the
+    module list: page-rounded for a domain the toolstack builds (libxenguest
+    gives each module a whole-page segment), exact for a boot domain (Xen's
+    pvh_load_kernel() gives the module's own length)."""
 
-    def __init__(self, data, cmdline="", name="module"):
+    def __init__(self, data, cmdline="", name="module", page_rounded=True):
         self.data = data
         self.cmdline = cmdline
         self.name = name
+        self.page_rounded = page_rounded
 
 
 class DomainSpec:
@@ -125,7 +129,7 @@ def _start_info(d, spec, base, lowmem, rsdp_paddr):
                                  "%d bytes do not fit in the domain's RAM" % size,
                                  "give the domain more memory")
         d.physmap.write(addr, m.data)
-        mods.append((addr, round_up(size), m))
+        mods.append((addr, round_up(size) if m.page_rounded else size, m))
         addr = round_up(addr + size)
     start = addr
     lay = si.hvm_start_info.layout(X86_64)

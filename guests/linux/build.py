@@ -1,0 +1,164 @@
+"""`make linux`: fetch Debian's cloud kernel and busybox-static with
+`apt-get download` into a cache directory and build the initramfs
+hvsim boots them with.
+
+    python guests/linux/build.py [--out build/linux]
+
+Leaves in OUT: vmlinuz (Debian's bzImage, as the package has it),
+initramfs.cpio (newc, uncompressed: busybox, its applet links, /init from
+guests/linux/init, /dev/console) and version (the kernel package's name).
+The kernel package is the one linux-image-cloud-amd64 depends on today
+(`apt-cache depends`), as shared/reference/real-guests.md says; a fetched
+.deb is kept, so later runs need no network.  When something cannot be
+fetched, OUT/unavailable says why in one line (the Linux tests skip with
+it) and the exit code is 1.
+"""
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+from hvsim.boot.cpio import Archive      # noqa: E402
+
+KERNEL_META = "linux-image-cloud-amd64"
+BUSYBOX = "busybox-static"
+CONSOLE_DEV = (5, 1)                     # /dev/console, as Linux's default initramfs has it
+FALLBACK_APPLETS = ("sh", "mount", "grep", "sed", "cat", "echo", "dmesg", "poweroff", "reboot",
+                    "setsid", "cttyhack", "ls", "ps", "uname", "sleep")
+
+
+class Unavailable(Exception):
+    """Something could not be fetched: one line for OUT/unavailable."""
+
+
+def run(cmd, cwd=None):
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def apt_update_once(state):
+    """`apt-get update` (as root), once per run, when a look-up found nothing."""
+    if state.get("updated") or os.geteuid() != 0:
+        return False
+    state["updated"] = True
+    run(["apt-get", "update", "-qq"])
+    return True
+
+
+def kernel_package(state):
+    """The package linux-image-cloud-amd64 depends on (the current kernel)."""
+    while True:
+        rc, out = run(["apt-cache", "depends", KERNEL_META])
+        deps = [l.split(":", 1)[1].strip() for l in out.splitlines()
+                if l.strip().startswith("Depends:") and "linux-image-" in l]
+        if rc == 0 and deps:
+            return deps[0]
+        if not apt_update_once(state):
+            raise Unavailable("apt-cache cannot resolve %s (run apt-get update as root)"
+                              % KERNEL_META)
+
+
+def fetch(pkg, cache, state):
+    """The path of pkg's .deb in `cache`, downloaded with `apt-get download` if missing."""
+    found = sorted(glob.glob(os.path.join(cache, "%s_*.deb" % pkg)))
+    if found:
+        return found[-1]
+    while True:
+        rc, out = run(["apt-get", "download", pkg], cwd=cache)
+        found = sorted(glob.glob(os.path.join(cache, "%s_*.deb" % pkg)))
+        if rc == 0 and found:
+            return found[-1]
+        if not apt_update_once(state):
+            last = out.strip().splitlines()[-1] if out.strip() else "exit %d" % rc
+            raise Unavailable("apt-get download %s failed: %s" % (pkg, last))
+
+
+def unpack(deb, dest):
+    if not os.path.isdir(dest):
+        tmp = dest + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        rc, out = run(["dpkg-deb", "-x", deb, tmp])
+        if rc:
+            raise Unavailable("dpkg-deb -x %s failed: %s" % (deb, out.strip()))
+        os.rename(tmp, dest)
+    return dest
+
+
+def applets(busybox):
+    """busybox's applet names (from the binary, which runs on an x86-64 host)."""
+    try:
+        rc, out = run([busybox, "--list"])
+    except OSError:
+        rc = 1
+    names = out.split() if rc == 0 else []
+    return names or list(FALLBACK_APPLETS)
+
+
+def initramfs(busybox, init_script):
+    """The initramfs: /bin/busybox, a link per applet in /bin, /init, the
+    directories /init mounts on, and /dev/console for init's stdio."""
+    a = Archive()
+    for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root"):
+        a.dir(d)
+    a.chardev("dev/console", *CONSOLE_DEV)
+    with open(busybox, "rb") as f:
+        a.file("bin/busybox", f.read(), 0o755)
+    for name in applets(busybox):
+        if name != "busybox":
+            a.symlink("bin/" + name, "busybox")
+    with open(init_script, "rb") as f:
+        a.file("init", f.read(), 0o755)
+    return a.bytes()
+
+
+def write(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def build(out):
+    os.makedirs(out, exist_ok=True)
+    state = {}
+    kpkg = kernel_package(state)
+    kroot = unpack(fetch(kpkg, out, state), os.path.join(out, kpkg))
+    broot = unpack(fetch(BUSYBOX, out, state), os.path.join(out, BUSYBOX))
+    vmlinuz = sorted(glob.glob(os.path.join(kroot, "boot", "vmlinuz-*")))
+    if not vmlinuz:
+        raise Unavailable("%s holds no boot/vmlinuz-*" % kpkg)
+    shutil.copyfile(vmlinuz[0], os.path.join(out, "vmlinuz.tmp"))
+    os.replace(os.path.join(out, "vmlinuz.tmp"), os.path.join(out, "vmlinuz"))
+    write(os.path.join(out, "initramfs.cpio"),
+          initramfs(os.path.join(broot, "bin", "busybox"), os.path.join(HERE, "init")))
+    write(os.path.join(out, "version"), (kpkg + "\n").encode())
+    return kpkg
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="build/linux", help="cache and output directory")
+    args = p.parse_args(argv)
+    reason = os.path.join(args.out, "unavailable")
+    try:
+        kpkg = build(args.out)
+    except (Unavailable, OSError) as e:
+        os.makedirs(args.out, exist_ok=True)
+        write(reason, ("%s\n" % e).encode())
+        sys.stderr.write("make linux: %s\n" % e)
+        return 1
+    if os.path.exists(reason):
+        os.unlink(reason)
+    print("make linux: %s/vmlinuz (%s) and %s/initramfs.cpio"
+          % (args.out, kpkg, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
