@@ -38,9 +38,10 @@ VCPUS = 2
 MEM = "256M"
 CMDLINE = "console=hvc0 hvsim.init=poweroff"
 
-# What stops Linux before /init today (the platform half of issue 14).
-NOT_AT_INIT = ("issue 14 (platform): Linux stops after 'Calibrating delay loop': hvsim gives "
-               "no ACPI MADT yet, so Linux sets up no clockevent and never reaches /init")
+# What stops Linux before /init today (the platform half of issue 14, in progress).
+NOT_AT_INIT = ("issue 14 (platform): Linux does not reach /init yet: it stops after "
+               "'Calibrating delay loop' (no ACPI MADT, so no clockevent); the runstate and vcpu "
+               "time areas (xen_time_init), the Xen clockevent and SMP bring-up come next")
 
 
 def linux_files():
