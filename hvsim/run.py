@@ -45,14 +45,11 @@ def create_domain(args):
     `hvsim run` runs one (toolstack/xlcfg.py)."""
     from .toolstack import xlcfg
     cfg = xlcfg.load(args.config)
-    if cfg.ramdisk:
-        raise ConfigError("%s: ramdisk = %r: hvsim does not load an initramfs yet (remove the "
-                          "key to boot without one)" % (cfg.path, cfg.ramdisk))
     for key, action in cfg.actions:
         sys.stderr.write("hvsim: %s: %s = %r: hvsim destroys the domain instead\n"
                          % (cfg.path, key, action))
     args.guests, args.vcpus, args.names = [cfg.kernel], cfg.vcpus, {0: cfg.name}
-    args.mem, args.cmdline = "%dM" % cfg.memory_mib, cfg.cmdline
+    args.mem, args.cmdline, args.ramdisk = "%dM" % cfg.memory_mib, cfg.cmdline, cfg.ramdisk
     return run_guests(args)
 
 
