@@ -38,6 +38,8 @@ def _known_failure(elf):
 # counted checks (the "Checks: N run, 0 failed" line).
 EXPECT = {
     "example": {"lines": [r"Hello World"]},
+    # booted here without modules; with them by tests/test_linux_path.py
+    "boot-modules": {"lines": [r"cmdline ''", r"modules: 0"], "checks": 1},
     "exceptions": {
         "lines": [r"Testing vectors", r"Testing segment loads", r"Testing double fault"],
         "checks": 80,
