@@ -91,6 +91,7 @@ ELSEWHERE = {
     "ping-pong": "test_guests_events.py (two domains)",
     "smp": "test_guests_events.py (--vcpus 4)",
     "sipi": "test_guests_events.py (--vcpus 2)",
+    "preempt-rmw": "test_guests_events.py (--vcpus 2, fast mode)",
     "shared-ring": "test_guests_events.py (two domains)",
     "grant-copy": "test_guests_events.py (two domains)",
     "pv-console": "test_toolstack.py (each line once, typed input)",

@@ -11,12 +11,14 @@ These guests need more than test_guests.py's one domain with one vCPU:
   gnttab-ops   as two domains: each may not use the other's table
   lapic        with --vcpus 2: local APIC IPIs between vCPUs (test_guests.py runs it alone)
   sipi         with --vcpus 2: vCPU 1 started by INIT/SIPI in real mode (alone: SKIP)
+  preempt-rmw  with --vcpus 2, in fast mode too: read-modify-write loops that only
+               the scheduler's asynchronous preemption ends (alone: SKIP)
 
-Every run is --deterministic, so that a failure can be replayed exactly: in
-the default (host time) mode preemption points vary from run to run, and an
-asynchronous stop of Unicorn can skip the RDTSC hook or re-execute a locked
-instruction, which these guests (rdtsc-based pvclock, atomic bitmaps)
-would notice.
+Every run is --deterministic, so that a failure can be replayed exactly (in
+the default host-time mode preemption points vary from run to run), except
+preempt-rmw's, which is about fast mode: there a vCPU that makes no hook
+call is preempted from the ticker thread, which must never end a slice in
+the middle of an instruction (arch/uc.BlockStop).
 
 Each domain's console (lines prefixed "(dN) " when there are several
 domains) must end "Test result: SUCCESS" (or SKIP where expected), count
@@ -94,6 +96,11 @@ EXPECT = {
         "checks": 7,
         "lines": [r"Testing INIT, STARTUP 0x08", r"  vCPU 1 ran at 0800:0000, EDX 0xf00, CR0 0x10",
                   r"Testing STARTUP for an initialised vCPU", r"Testing INIT, STARTUP again"],
+    },
+    "preempt-rmw": {
+        "checks": 9,
+        "lines": [r"Testing 300000 iterations on 2 vCPUs",
+                  r"  list of \d+ nodes intact, \d+ \+ \d+ lock misses"],
     },
     "smp": {
         "checks": 60,
@@ -235,10 +242,24 @@ def test_events_guest(guest, envs, options, extra):
     assert rc == 0, "hvsim exit code %d:\n%s" % (rc, stdout)
 
 
+@pytest.mark.parametrize("env", ["hvm64", "hvm32"])
+@pytest.mark.parametrize("mode", [[], ["--deterministic"]], ids=["fast", "deterministic"])
+def test_preempt_rmw(env, mode):
+    """Two vCPUs' read-modify-write loops on shared memory come out exact
+    when only asynchronous preemption ends their slices (fast mode): no
+    instruction runs twice or not at all (unicorn-engine/unicorn#1355)."""
+    guest = "preempt-rmw"
+    built.need(elf(env, guest))
+    rc, stdout = hvsim([elf(env, guest)], "--vcpus", "2", *mode)
+    check_console(guest, 1, stdout.splitlines(), stdout)
+    assert rc == 0, "hvsim exit code %d:\n%s" % (rc, stdout)
+
+
 @pytest.mark.parametrize("guest, options, reason", [
     ("ping-pong", [], r"Skip: needs two domains, ping \(d1\) and pong \(d2\): .*"),
     ("smp", [], r"Skip: one vCPU: run with --vcpus 4"),
     ("sipi", [], r"Skip: one vCPU: run with --vcpus 2"),
+    ("preempt-rmw", [], r"Skip: one vCPU: run with --vcpus 2"),
     ("shared-ring", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
     ("grant-copy", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
 ])

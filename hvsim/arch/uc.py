@@ -140,7 +140,92 @@ def emu_start(uc, begin, timeout_us=0, count=0):
 
 
 def emu_stop(uc):
+    """End the run in progress: only from inside one of its hooks (another
+    thread uses BlockStop)."""
     uclib_gil.uc_emu_stop(uc._uch)
+
+
+# ---- stopping a run from another thread --------------------------------------------------
+# Unicorn 2.1.4 checks for a stop request after every guest load and store
+# as well as at block starts (tcg_gen_qemu_ld/st_* call check_exit_request),
+# and one it finds restores the state to the start of the instruction
+# in progress: a uc_emu_stop() from another thread (or emu_start's own
+# `timeout`) that lands between a store and the end of its instruction
+# makes that instruction run again (unicorn-engine/unicorn#1355, #1105).
+# `incl mem` then counts twice and a `cmpxchg` that succeeded reports that
+# it failed: Linux's preempt counts, lists and locks are corrupted.  A stop
+# requested from inside a hook is safe (the next check is at the next
+# memory access, and an instruction's first access to memory is a load
+# or an idempotent store).  So another thread only sets a flag, and a
+# native block hook (machine code, no Python) polls it at the start of
+# every translated block and stops from there, before the block's first
+# instruction: about a C call per block.
+#
+#   void hook(uc_engine *uc, uint64_t address, uint32_t size, BlockStopFlag *f)
+#   { if (f->pending) { f->pending = 0; uc_emu_stop(uc); } }
+_BLOCK_STOP_CODE = {
+    "x86_64": bytes.fromhex("833900"        # cmp dword [rcx], 0
+                            "7501"          # jne 1f
+                            "c3"            # ret
+                            "c70100000000"  # 1: mov dword [rcx], 0
+                            "ff6108"),      # jmp qword [rcx + 8]: uc_emu_stop(uc)
+}
+_block_stop_hook = []                  # [address of the hook's code, or None], made once
+
+
+class BlockStopFlag(ctypes.Structure):
+    _fields_ = [("pending", ctypes.c_int32), ("_pad", ctypes.c_int32),
+                ("emu_stop", ctypes.c_void_p)]
+
+
+def _make_block_stop_hook():
+    """The hook's machine code in an executable page (None on a host with no
+    code for it, or where no page may be executable)."""
+    import mmap
+    import platform
+    code = _BLOCK_STOP_CODE.get(platform.machine())
+    if code is None:
+        return None
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE,
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except (OSError, ValueError):
+        return None
+    page.write(code)
+    _block_stop_hook.append(page)      # kept mapped for the life of the process
+    return ctypes.addressof(ctypes.c_char.from_buffer(page))
+
+
+class BlockStop:
+    """Ends a Unicorn instance's run from another thread (a scheduler's
+    ticker, a debugger) at the next translated block's start.  Install it
+    before anything is translated (blocks carry their hooks).  Without the
+    native hook (no code for this host) request() falls back to
+    uc_emu_stop(), with the hazard described above."""
+
+    def __init__(self, uc):
+        if not _block_stop_hook:
+            _block_stop_hook.insert(0, _make_block_stop_hook())
+        self.uc = uc
+        self.flag = BlockStopFlag(0, 0, ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
+        self.native = _block_stop_hook[0] is not None
+        if self.native:
+            hh = uc_hook_h()
+            st = uclib.uc_hook_add(uc._uch, ctypes.byref(hh), unicorn.UC_HOOK_BLOCK,
+                                   ctypes.c_void_p(_block_stop_hook[0]), ctypes.byref(self.flag),
+                                   ctypes.c_uint64(1), ctypes.c_uint64(0))
+            if st:
+                raise UcError(st)
+
+    def request(self):
+        if self.native:
+            self.flag.pending = 1
+        else:
+            uclib_gil.uc_emu_stop(self.uc._uch)
+
+    def clear(self):
+        """Forget a request that arrived after the run it was meant for ended."""
+        self.flag.pending = 0
 
 
 def _ctl_code(ctl, nargs, op=unicorn.UC_CTL_IO_WRITE):

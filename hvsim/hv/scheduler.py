@@ -53,11 +53,13 @@ class _Ticker(threading.Thread):
 
     It asks first: the vCPU stops at its next hypercall, port access, TSC
     read or CPUID (VCpu.preempt_point()), from inside that hook.  Only a vCPU
-    that makes none for PREEMPT_GRACE_TICKS is stopped asynchronously: Unicorn
-    (helper_rdtsc, helper_cpuid, ...) stops walking its instruction-hook
-    list once a stop is requested, so an asynchronous uc_emu_stop() landing
-    just before such an instruction skips hvsim's hook and lets QEMU execute
-    it natively (the guest would read the host's TSC)."""
+    that makes none for PREEMPT_GRACE_TICKS is stopped asynchronously, at
+    its next translated block's start (arch stop_async(), arch/uc.BlockStop):
+    a uc_emu_stop() from this thread could land in the middle of an
+    instruction and make Unicorn run it again (a lost or doubled update of
+    guest memory), and Unicorn (helper_rdtsc, helper_cpuid, ...) stops
+    walking its instruction-hook list once a stop is requested, so a stop
+    landing just before such an instruction would skip hvsim's hook."""
 
     def __init__(self, scheduler):
         super().__init__(name="hvsim-ticker", daemon=True)
@@ -76,7 +78,7 @@ class _Ticker(threading.Thread):
             ticks += 1
             if asked is not None:
                 if ticks - asked >= PREEMPT_GRACE_TICKS:
-                    cur.arch.stop()
+                    cur.arch.stop_async()
             elif ticks >= MAX_SLICE_TICKS or sched.timer_due() or \
                     (ticks >= TIMESLICE_TICKS and sched.others_runnable(cur)):
                 asked = ticks

@@ -118,7 +118,7 @@ class X86Vcpu(QueuedMappings):
         self.exits.load()
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
-    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "_rflags", "invalidate_code",
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "block_stop", "_rflags", "invalidate_code",
                "_unicorn_walks", "_emulated_pages", "_mmio_callbacks", "_mmio_write",
                "_mmio_restarted", "_mmio_skip", "_fetch_fault")
 
@@ -134,6 +134,7 @@ class X86Vcpu(QueuedMappings):
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
         self.hooks = ucx.RawHooks(uc)
+        self.block_stop = ucx.BlockStop(uc)      # stop_async(): before any translation
         self._rflags = ctypes.c_uint64()
         self._emulated_pages = set()   # guest-physical pages of emulated I/O (see _on_unmapped)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
@@ -568,10 +569,14 @@ class X86Vcpu(QueuedMappings):
         self._mmio_skip, self._mmio_restarted = self._mmio_restarted, None
         self._slice_request = 1
         self.emulating = True
-        err = ucx.emu_start(self.uc, self.st.rip, 0, 1)
+        rip = self.st.rip
+        err = ucx.emu_start(self.uc, rip, 0, 1)
         self.emulating = False
         self._retire()
-        self._mmio_skip = None
+        if self.st.rip != rip:
+            self._mmio_skip = None
+        # else a stop_async() ended the run at the store's block start,
+        # before it ran: its next run skips the write
         return err
 
     def _drop_emulated_pages(self, gpa, size):
@@ -758,6 +763,7 @@ class X86Vcpu(QueuedMappings):
         that many instructions (deterministic mode)."""
         st = self.st
         self.stop_exit = None
+        self.block_stop.clear()
         self._counting = bool(count)
         self._remaining = count
         self._slice_base = 0
@@ -843,6 +849,12 @@ class X86Vcpu(QueuedMappings):
             ucx.emu_stop(self.uc)
         elif self.stop_exit is None:
             self.stop_exit = SLICE_END
+
+    def stop_async(self):
+        """Ask the running slice to end, from another thread (the fast-mode
+        ticker, a debugger): at the next translated block's start, never in
+        the middle of an instruction (uc.BlockStop)."""
+        self.block_stop.request()
 
     def request_stop(self, reason):
         """Called by the host from inside a hypercall: end the slice after it."""
