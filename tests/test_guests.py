@@ -92,6 +92,7 @@ ELSEWHERE = {
     "smp": "test_guests_events.py (--vcpus 4)",
     "sipi": "test_guests_events.py (--vcpus 2)",
     "preempt-rmw": "test_guests_events.py (--vcpus 2, fast mode)",
+    "cross-modify": "test_guests_events.py (--vcpus 2, fast mode)",
     "shared-ring": "test_guests_events.py (two domains)",
     "grant-copy": "test_guests_events.py (two domains)",
     "pv-console": "test_toolstack.py (each line once, typed input)",

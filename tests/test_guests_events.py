@@ -13,12 +13,14 @@ These guests need more than test_guests.py's one domain with one vCPU:
   sipi         with --vcpus 2: vCPU 1 started by INIT/SIPI in real mode (alone: SKIP)
   preempt-rmw  with --vcpus 2, in fast mode too: read-modify-write loops that only
                the scheduler's asynchronous preemption ends (alone: SKIP)
+  cross-modify with --vcpus 2, in fast mode too: vCPU 1 runs code vCPU 0 patched
+               (alone: SKIP)
 
 Every run is --deterministic, so that a failure can be replayed exactly (in
 the default host-time mode preemption points vary from run to run), except
-preempt-rmw's, which is about fast mode: there a vCPU that makes no hook
-call is preempted from the ticker thread, which must never end a slice in
-the middle of an instruction (arch/uc.BlockStop).
+preempt-rmw's and cross-modify's, which run in both modes: in fast mode a
+vCPU that makes no hook call is preempted from the ticker thread, which
+must never end a slice in the middle of an instruction (arch/uc.BlockStop).
 
 Each domain's console (lines prefixed "(dN) " when there are several
 domains) must end "Test result: SUCCESS" (or SKIP where expected), count
@@ -101,6 +103,10 @@ EXPECT = {
         "checks": 9,
         "lines": [r"Testing 300000 iterations on 2 vCPUs",
                   r"  list of \d+ nodes intact, \d+ \+ \d+ lock misses"],
+    },
+    "cross-modify": {
+        "checks": 8,
+        "lines": [r"Testing 4 rounds of patching code vCPU 1 runs", r"  vCPU 1 saw 1 2 3 4"],
     },
     "smp": {
         "checks": 60,
@@ -244,11 +250,13 @@ def test_events_guest(guest, envs, options, extra):
 
 @pytest.mark.parametrize("env", ["hvm64", "hvm32"])
 @pytest.mark.parametrize("mode", [[], ["--deterministic"]], ids=["fast", "deterministic"])
-def test_preempt_rmw(env, mode):
-    """Two vCPUs' read-modify-write loops on shared memory come out exact
-    when only asynchronous preemption ends their slices (fast mode): no
-    instruction runs twice or not at all (unicorn-engine/unicorn#1355)."""
-    guest = "preempt-rmw"
+@pytest.mark.parametrize("guest", ["preempt-rmw", "cross-modify"])
+def test_two_vcpus_fast_and_deterministic(guest, env, mode):
+    """preempt-rmw: two vCPUs' read-modify-write loops on shared memory come
+    out exact when only asynchronous preemption ends their slices (fast
+    mode): no instruction runs twice or not at all
+    (unicorn-engine/unicorn#1355).  cross-modify: code one vCPU patches is
+    what the other runs next (one Unicorn instance per vCPU: X7)."""
     built.need(elf(env, guest))
     rc, stdout = hvsim([elf(env, guest)], "--vcpus", "2", *mode)
     check_console(guest, 1, stdout.splitlines(), stdout)
@@ -260,6 +268,7 @@ def test_preempt_rmw(env, mode):
     ("smp", [], r"Skip: one vCPU: run with --vcpus 4"),
     ("sipi", [], r"Skip: one vCPU: run with --vcpus 2"),
     ("preempt-rmw", [], r"Skip: one vCPU: run with --vcpus 2"),
+    ("cross-modify", [], r"Skip: one vCPU: run with --vcpus 2"),
     ("shared-ring", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
     ("grant-copy", [], r"Skip: needs two domains, d1 and d2 \(we are d1\)"),
 ])

@@ -25,6 +25,9 @@ from . import bzimage
 PT_LOAD = 1
 PT_NOTE = 4
 PF_X = 1
+PF_W = 2
+SHF_ALLOC = 2
+SHF_EXECINSTR = 4
 
 _NUMERIC_NOTES = {elfnote.XEN_ELFNOTE_PHYS32_ENTRY, elfnote.XEN_ELFNOTE_HYPERCALL_PAGE,
                   elfnote.XEN_ELFNOTE_ENTRY, elfnote.XEN_ELFNOTE_VIRT_BASE,
@@ -49,10 +52,13 @@ class Segment:
 class KernelImage:
     """A parsed PVH kernel: entry point, segments, Xen notes, symbols
     ((address, size, name) of the defined functions, objects and untyped
-    symbols, in symbol-table order; what `hvsim step` shows)."""
+    symbols, in symbol-table order; what `hvsim step` shows), and `code`:
+    the guest-physical [begin, end) ranges of its permanent code
+    (_code_ranges)."""
 
-    def __init__(self, path, machine, elfclass, entry, segments, notes, symbols):
+    def __init__(self, path, machine, elfclass, entry, segments, notes, symbols, code=()):
         self.path = path
+        self.code = code
         self.machine = machine
         self.elfclass = elfclass
         self.entry = entry
@@ -142,13 +148,14 @@ def _parse(path, data):
                 "no PVH entry point", "build the kernel with a PVH entry (Linux: CONFIG_PVH=y)")
         segments = _segments(path, elf)
         symbols = _symbols(elf)
+        code = _code_ranges(elf)
         elfclass = elf.elfclass
     except (ELFError, ConstructError) as e:
         raise HostInputError(path, "ELF", "malformed ELF: %s" % e, "rebuild the image") from None
     except (struct.error, ValueError, IndexError, KeyError, OverflowError) as e:
         raise HostInputError(path, "ELF", "malformed ELF (%s)" % e, "rebuild the image") from None
     return KernelImage(path, machine, elfclass, notes[elfnote.XEN_ELFNOTE_PHYS32_ENTRY],
-                       segments, notes, symbols)
+                       segments, notes, symbols, code)
 
 
 def _check_tables(path, elf, size):
@@ -168,6 +175,33 @@ def _check_tables(path, elf, size):
             raise HostInputError(path, "program header %d" % i, "the segment's file bytes "
                                  "[%#x, %#x) extend beyond the image's %d bytes"
                                  % (seg["p_offset"], end, size), "rebuild the image")
+
+
+def _code_ranges(elf):
+    """Where the image's permanent code is, guest-physical [begin, end):
+    its executable sections inside read-only executable segments, or inside
+    any executable segment when every one is also writable (one RWX
+    segment, as XTF links).  Linux keeps .init.text in a writable executable
+    segment and frees it after boot: its pages become ordinary memory."""
+    loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_flags"] & PF_X]
+    segs = [s for s in loads if not s["p_flags"] & PF_W] or loads
+    ranges = []
+    for sec in elf.iter_sections():
+        flags, addr, size = sec["sh_flags"], sec["sh_addr"], sec["sh_size"]
+        if not (flags & SHF_ALLOC and flags & SHF_EXECINSTR and size) or \
+                sec["sh_type"] == "SHT_NOBITS":
+            continue
+        for seg in segs:
+            if seg["p_vaddr"] <= addr and addr + size <= seg["p_vaddr"] + seg["p_memsz"]:
+                begin = seg["p_paddr"] + addr - seg["p_vaddr"]
+                ranges.append((begin, begin + size))
+    merged = []
+    for begin, end in sorted(ranges):
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((begin, end))
+    return tuple(merged)
 
 
 def _segments(path, elf):

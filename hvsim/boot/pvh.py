@@ -170,10 +170,11 @@ def _start_info(d, spec, base, lowmem, rsdp_paddr):
 def _create_vcpus(d, spec, kernel, start_info):
     segments = [(s.vaddr, s.paddr, s.data, s.executable) for s in kernel.segments]
     sites = exit_addresses(segments)
+    code = kernel.code if spec.vcpus > 1 else ()       # cross-modifying code (X86Vcpu)
     for i in range(spec.vcpus):
         v = VCpu(d, i)
         v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites,
-                         (vtime.TSC_TO_SYSTEM_MUL, vtime.TSC_SHIFT))
+                         (vtime.TSC_TO_SYSTEM_MUL, vtime.TSC_SHIFT), code)
         v.arch.on_exception = v.traced_exception
         v.arch.msrs.mtrr_def_type = MTRR_DEF_TYPE_WB_ENABLED
         d.vcpus.append(v)

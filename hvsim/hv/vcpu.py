@@ -139,6 +139,14 @@ class VCpu:
         if tracer is not None:
             tracer.exception(self, vector, kind, error_code, rip)
 
+    def code_written(self):
+        """The guest wrote its kernel's code (the arch's hook, in a domain with
+        several vCPUs): every other vCPU drops its translated code before it
+        next runs."""
+        for v in self.domain.vcpus:
+            if v is not self and v.arch is not None:
+                v.arch.code_stale = True
+
     def hypercall_page_installed(self, gpa, is64):
         self.domain.shared_info.latch(is64)
         for v in self.domain.vcpus:

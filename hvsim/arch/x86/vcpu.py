@@ -22,7 +22,8 @@ import operator
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_HOOK_INSN,
                      UC_HOOK_INSN_INVALID, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
-                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED, UC_MEM_FETCH_UNMAPPED,
+                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE, UC_HOOK_MEM_WRITE_UNMAPPED,
+                     UC_MEM_FETCH_UNMAPPED,
                      UC_MODE_64, UC_PROT_ALL, Uc)
 from unicorn import x86_const as X
 
@@ -94,11 +95,13 @@ class GuestCrash(Exception):
 
 class X86Vcpu(QueuedMappings):
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
-                 tsc_to_ns=(0, 0)):
+                 tsc_to_ns=(0, 0), code_ranges=()):
         ucx.check_unicorn_version()
         self.host = host
         self.physmap = physmap
         self.vcpu_id = vcpu_id
+        self.code_ranges = tuple(code_ranges)   # watched for writes (_on_code_write)
+        self.code_stale = False        # another vCPU wrote code: flush before running
         self._start_engine()
         self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns)
         self.msrs = MsrModel(self, vcpu_id)
@@ -303,6 +306,8 @@ class X86Vcpu(QueuedMappings):
         h.add(UC_HOOK_INSN, ucx.CB_X86_SYSCALL, self._on_sysenter, insn=X.UC_X86_INS_SYSENTER)
         h.add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
               ucx.CB_MEM_INVALID, self._on_unmapped)
+        for begin, end in self.code_ranges:
+            h.add(UC_HOOK_MEM_WRITE, ucx.CB_MEM, self._on_code_write, begin, end - 1)
 
     def _stop(self, exit_):
         if self.stop_exit is None or exit_.kind == "crashed":
@@ -518,6 +523,23 @@ class X86Vcpu(QueuedMappings):
     def _on_sysenter(self, uch, ud):
         try:
             syscall.do_sysenter(self)
+        except BaseException as e:
+            self.hooks.failed(e)
+
+    # -- cross-modifying code ------------------------------------------------------------------
+    # Each vCPU is its own Unicorn instance with its own translated code,
+    # and a store by one instance does not invalidate another's (X7): a
+    # vCPU would run the code another patched (Linux's static keys and
+    # alternatives: text_poke_bp()) as it was, for ever.  In a domain with
+    # several vCPUs, writes to the kernel's code (KernelImage.code, a hook
+    # bounded to it: a C bounds check on each store elsewhere) mark the
+    # other vCPUs' translations stale, and each drops them before it next
+    # runs.  vCPUs run one at a time, so that is before it can execute
+    # anything written; the writer itself is Unicorn's own self-modifying
+    # code case.
+    def _on_code_write(self, uch, access, address, size, value, ud):
+        try:
+            self.host.code_written()
         except BaseException as e:
             self.hooks.failed(e)
 
@@ -764,6 +786,9 @@ class X86Vcpu(QueuedMappings):
         st = self.st
         self.stop_exit = None
         self.block_stop.clear()
+        if self.code_stale:
+            self.code_stale = False
+            self.flush_code()
         self._counting = bool(count)
         self._remaining = count
         self._slice_base = 0
