@@ -140,8 +140,8 @@ def emu_start(uc, begin, timeout_us=0, count=0):
 
 
 def emu_stop(uc):
-    """End the run in progress: only from inside one of its hooks (another
-    thread uses BlockStop)."""
+    """End the run in progress: only from inside one of its hooks or from
+    the thread that runs it (another thread uses BlockStop)."""
     uclib_gil.uc_emu_stop(uc._uch)
 
 

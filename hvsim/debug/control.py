@@ -188,7 +188,7 @@ class RunControl:
         self._interrupted.set()
         cur = self.hv.scheduler.current
         if cur is not None and cur.arch is not None:
-            cur.arch.stop_async()
+            cur.arch.stop()
 
     # -- boot phases -------------------------------------------------------------------------
     def reached(self, d, phase, v=None, detail=None):

@@ -53,8 +53,9 @@ class _Ticker(threading.Thread):
 
     It asks first: the vCPU stops at its next hypercall, port access, TSC
     read or CPUID (VCpu.preempt_point()), from inside that hook.  Only a vCPU
-    that makes none for PREEMPT_GRACE_TICKS is stopped asynchronously, at
-    its next translated block's start (arch stop_async(), arch/uc.BlockStop):
+    that makes none for PREEMPT_GRACE_TICKS is stopped asynchronously, which
+    the arch's stop() does without uc_emu_stop() when called from another
+    thread (x86: at the next translated block's start, arch/uc.BlockStop):
     a uc_emu_stop() from this thread could land in the middle of an
     instruction and make Unicorn run it again (a lost or doubled update of
     guest memory), and Unicorn (helper_rdtsc, helper_cpuid, ...) stops
@@ -78,7 +79,7 @@ class _Ticker(threading.Thread):
             ticks += 1
             if asked is not None:
                 if ticks - asked >= PREEMPT_GRACE_TICKS:
-                    cur.arch.stop_async()
+                    cur.arch.stop()
             elif ticks >= MAX_SLICE_TICKS or sched.timer_due() or \
                     (ticks >= TIMESLICE_TICKS and sched.others_runnable(cur)):
                 asked = ticks

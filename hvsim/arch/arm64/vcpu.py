@@ -19,8 +19,7 @@ accesses go to the host; an access Xen's vGIC refuses is a data abort
 for the guest (ELR at the access, FAR its virtual address), a bad width
 crashes the domain.
 
-No per-instruction or Python block hook (one native block hook polls for
-a stop asked from another thread: uc.BlockStop): only UC_HOOK_INTR, which runs for
+No per-instruction or per-block hook: only UC_HOOK_INTR, which runs for
 exceptions (hypercalls among them), the GIC's MMIO callbacks, and hooks on
 mrs/msr (system register accesses) for the generic timer, whose counters
 follow hvsim's clock and whose timers hvsim keeps (hv/arm/vtimer.py).
@@ -96,7 +95,6 @@ class Arm64Vcpu(QueuedMappings):
         self._raw.add(UC_HOOK_INTR, ucx.CB_INTR, self._on_intr)
         self._raw.add(UC_HOOK_INSN, ucx.CB_ARM64_SYS, self._on_mrs, insn=A.UC_ARM64_INS_MRS)
         self._raw.add(UC_HOOK_INSN, ucx.CB_ARM64_SYS, self._on_msr, insn=A.UC_ARM64_INS_MSR)
-        self._block_stop = ucx.BlockStop(uc)     # stop_async()
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
                                 ucx.CB_MMIO_WRITE(self._on_mmio_write))
         for base, size in ((a.GUEST_GICD_BASE, a.GUEST_GICD_SIZE),
@@ -454,7 +452,6 @@ class Arm64Vcpu(QueuedMappings):
         """Run until the slice ends; returns an Exit.  With `count`, at most
         that many instructions (deterministic mode)."""
         self.stop_exit = None
-        self._block_stop.clear()
         self._slice_base = 0
         remaining = count
         while True:
@@ -494,10 +491,6 @@ class Arm64Vcpu(QueuedMappings):
                 ucx.emu_stop(self.uc)
         elif self.stop_exit is None:
             self.stop_exit = SLICE_END
-
-    def stop_async(self):
-        """stop() from another thread: at the next block's start (uc.BlockStop)."""
-        self._block_stop.request()
 
     def _stop(self, exit_):
         if self.stop_exit is None or exit_.kind == "crashed":

@@ -18,6 +18,7 @@ is ever installed in normal runs.
 
 import ctypes
 import operator
+import threading
 
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_HOOK_INSN,
@@ -102,6 +103,7 @@ class X86Vcpu(QueuedMappings):
         self.vcpu_id = vcpu_id
         self.code_ranges = tuple(code_ranges)   # watched for writes (_on_code_write)
         self.code_stale = False        # another vCPU wrote code: flush before running
+        self._run_thread = threading.get_ident()   # the thread running slices (stop())
         self._start_engine()
         self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns)
         self.msrs = MsrModel(self, vcpu_id)
@@ -137,7 +139,7 @@ class X86Vcpu(QueuedMappings):
         self.walker = Walker(self.st, self.physmap, uc)
         self.traps = traps.TrapDelivery(self)
         self.hooks = ucx.RawHooks(uc)
-        self.block_stop = ucx.BlockStop(uc)      # stop_async(): before any translation
+        self.block_stop = ucx.BlockStop(uc)      # stop() from another thread; before any translation
         self._rflags = ctypes.c_uint64()
         self._emulated_pages = set()   # guest-physical pages of emulated I/O (see _on_unmapped)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
@@ -597,7 +599,7 @@ class X86Vcpu(QueuedMappings):
         self._retire()
         if self.st.rip != rip:
             self._mmio_skip = None
-        # else a stop_async() ended the run at the store's block start,
+        # else a stop from another thread ended the run at its block start,
         # before it ran: its next run skips the write
         return err
 
@@ -785,6 +787,7 @@ class X86Vcpu(QueuedMappings):
         that many instructions (deterministic mode)."""
         st = self.st
         self.stop_exit = None
+        self._run_thread = threading.get_ident()
         self.block_stop.clear()
         if self.code_stale:
             self.code_stale = False
@@ -867,19 +870,18 @@ class X86Vcpu(QueuedMappings):
     def stop(self):
         """Ask a running slice to end (from a hook; or from an instruction
         emulated at an exit site, between two emu_starts: then the slice
-        ends when the emulation returns)."""
-        if self.emulating:
+        ends when the emulation returns).  From another thread (the
+        fast-mode ticker, a debugger's interrupt) it ends at the next
+        translated block's start, never in the middle of an instruction
+        (uc.BlockStop)."""
+        if threading.get_ident() != self._run_thread:
+            self.block_stop.request()
+        elif self.emulating:
             if self._mmio_write is not None:
                 self._mmio_restarted = self._mmio_write
             ucx.emu_stop(self.uc)
         elif self.stop_exit is None:
             self.stop_exit = SLICE_END
-
-    def stop_async(self):
-        """Ask the running slice to end, from another thread (the fast-mode
-        ticker, a debugger): at the next translated block's start, never in
-        the middle of an instruction (uc.BlockStop)."""
-        self.block_stop.request()
 
     def request_stop(self, reason):
         """Called by the host from inside a hypercall: end the slice after it."""
