@@ -7,10 +7,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Debian packages the build and the tests need (gdb: tests/test_gdbstub.py; cpio, lz4 and
+# Debian packages the build and the tests need (gdb: tests/test_gdbstub.py, gdb-multiarch:
+# tests/test_gdb_arm64.py; cpio, lz4 and
 # tmux: the independent readers/writers and the terminal of tests/test_linux*.py), as
 # "command:package"
-TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb \
+TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb gdb-multiarch:gdb-multiarch \
          aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu \
          cpio:cpio lz4:lz4 tmux:tmux
 

@@ -61,8 +61,8 @@ def check_guest_files(paths):
 
 
 # what arm64 domains cannot do yet (issue 12), as (args attribute, option)
-ARM64_UNSUPPORTED = (("gdb", "--gdb"), ("timeline", "--timeline"),
-                     ("trace_insn", "--trace-insn"), ("snapshot_at", "--snapshot-at"))
+ARM64_UNSUPPORTED = (("timeline", "--timeline"), ("trace_insn", "--trace-insn"),
+                     ("snapshot_at", "--snapshot-at"))
 
 
 def check_arm64_options(args):
@@ -107,10 +107,21 @@ def _gdb_server(hv, args, elf_path):
     return server
 
 
+def debug_target(domains):
+    """The architecture debuggers see (hvsim/arch/gdbregs.py Target): aarch64
+    for arm64 domains, else x86-64 if any kernel is 64-bit, else i386."""
+    machines = {d.kernel.machine for d in domains}
+    if "EM_AARCH64" in machines:
+        from .arch.arm64.debug import TARGET
+        return TARGET
+    from .arch.x86.debug import TARGET_32, TARGET_64
+    return TARGET_64 if "EM_X86_64" in machines else TARGET_32
+
+
 def _attach_gdb(gdb, domains, paths=None):
     """The stub takes the machine, stopped before its first instruction;
     the banner says how to connect (paths: domid -> kernel file)."""
-    gdb.set_arch(any(d.kernel.machine == "EM_X86_64" for d in domains))
+    gdb.set_arch(debug_target(domains))
     gdb.attach()
     sys.stderr.write(gdb.banner(domains, paths or {}) + "\n")
     if any(d.kernel.machine == "EM_X86_64" and d.kernel.elfclass == 32 for d in domains):
@@ -124,7 +135,7 @@ def boot_scenario(args):
     check_unicorn_version()
     snap = Request.from_args(args, args.deterministic)
     host_mem = parse_size(args.host_mem, "--host-mem")
-    cfg, plan = read_boot_plan(args.scenario, args.entry, host_mem, "--gdb" if args.gdb else None)
+    cfg, plan = read_boot_plan(args.scenario, args.entry, host_mem)
     prefix = args.prefix if args.prefix is not None else True
     sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
     hv = boot_host(cfg, plan, host_mem, args.deterministic, sink, args.keep_host)
@@ -138,15 +149,16 @@ def boot_scenario(args):
 
 
 def is_boot_scenario(path):
-    """A scenario directory or a boot config, not a kernel ELF (`hvsim step`)."""
+    """A scenario directory or a boot config, not a kernel (an ELF or an arm64
+    Image: `hvsim step`)."""
     if os.path.isdir(path):
         return True
-    return read_input(path, "cannot open: %s", "check the path")[:4] != b"\x7fELF"
+    head = read_input(path, "cannot open: %s", "check the path")[:64]
+    return head[:4] != b"\x7fELF" and not arm64.is_arm64_kernel(head)
 
 
-def read_boot_plan(scenario, entry, host_mem, debug_option=None):
-    """SCENARIO (a boot.cfg or its directory) -> (config path, boot plan);
-    debug_option: the debugging option given (refused for arm64 domains)."""
+def read_boot_plan(scenario, entry, host_mem):
+    """SCENARIO (a boot.cfg or its directory) -> (config path, boot plan)."""
     from .boot import lcm
     cfg = scenario
     if os.path.isdir(cfg):
@@ -155,9 +167,6 @@ def read_boot_plan(scenario, entry, host_mem, debug_option=None):
         raise ConfigError("%s: no such boot config (give a boot.cfg or a scenario directory)"
                           % scenario)
     plan, _ = lcm.boot_plan(cfg, entry, host_mem)
-    if debug_option and any(arm64.is_arm64_kernel(dp.kernel.data or b"") for dp in plan.domains):
-        raise ConfigError("%s: not supported for arm64 guests yet (issue 12); run without it"
-                          % debug_option)
     for w in plan.warnings:
         sys.stderr.write("hvsim: warning: %s\n" % w)
     return cfg, plan

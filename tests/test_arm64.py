@@ -181,7 +181,7 @@ def test_interrupts_deterministic():
     assert runs[0][0] == 0 and runs[0][1][-1] == "Test result: SUCCESS", runs[0][1]
 
 
-@pytest.mark.parametrize("option", [["--timeline", "t.json"], ["--gdb", ":0"],
+@pytest.mark.parametrize("option", [["--timeline", "t.json"],
                                     ["--trace-insn", "0x40080000:0x40080010", "--trace", "t"],
                                     ["--snapshot-at", "100us", "--snapshot-file", "s"]])
 def test_unsupported_options_refused(tmp_path, option):

@@ -18,7 +18,7 @@ import pytest
 
 import built
 
-from hvsim.arch.x86.debug import REGS_32, REGS_64
+from hvsim.arch.x86.debug import REGS_64, TARGET_32, TARGET_64
 from hvsim.debug import gdbstub as g
 from hvsim.errors import ConfigError
 
@@ -78,10 +78,11 @@ def test_parse_address():
             g.parse_address(bad)
 
 
-@pytest.mark.parametrize("regs, wide, arch", [(REGS_64, True, "i386:x86-64"),
-                                              (REGS_32, False, "i386")])
-def test_target_description(regs, wide, arch):
-    root = ET.fromstring(g.target_xml(regs, wide))
+@pytest.mark.parametrize("target, wide, arch", [(TARGET_64, True, "i386:x86-64"),
+                                                (TARGET_32, False, "i386")])
+def test_target_description(target, wide, arch):
+    regs = target.regs
+    root = ET.fromstring(g.target_xml(target))
     assert root.find("architecture").text == arch
     nums = [int(r.get("regnum")) for r in root.iter("reg")]
     assert nums == list(range(len(regs)))

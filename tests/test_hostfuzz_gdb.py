@@ -19,6 +19,7 @@ from test_gdbstub import Client, Hvsim, start  # noqa: F401  (start: a fixture)
 from test_hostfuzz_boot import ELF_SEEDS
 
 from hvsim.boot import pvh
+from hvsim.arch.x86.debug import TARGET_64
 from hvsim.debug import gdbstub as g
 from hvsim.debug.control import StopEvent, StopRun
 from hvsim.hv.console import ConsoleSink
@@ -66,7 +67,7 @@ class Stub:
         hv = Hypervisor(console=ConsoleSink(stream=None))
         d = pvh.build_domain(hv, pvh.DomainSpec(1, "fuzz.elf", 16 << 20, kernel_data=data))
         self.server = g.GdbServer(hv, ("127.0.0.1", 0))
-        self.server.set_arch(True)
+        self.server.set_arch(TARGET_64)
         self.server.attach()
         ev = StopEvent("start", d.vcpus[0])
         self.server._last_event = ev

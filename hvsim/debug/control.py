@@ -14,7 +14,7 @@ all-stop mode:
   step unless the front end asks for them (`step_interrupts`), as QEMU's
   gdb stub does by default;
 * the machine's breakpoints and watchpoints, pushed to every vCPU's arch
-  debug state (hvsim/arch/x86/debug.py);
+  debug state (hvsim/arch/x86/debug.py, hvsim/arch/arm64/debug.py);
 * boot phases (phases.py): the domains handed to start_domains() are
   unpaused one at a time from the scheduler's loop, so that the first stop
   sees every domain built and paused, and a stop at a phase (`phase_stops`)
@@ -28,7 +28,6 @@ only while a RunControl is attached.
 
 import threading
 
-from ..arch.x86.debug import X86Debug
 from .phases import BUILT, FIRST_INSN, PhaseSink, PhaseStops
 
 ANY = "any"                       # step target: whichever vCPU runs next
@@ -125,7 +124,7 @@ class RunControl:
         and watchpoints) the first time a vCPU is seen."""
         dbg = v.arch.debug
         if dbg is None:
-            dbg = X86Debug(v.arch)
+            dbg = v.arch.create_debug()
             if self._watched(v):
                 dbg.set_breakpoints(self.breakpoints)
                 for w in self.watchpoints:

@@ -21,11 +21,13 @@ another thread hits X, which works because each stop names its thread).  Boot
 phases (phases.py) stop the machine after `monitor stop-at PHASE [dN]`;
 `monitor help` lists the commands (qRcmd).  What stops and steps is
 RunControl's (control.py); the mechanisms are the arch layer's
-(hvsim/arch/x86/debug.py).
+(hvsim/arch/x86/debug.py, hvsim/arch/arm64/debug.py).
 
 Architecture: the target description follows the kernel's e_machine, so
 that it matches what `gdb GUEST.elf` loads: i386 for a 32-bit kernel,
-i386:x86-64 for a 64-bit one.  A 64-bit kernel starts in 32-bit code (the
+i386:x86-64 for a 64-bit one, aarch64 for an arm64 kernel (gdb's
+aarch64.core and aarch64.fpu features, and hvsim's "org.hvsim.aarch64.sys"
+with the EL1 system registers and the timers: hvsim/arch/arm64/debug.py).  A 64-bit kernel starts in 32-bit code (the
 PVH entry); there, like QEMU's gdb stub, gdb still sees 64-bit registers
 (the upper halves are zero) and disassembles as 64-bit code (`hvsim step`
 follows the CPU's mode).  Registers: gdb's general, x87 and SSE registers,
@@ -46,8 +48,7 @@ import threading
 
 from unicorn import UcError
 
-from ..arch.x86.debug import (FEATURES, FLAG_BITS, REGS_32, REGS_64, WATCH_ACCESS, WATCH_READ,
-                              WATCH_WRITE, RegisterError)
+from ..arch.gdbregs import WATCH_ACCESS, WATCH_READ, WATCH_WRITE, RegisterError
 from ..errors import ConfigError
 from .control import RunControl, StopRun
 from .phases import PHASES, parse_domid
@@ -195,46 +196,34 @@ def parse_address(text):
 
 
 # ---- target description ------------------------------------------------------------------------
-_VEC128 = """<vector id="v4f" type="ieee_single" count="4"/>
-<vector id="v2d" type="ieee_double" count="2"/>
-<vector id="v16i8" type="int8" count="16"/>
-<vector id="v8i16" type="int16" count="8"/>
-<vector id="v4i32" type="int32" count="4"/>
-<vector id="v2i64" type="int64" count="2"/>
-<union id="vec128">
-<field name="v4_float" type="v4f"/>
-<field name="v2_double" type="v2d"/>
-<field name="v16_int8" type="v16i8"/>
-<field name="v8_int16" type="v8i16"/>
-<field name="v4_int32" type="v4i32"/>
-<field name="v2_int64" type="v2i64"/>
-<field name="uint128" type="uint128"/>
-</union>"""
-
-
-def _type_xml(type_, size):
-    if type_ == "vec128":
-        return _VEC128.splitlines()
-    if type_ in FLAG_BITS:
+def _type_xml(target, type_, size):
+    """The XML defining a register type the target description uses (none
+    for gdb's predefined types: int64, code_ptr, i387_ext, ...)."""
+    if type_ in target.types:
+        return target.types[type_].splitlines()
+    if type_ in target.flags:
         lines = ['<flags id="%s" size="%d">' % (type_, size)]
-        lines += ['<field name="%s" start="%d" end="%d"/>' % (name, bit, bit)
-                  for bit, name in FLAG_BITS[type_]]
+        for bit, name in target.flags[type_]:
+            if isinstance(bit, tuple):
+                lines.append('<field name="%s" start="%d" end="%d" type="uint32"/>'
+                             % (name, bit[0], bit[1]))
+            else:
+                lines.append('<field name="%s" start="%d" end="%d"/>' % (name, bit, bit))
         return lines + ["</flags>"]
-    return []                      # gdb's predefined types (int64, code_ptr, i387_ext, ...)
+    return []
 
 
-def target_xml(regs, wide):
-    """The target description for a register table (debug.REGS_64/REGS_32)."""
+def target_xml(target):
+    """The target description of an arch Target (hvsim/arch/gdbregs.py)."""
     lines = ['<?xml version="1.0"?>', '<!DOCTYPE target SYSTEM "gdb-target.dtd">',
-             '<target version="1.0">',
-             "<architecture>%s</architecture>" % ("i386:x86-64" if wide else "i386")]
-    for feature in FEATURES:
-        members = [(n, r) for n, r in enumerate(regs) if r.feature == feature]
+             '<target version="1.0">', "<architecture>%s</architecture>" % target.arch]
+    for feature in target.features:
+        members = [(n, r) for n, r in enumerate(target.regs) if r.feature == feature]
         if not members:
             continue
         lines.append('<feature name="%s">' % feature)
         for type_, size in sorted({(r.type, r.size) for _, r in members}):
-            lines += _type_xml(type_, size)
+            lines += _type_xml(target, type_, size)
         for n, r in members:
             group = ' group="%s"' % r.group if r.group else ""
             lines.append('<reg name="%s" bitsize="%d" type="%s" regnum="%d"%s/>'
@@ -281,6 +270,16 @@ of the domain you look at with `symbol-file FILE` or `add-symbol-file FILE`.
 """
 
 
+def _symbol_file(path):
+    """path if it is an ELF gdb can take symbols from (not an arm64 Image or
+    a bzImage), else None."""
+    try:
+        with open(path, "rb") as f:
+            return path if f.read(4) == b"\x7fELF" else None
+    except (OSError, TypeError):
+        return None
+
+
 class _Resume(Exception):
     """A packet resumed the machine (c, s, vCont, D)."""
 
@@ -302,7 +301,7 @@ class GdbServer(RunControl):
     def __init__(self, hv, address, elf_path=None):
         super().__init__(hv)
         self.host, self.port = address
-        self.regs = self._xml = None     # set_arch()
+        self.target = self.regs = self._xml = None     # set_arch()
         self.elf_path = elf_path
         self._listener = None
         self._sock = None
@@ -316,10 +315,12 @@ class GdbServer(RunControl):
         self._bp_types = {}              # address -> {0, 1} (Z0 software, Z1 hardware)
         self._ended = False
 
-    def set_arch(self, wide):
-        """The target description: x86-64 (wide) or i386; once, before attach()."""
-        self.regs = REGS_64 if wide else REGS_32
-        self._xml = target_xml(self.regs, wide)
+    def set_arch(self, target):
+        """The architecture gdb is told (hvsim/arch/gdbregs.py Target: x86-64,
+        i386 or aarch64); once, before attach()."""
+        self.target = target
+        self.regs = target.regs
+        self._xml = target_xml(target)
 
     # -- setup ----------------------------------------------------------------------------
     def listen(self):
@@ -343,16 +344,18 @@ class GdbServer(RunControl):
     def banner(self, domains=(), paths=None):
         """What to tell the user: where to connect; for several domains,
         their threads and symbol files (paths: domid -> kernel file) too."""
-        elf = shlex.quote(self.elf_path) if self.elf_path else "GUEST.elf"
+        gdb = "gdb-multiarch" if self.target is not None and self.target.arch == "aarch64" \
+            else "gdb"
+        elf = _symbol_file(self.elf_path)
+        command = "%s %s-ex 'target remote %s:%d'" % (gdb, shlex.quote(elf) + " " if elf else "",
+                                                     self.host, self.port)
         if len(domains) <= 1:
             return ("hvsim: gdb stub on %s:%d, the guest waits at its first instruction; "
-                    "connect with: gdb %s -ex 'target remote %s:%d'"
-                    % (self.host, self.port, elf, self.host, self.port))
-        lines = ["hvsim: gdb stub on %s:%d, every domain built and paused; connect with: "
-                 "gdb %s -ex 'target remote %s:%d'" % (self.host, self.port, elf, self.host,
-                                                       self.port)]
+                    "connect with: %s" % (self.host, self.port, command))
+        lines = ["hvsim: gdb stub on %s:%d, every domain built and paused; connect with: %s"
+                 % (self.host, self.port, command)]
         for d in domains:
-            path = (paths or {}).get(d.domid)
+            path = _symbol_file((paths or {}).get(d.domid))
             lines.append("hvsim: gdb: d%d (%s): threads %s; symbols: %s"
                          % (d.domid, d.name, " ".join("d%dv%d" % (d.domid, v.vcpu_id)
                                                       for v in d.vcpus),
@@ -705,7 +708,7 @@ class GdbServer(RunControl):
         """c [addr], s [addr], C sig[;addr], S sig[;addr] (signals are ignored)."""
         addr = arg.partition(";")[2] if op in "CS" else arg
         if addr:
-            self._c_vcpu.arch.st.rip = parse_hex(addr)
+            self.arch_debug(self._c_vcpu).set_pc(parse_hex(addr))
         if op in "sS":
             self.step(self._c_vcpu)
         else:

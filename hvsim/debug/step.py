@@ -390,7 +390,7 @@ def _boot(args):
     from ..hv.console import ConsoleSink
     from ..run import boot_host, read_boot_plan
     host_mem = parse_size("4G", "--host-mem")
-    cfg, plan = read_boot_plan(args.guest, args.entry, host_mem, "hvsim step")
+    cfg, plan = read_boot_plan(args.guest, args.entry, host_mem)
     hv = boot_host(cfg, plan, host_mem, args.deterministic,
                    ConsoleSink(stream=sys.stdout, prefix_domains=True))
     return hv, launch.build_plan(hv, plan)

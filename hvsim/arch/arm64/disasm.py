@@ -1,5 +1,6 @@
-"""AArch64 load/store decoding hvsim needs (capstone, one shared instance):
-to complete an MMIO access Unicorn stopped at (the loaded register, the
+"""AArch64 instruction decoding (capstone, one shared instance): the text of
+an instruction for `hvsim step` and the instruction trace, and the
+load/store decoding hvsim needs to complete an MMIO access Unicorn stopped at (the loaded register, the
 base register's writeback) and to give a data abort's FAR (Unicorn's MMIO
 callbacks only see the physical address), as Xen decodes a trapped access
 (xen/arch/arm/decode.c, from the syndrome where it can)."""
@@ -97,3 +98,12 @@ def decode_access(vcpu, word, pc):
             a.writeback = (_reg_value(vcpu, base) + imm[0]) & MASK64 if imm else a.va
         return a
     return None
+
+
+def disassemble(code, pc):
+    """'ldr x0, [x1, #8]' for the 4-byte instruction `code` at `pc` ('' if
+    capstone cannot decode it)."""
+    md, _ = _disassembler()
+    for insn in md.disasm(code[:4], pc):
+        return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
+    return ""

@@ -18,6 +18,7 @@ from unicorn import arm64_const as A
 # (op0, op1, CRn, CRm, op2)
 SCTLR_EL1 = (3, 0, 1, 0, 0)
 TTBR0_EL1 = (3, 0, 2, 0, 0)
+TTBR1_EL1 = (3, 0, 2, 0, 1)
 TCR_EL1 = (3, 0, 2, 0, 2)
 SPSR_EL1 = (3, 0, 4, 0, 0)
 ELR_EL1 = (3, 0, 4, 0, 1)

@@ -138,6 +138,10 @@ class Arm64Vcpu(QueuedMappings):
         self._regval.value = value & ((1 << 64) - 1)
         ucx.uclib_gil.uc_reg_write(self._uch, reg, self._regref)
 
+    def linear_rip(self):
+        """The address of the next instruction (what debuggers call the PC)."""
+        return self.pc
+
     def mode_name(self):
         ps = self.pstate
         return "EL%d%s" % ((ps >> 2) & 3, "h" if ps & 1 else "t")
@@ -158,6 +162,17 @@ class Arm64Vcpu(QueuedMappings):
         uc.reg_write(A.UC_ARM64_REG_PC, entry)
 
     # ---- exceptions -------------------------------------------------------------------------
+    def hook_failed(self, exc):
+        """A hook caught an exception: end the slice, report it (run())."""
+        if self._hook_error is None:
+            self._hook_error = exc
+        ucx.emu_stop(self.uc)
+
+    def create_debug(self):
+        """The debugger's state for this vCPU (hvsim/debug/control.py)."""
+        from .debug import Arm64Debug
+        return Arm64Debug(self)
+
     def _on_intr(self, uch, intno, ud):
         try:
             self._exception(intno)
@@ -357,17 +372,30 @@ class Arm64Vcpu(QueuedMappings):
         and friends; the CPU's own for exceptions Unicorn leaves undelivered):
         SPSR_EL1 = PSTATE, ELR_EL1, ESR_EL1 (and FAR_EL1), EL1h with DAIF
         masked, SP_EL1, PC = VBAR_EL1 + the vector of the EL taken from."""
+        if self.on_exception is not None:
+            self.on_exception(esr >> 26, sr.TRACE_KIND, esr, elr)
+        sr.write(self.uc, sr.ESR_EL1, esr)
+        if far is not None:
+            sr.write(self.uc, sr.FAR_EL1, far)
+        self._enter_el1(sr.VECTOR_SYNC, elr)
+        self._restart = True
+        ucx.emu_stop(self.uc)
+
+    def take_irq(self):
+        """Take the IRQ the line signals now, between two slices, as QEMU's
+        arm_cpu_do_interrupt_aarch64 takes it (ELR = PC; no syndrome): for
+        a debugger's step that lets interrupts in (hvsim step)."""
+        self._enter_el1(sr.VECTOR_IRQ, self.pc)
+
+    def _enter_el1(self, offset, elr):
+        """Exception entry to EL1h: SPSR_EL1 = PSTATE, ELR_EL1, DAIF masked,
+        SP_EL1, PC = VBAR_EL1 + the vector of the EL taken from + offset."""
         uc = self.uc
         ps = self.pstate
         el, spx = (ps >> 2) & 3, ps & 1
         base = sr.VECTOR_LOWER64 if el == 0 else (sr.VECTOR_CUR_SPX if spx else sr.VECTOR_CUR_SP0)
-        if self.on_exception is not None:
-            self.on_exception(esr >> 26, sr.TRACE_KIND, esr, elr)
         sr.write(uc, sr.SPSR_EL1, ps)
         sr.write(uc, sr.ELR_EL1, elr)
-        sr.write(uc, sr.ESR_EL1, esr)
-        if far is not None:
-            sr.write(uc, sr.FAR_EL1, far)
         if not (el == 1 and spx):
             uc.reg_write(A.UC_ARM64_REG_SP_EL0, uc.reg_read(A.UC_ARM64_REG_SP))
             uc.reg_write(A.UC_ARM64_REG_PSTATE, (ps & sr.PSR_NZCV) | sr.PSR_GUEST64_INIT)
@@ -375,9 +403,7 @@ class Arm64Vcpu(QueuedMappings):
         else:
             uc.reg_write(A.UC_ARM64_REG_PSTATE, (ps & sr.PSR_NZCV) | sr.PSR_GUEST64_INIT)
         sr.rebuild_hflags(uc)
-        uc.reg_write(A.UC_ARM64_REG_PC, sr.read(uc, sr.VBAR_EL1) + base + sr.VECTOR_SYNC)
-        self._restart = True
-        ucx.emu_stop(uc)
+        uc.reg_write(A.UC_ARM64_REG_PC, sr.read(uc, sr.VBAR_EL1) + base + offset)
 
     def _insn(self, va):
         try:

@@ -35,19 +35,20 @@ from unicorn import UC_ARCH_X86, UC_ERR_OK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
 from unicorn import x86_const as X
 
 from .. import uc as ucx
+from ..gdbregs import WATCH_ACCESS, WATCH_READ, WATCH_WRITE, Reg, RegisterError, Target
 from .cpustate import (OFF, R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX, R_ES,
                        R_ESI, R_ESP, R_FS, R_GS, R_SS, GPRS_32, CpuStateError)
 from .defns import CR0_PE, CR4_LA57, CR4_PSE, MASK32, MASK64
 from .msr import MSR_EFER
 from .segments import load_seg_cache, unpack_descriptor
+from .disasm import disassembler
+from .traps import vector_name
 from .vcpu import HALTED, SLICE_END, Exit
 
 WATCH_SLICE = 1 << 62          # the instruction budget of a counted run with watchpoints
 STEP_TRIES = 100               # a step interrupted before its instruction is run again
 WIDEST_ACCESS = 16             # bytes (SSE): an access this far below a watch may touch it
 
-# watchpoint kinds (gdb's Z2/Z3/Z4)
-WATCH_WRITE, WATCH_READ, WATCH_ACCESS = "write", "read", "access"
 _HOOK_TYPES = {WATCH_WRITE: UC_HOOK_MEM_WRITE, WATCH_READ: UC_HOOK_MEM_READ,
                WATCH_ACCESS: UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
 
@@ -62,24 +63,6 @@ SSE = "org.gnu.gdb.i386.sse"
 SEGMENTS = "org.gnu.gdb.i386.segments"
 SYSTEM = "org.hvsim.x86.sys"
 FEATURES = (CORE, SSE, SEGMENTS, SYSTEM)
-
-
-class Reg:
-    """One register as a debugger sees it: gdb's name, width and type, the
-    target-description feature it belongs to, and where its value lives."""
-
-    __slots__ = ("name", "bits", "type", "feature", "kind", "index", "group")
-
-    def __init__(self, name, bits, type_, feature, kind, index=0, group=None):
-        self.name, self.bits, self.type, self.feature = name, bits, type_, feature
-        self.kind, self.index, self.group = kind, index, group
-
-    @property
-    def size(self):
-        return self.bits // 8
-
-    def __repr__(self):
-        return "Reg(%s)" % self.name
 
 
 _GPRS_64 = (("rax", R_EAX), ("rbx", R_EBX), ("rcx", R_ECX), ("rdx", R_EDX), ("rsi", R_ESI),
@@ -141,10 +124,30 @@ FLAG_BITS = {
 }
 
 
+VEC128_XML = """<vector id="v4f" type="ieee_single" count="4"/>
+<vector id="v2d" type="ieee_double" count="2"/>
+<vector id="v16i8" type="int8" count="16"/>
+<vector id="v8i16" type="int16" count="8"/>
+<vector id="v4i32" type="int32" count="4"/>
+<vector id="v2i64" type="int64" count="2"/>
+<union id="vec128">
+<field name="v4_float" type="v4f"/>
+<field name="v2_double" type="v2d"/>
+<field name="v16_int8" type="v16i8"/>
+<field name="v8_int16" type="v8i16"/>
+<field name="v4_int32" type="v4i32"/>
+<field name="v2_int64" type="v2i64"/>
+<field name="uint128" type="uint128"/>
+</union>"""
+
+# gdb's architectures: x86-64 for a 64-bit kernel, i386 for a 32-bit one
+TARGET_64 = Target("i386:x86-64", REGS_64, FEATURES, FLAG_BITS, {"vec128": VEC128_XML})
+TARGET_32 = Target("i386", REGS_32, FEATURES, FLAG_BITS, {"vec128": VEC128_XML})
+
+
 def flag_names(reg, value):
     """'ZF PF' for eflags = 0x46 (registers with a flags type; else '')."""
-    bits = FLAG_BITS.get(reg.type, ())
-    return " ".join(name for bit, name in bits if name and value >> bit & 1)
+    return TARGET_64.flag_names(reg, value)
 
 
 # X86Vcpu.mode_name() -> (words, a CR4 bit that refines them, the refined words)
@@ -165,10 +168,6 @@ def describe_mode(vcpu):
         return "real mode"
     words, bit, refined = _MODE_WORDS[vcpu.mode_name()]
     return refined if st.cr[4] & bit else words
-
-
-class RegisterError(Exception):
-    """A register write the CPU cannot take (e.g. a selector outside the GDT)."""
 
 
 # ---- uc_struct.emu_count --------------------------------------------------------------------
@@ -421,6 +420,31 @@ class X86Debug:
             raise RegisterError("descriptor of selector %#x is not mapped" % sel)
         desc = unpack_descriptor(raw)
         load_seg_cache(st, seg, sel, desc.base, desc.limit, desc.flags)
+
+    # -- what the stepper shows (the same methods as Arm64Debug's) ---------------------------
+    def pc(self):
+        return self.vcpu.linear_rip()
+
+    def set_pc(self, value):
+        self.vcpu.st.rip = value
+
+    def step_target(self):
+        """The register table the stepper compares (by the CPU's mode)."""
+        return TARGET_64 if self.vcpu.st.code64 else TARGET_32
+
+    def describe_mode(self):
+        return describe_mode(self.vcpu)
+
+    def disassemble(self, addr):
+        """The instruction at addr in AT&T syntax, decoded in the CPU's mode."""
+        code = self.read_memory(addr, 15)
+        for insn in disassembler(self.vcpu.st.code64, att=True).disasm(code, addr):
+            return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
+        return "(bad) %s" % code[:8].hex() if code else "<not mapped>"
+
+    @staticmethod
+    def exception_name(vector, kind):
+        return vector_name(vector)
 
     def snapshot(self, regs):
         """{name: value} of the integer registers in `regs` (no x87/SSE): what

@@ -74,7 +74,15 @@ class ArmVCpu(VCpu):
         return self.vgic.signalled()
 
     def inject_pending(self):
-        """Nothing to inject at VM entry: the vGIC drives the IRQ line."""
+        """Nothing to inject at VM entry: the vGIC drives the IRQ line.  Only
+        before a debugger's step that lets interrupts in (`hvsim step`) is
+        the interrupt the line signals taken here, so that the step runs
+        the handler's first instruction (a step holds the line low)."""
+        debugger = self.hv.scheduler.debugger
+        if debugger is None or not debugger.stepping(self) or debugger.holds_interrupts(self):
+            return
+        if self.vgic.line and self.arch.interruptible():
+            self.arch.take_irq()
 
     def block_enable_events(self):
         """SCHEDOP_block on Arm: local_event_delivery_enable() clears
