@@ -28,6 +28,9 @@ only while a RunControl is attached.
 
 import threading
 
+from ..arch.arm64.debug import Arm64Debug
+from ..arch.arm64.vcpu import Arm64Vcpu
+from ..arch.x86.debug import X86Debug
 from .phases import BUILT, FIRST_INSN, PhaseSink, PhaseStops
 
 ANY = "any"                       # step target: whichever vCPU runs next
@@ -124,7 +127,7 @@ class RunControl:
         and watchpoints) the first time a vCPU is seen."""
         dbg = v.arch.debug
         if dbg is None:
-            dbg = v.arch.create_debug()
+            dbg = (Arm64Debug if isinstance(v.arch, Arm64Vcpu) else X86Debug)(v.arch)
             if self._watched(v):
                 dbg.set_breakpoints(self.breakpoints)
                 for w in self.watchpoints:

@@ -31,15 +31,12 @@ trace sink (trace.py `attach`).  The setup and the verdict are `hvsim run`'s
 import bisect
 import sys
 
-from ..arch.x86.debug import REGS_32, REGS_64, describe_mode, flag_names
-from ..arch.x86.traps import vector_name
 from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
 from ..options import deterministic_option, guest_options, parse_size
 from ..verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
 from .control import ANY, RunControl, StopRun
 from .phases import BUILT, PHASES, parse_domid
-from ..arch.x86.disasm import disassembler
 
 HELP = "follow a guest one instruction at a time (boot flows)"
 DESCRIPTION = (
@@ -154,7 +151,8 @@ class Stepper(RunControl):
     def exception(self, v, vector, kind, error_code, rip):
         if self._collect:
             ec = "" if error_code is None else "[%#x]" % error_code
-            self._events.append("%s%s (%s) at %#x" % (vector_name(vector), ec, kind, rip))
+            name = self.arch_debug(v).exception_name(vector, kind)
+            self._events.append("%s%s (%s) at %#x" % (name, ec, kind, rip))
 
     def hypercall(self, v, nr, args, result, start_ns):
         from .trace import decode_hypercall
@@ -189,20 +187,19 @@ class Stepper(RunControl):
         many = len(self.vcpus()) > 1
         return "d%dv%d " % (v.domain.domid, v.vcpu_id) if many else ""
 
-    def _disassemble(self, arch, rip):
-        code = arch.debug.read_memory(rip, 15)
-        for insn in disassembler(arch.st.code64, att=True).disasm(code, rip):
-            return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
-        return "(bad) %s" % code[:8].hex() if code else "<not mapped>"
+    def _mode(self, v):
+        """The vCPU's CPU mode in words (its arch debug module's)."""
+        return self.arch_debug(v).describe_mode()
 
-    def _changes(self, regs, before, after):
+    @staticmethod
+    def _changes(target, before, after):
         out = []
-        for r in regs:
+        for r in target.regs:
             old, new = before.get(r.name), after.get(r.name)
-            if old is None or old == new or r.name in ("rip", "eip"):
+            if old is None or old == new or r.name in ("rip", "eip", "pc"):
                 continue
             text = "%s=%#x" % (r.name, new)
-            flags = flag_names(r, new)
+            flags = target.flag_names(r, new)
             if flags:
                 text += " [%s]" % flags
             out.append(text)
@@ -212,15 +209,14 @@ class Stepper(RunControl):
     def execute(self, v, count):
         if not self.stepping(v):
             return super().execute(v, count)
-        arch = v.arch
         dbg = self.arch_debug(v)
         self._flush_events(v)             # e.g. an interrupt injected before this step
-        regs = REGS_64 if arch.st.code64 else REGS_32
-        rip = arch.linear_rip()
-        text = self._disassemble(arch, rip)
-        before = dbg.snapshot(regs)
+        target = dbg.step_target()
+        rip = dbg.pc()
+        text = dbg.disassemble(rip)
+        before = dbg.snapshot(target.regs)
         exit_ = super().execute(v, count)
-        changes = self._changes(regs, before, dbg.snapshot(regs))
+        changes = self._changes(target, before, dbg.snapshot(target.regs))
         self.executed += 1
         sym = self.symbols.lookup(rip)
         self._say(("%s%-*s %-28s %-32s %s" % (self._who(v), 18 if self.symbols.wide else 10,
@@ -236,7 +232,7 @@ class Stepper(RunControl):
         for e in self._events:
             self._say("-- %s%s" % (self._who(v), e))
         self._events = []
-        mode = describe_mode(v.arch)
+        mode = self._mode(v)
         old = self._modes.get(v)
         if old is not None and old != mode:
             self._say("-- %smode: %s -> %s" % (self._who(v), old, mode))
@@ -262,7 +258,7 @@ class Stepper(RunControl):
     def stopped(self, event):
         v = event.vcpu
         if event.kind == "start":
-            self._modes[v] = describe_mode(v.arch)
+            self._modes[v] = self._mode(v)
             self._say("-- %sstarts at %s in %s" % (self._who(v), self._where(v.arch.linear_rip()),
                                                    self._modes[v]))
             if self.until is not None:
@@ -280,14 +276,14 @@ class Stepper(RunControl):
             self.phase_stops.clear()
             self.phase = None
             v = event.vcpu
-            self._modes[v] = describe_mode(v.arch)
+            self._modes[v] = self._mode(v)
             self._say("-- %sreached %s%s at %s in %s"
                       % (self._who(v), event.phase, " (%s)" % event.detail if event.detail else "",
                          self._where(v.arch.linear_rip()), self._modes[v]))
         if event.kind == "breakpoint" and self.until is not None:
             self.remove_breakpoint(self.until)
             self.until = None
-            self._modes[v] = describe_mode(v.arch)
+            self._modes[v] = self._mode(v)
             self._say("-- %sreached %s in %s" % (self._who(v), self._where(v.arch.linear_rip()),
                                                  self._modes[v]))
         return self._next()
@@ -345,7 +341,7 @@ def cmd_step(args):
     interactive = args.count is None and sys.stdin.isatty()
     stepper = Stepper(hv, symbols, sys.stdout, count=args.count, until=until,
                       ask=_ask if interactive else None,
-                      domain=d if boot or args.domain else None, phase=phase)
+                      domain=d if boot or args.domain or phase else None, phase=phase)
     stepper.hold_others = args.others == "paused"
     stepper.attach()
     stepper.start_domains(domains)

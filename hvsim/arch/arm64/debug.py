@@ -113,9 +113,10 @@ AARCH64V_XML = "\n".join(
 TARGET = Target("aarch64", REGS, FEATURES, FLAG_BITS, {"aarch64v": AARCH64V_XML})
 
 
-def describe_mode(vcpu):
-    """'EL1h, MMU off' / 'EL0t, MMU on (4K granule, 48-bit VA)'."""
-    return "%s, %s" % (vcpu.mode_name(), Regime(vcpu.uc).describe())
+def describe_mode(vcpu, read):
+    """'EL1h, MMU off' / 'EL0t, MMU on (4K granule, 48-bit VA)' (read: a
+    system register reader, sysregs.RawReader.read)."""
+    return "%s, %s" % (vcpu.mode_name(), Regime(read).describe())
 
 
 # ---- uc_struct.emu_count -----------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Arm64Debug:
         self._skip = None                # breakpoint address to run past once
         self._counted = False
         self.walker = Walker(vcpu)
+        self._sysregs = self.walker.sysregs
         h = ucx.uc_handle(vcpu.uc)
         self._emu_counter = vcpu._counter
         self._emu_count = ctypes.c_uint64.from_address(h + _emu_count_offset())
@@ -292,20 +294,22 @@ class Arm64Debug:
         if kind == GPR:
             value = v.reg(reg.index)
         elif kind == SP:
-            value = v.uc.reg_read(A.UC_ARM64_REG_SP)
+            value = v.reg_raw(A.UC_ARM64_REG_SP)
         elif kind == PC:
             value = v.pc
         elif kind == CPSR:
             value = v.pstate
         elif kind == SYSREG:
-            value = sr.read(v.uc, reg.index)
+            value = self._sysregs.read(reg.index)
         elif kind == SP_ELX:
-            value = v.uc.reg_read(A.UC_ARM64_REG_SP if reg.index == self._current_sp_el() else
-                                  (A.UC_ARM64_REG_SP_EL0, A.UC_ARM64_REG_SP_EL1)[reg.index])
+            value = v.reg_raw(A.UC_ARM64_REG_SP if reg.index == self._current_sp_el() else
+                              (A.UC_ARM64_REG_SP_EL0, A.UC_ARM64_REG_SP_EL1)[reg.index])
         elif kind == TIMER:
             value = v.host.timer_read(reg.index)
-        else:
+        elif reg.bits > 64:
             value = v.uc.reg_read(reg.index)
+        else:
+            value = v.reg_raw(reg.index)
         return value & ((1 << reg.bits) - 1)
 
     def write_register(self, reg, value):
@@ -355,7 +359,7 @@ class Arm64Debug:
         return TARGET
 
     def describe_mode(self):
-        return describe_mode(self.vcpu)
+        return describe_mode(self.vcpu, self._sysregs.read)
 
     def disassemble(self, addr):
         code = self.read_memory(addr, 4)

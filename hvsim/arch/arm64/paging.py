@@ -34,10 +34,11 @@ TTBR_BADDR = ((1 << 48) - 1) & ~1          # TTBR_ELx.BADDR (bits 47:1); CnP is 
 class Regime:
     """The translation registers of one vCPU at one moment."""
 
-    def __init__(self, uc):
-        self.sctlr = sr.read(uc, sr.SCTLR_EL1)
-        self.tcr = sr.read(uc, sr.TCR_EL1)
-        self.ttbr = (sr.read(uc, sr.TTBR0_EL1), sr.read(uc, sr.TTBR1_EL1))
+    def __init__(self, read):
+        """read: (op0, op1, CRn, CRm, op2) -> the system register's value."""
+        self.sctlr = read(sr.SCTLR_EL1)
+        self.tcr = read(sr.TCR_EL1)
+        self.ttbr = (read(sr.TTBR0_EL1), read(sr.TTBR1_EL1))
 
     @property
     def mmu_on(self):
@@ -102,11 +103,15 @@ class Walker:
 
     def __init__(self, vcpu):
         self.vcpu = vcpu
+        self.sysregs = sr.RawReader(vcpu.uc)
+
+    def regime(self):
+        return Regime(self.sysregs.read)
 
     def _pages(self, va, n):
         """(guest-physical, length) of each translatable page of [va, va+n),
         in order, ending at the first that does not translate."""
-        regime = Regime(self.vcpu.uc)
+        regime = self.regime()
         physmap = self.vcpu.physmap
         while n > 0 and va <= MASK64:
             chunk = min(n, 0x1000 - (va & 0xFFF))
@@ -118,7 +123,7 @@ class Walker:
             n -= chunk
 
     def translate(self, va):
-        return translate(Regime(self.vcpu.uc), self.vcpu.physmap, va)
+        return translate(self.regime(), self.vcpu.physmap, va)
 
     def peek(self, va, n):
         """Up to n bytes at `va`: fewer where the range runs into a page that

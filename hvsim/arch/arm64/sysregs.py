@@ -10,10 +10,13 @@ them, and the two Unicorn facts behind them (unicorn-notes.md A1, A2):
   from the context blob at offsets calibrated once per process.
 """
 
+import ctypes
 import struct
 
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
+
+from .. import uc as ucx
 
 # (op0, op1, CRn, CRm, op2)
 SCTLR_EL1 = (3, 0, 1, 0, 0)
@@ -84,6 +87,27 @@ def read(uc, reg):
 
 def write(uc, reg, value):
     uc.cpr_write(*reg, value)
+
+
+class _CpReg(ctypes.Structure):       # Unicorn's uc_arm64_cp_reg
+    _fields_ = (("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("op0", ctypes.c_uint32),
+                ("op1", ctypes.c_uint32), ("op2", ctypes.c_uint32), ("val", ctypes.c_uint64))
+
+
+class RawReader:
+    """System register reads without the binding's per-call set-up (the
+    stepper reads a dozen per instruction)."""
+
+    def __init__(self, uc):
+        self._uch = uc._uch
+        self._reg = _CpReg()
+        self._ref = ctypes.byref(self._reg)
+
+    def read(self, key):
+        r = self._reg
+        r.op0, r.op1, r.crn, r.crm, r.op2 = key
+        ucx.uclib_gil.uc_reg_read(self._uch, A.UC_ARM64_REG_CP_REG, self._ref)
+        return r.val
 
 
 def make_el1_aarch64(uc, vcpu_id):

@@ -168,11 +168,6 @@ class Arm64Vcpu(QueuedMappings):
             self._hook_error = exc
         ucx.emu_stop(self.uc)
 
-    def create_debug(self):
-        """The debugger's state for this vCPU (hvsim/debug/control.py)."""
-        from .debug import Arm64Debug
-        return Arm64Debug(self)
-
     def _on_intr(self, uch, intno, ud):
         try:
             self._exception(intno)

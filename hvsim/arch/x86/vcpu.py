@@ -199,11 +199,6 @@ class X86Vcpu(QueuedMappings):
         self._rflags.value = value | EFLAGS_MBS
         ucx.uclib_gil.uc_reg_write(self.uc._uch, X.UC_X86_REG_RFLAGS, ctypes.byref(self._rflags))
 
-    def create_debug(self):
-        """The debugger's state for this vCPU (hvsim/debug/control.py)."""
-        from .debug import X86Debug
-        return X86Debug(self)
-
     def linear_rip(self):
         st = self.st
         mask = MASK64 if st.code64 else MASK32
