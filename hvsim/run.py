@@ -61,8 +61,7 @@ def check_guest_files(paths):
 
 
 # what arm64 domains cannot do yet (issue 12), as (args attribute, option)
-ARM64_UNSUPPORTED = (("timeline", "--timeline"), ("trace_insn", "--trace-insn"),
-                     ("snapshot_at", "--snapshot-at"))
+ARM64_UNSUPPORTED = (("timeline", "--timeline"), ("trace_insn", "--trace-insn"))
 
 
 def check_arm64_options(args):

@@ -182,8 +182,7 @@ def test_interrupts_deterministic():
 
 
 @pytest.mark.parametrize("option", [["--timeline", "t.json"],
-                                    ["--trace-insn", "0x40080000:0x40080010", "--trace", "t"],
-                                    ["--snapshot-at", "100us", "--snapshot-file", "s"]])
+                                    ["--trace-insn", "0x40080000:0x40080010", "--trace", "t"]])
 def test_unsupported_options_refused(tmp_path, option):
     """What arm64 guests cannot do yet stops hvsim before boot, in one line."""
     built.need(A64 / "example.elf")

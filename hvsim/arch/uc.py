@@ -22,6 +22,7 @@ from unicorn import UcError
 from unicorn.unicorn_py3.unicorn import uclib, uc_hook_h
 
 from ..errors import HvsimError
+from ..snapshot.fileformat import SnapshotError
 
 PINNED_UNICORN = "2.1.4"
 
@@ -54,6 +55,36 @@ def check_unicorn_version():
         raise UnicornVersionError(
             "hvsim needs unicorn==%s but %s is installed; run 'make venv' or "
             "'pip install unicorn==%s'" % (PINNED_UNICORN, unicorn.__version__, PINNED_UNICORN))
+
+
+def _split_context(raw):
+    """Unicorn's uc_context: a header (size_t context_size first), then the
+    first context_size bytes of the arch's CPU state (CPUX86State,
+    CPUARMState)."""
+    size = int.from_bytes(raw[:8], "little")
+    if not 0 < size < len(raw):
+        raise SnapshotError("<unicorn>", "unexpected uc_context layout", "report a bug")
+    return len(raw) - size, size
+
+
+def context_bytes(uc):
+    """The CPU state Unicorn's context of `uc` holds, as bytes (snapshots)."""
+    raw = bytes(uc.context_save())
+    hdr, _ = _split_context(raw)
+    return raw[hdr:]
+
+
+def load_context_bytes(uc, blob):
+    """Load CPU state saved by context_bytes into a fresh instance through
+    uc_context_restore (the context of this instance supplies Unicorn's
+    header)."""
+    ctx = uc.context_save()
+    hdr, size = _split_context(bytes(ctx))
+    if size != len(blob):
+        raise SnapshotError("<snapshot>", "CPU state of %d bytes, this Unicorn has %d"
+                            % (len(blob), size), "resume with the Unicorn that wrote it")
+    ctypes.memmove(ctx.context.value + hdr, blob, size)
+    uc.context_restore(ctx)
 
 
 def uc_handle(uc):

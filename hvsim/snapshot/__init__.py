@@ -10,7 +10,9 @@ slice boundary at or after POINT, everything a run is made of:
   descriptor tables, hflags/hflags2 incl. CPL, EFER, STAR/LSTAR/CSTAR/FMASK,
   FS/GS/kernel GS base, SYSENTER_*, TSC_AUX, PAT, the x87/MMX/SSE state and
   MXCSR, QEMU's lazy flags and exception-in-flight state) plus hvsim's own
-  models (MSRs, CPUID, hypercall page, exit sites);
+  models (MSRs, CPUID, hypercall page, exit sites); an arm64 vCPU's is QEMU's
+  CPUARMState (general, FP/SIMD and EL1 system registers, PSTATE), its
+  generic timers and vGIC being the hypervisor side's (hv/arm/);
 * the hypervisor: virtual clock, scheduler position (round-robin cursor,
   last vCPU run, armed timers in order), XSM policy, global VIRQ handlers,
   launch state, and what the run reports at its end.
@@ -23,7 +25,7 @@ how the run is sliced.
 How.  The hypervisor's object graph is pickled.  Host-side things are not
 state: output streams, tracers, debuggers and debug hooks are dropped by the
 classes' __getstate__ and re-attached by whoever resumes.  Unicorn instances
-are recreated (X86Vcpu.__setstate__: a new engine with its hooks); once the
+are recreated (X86Vcpu/Arm64Vcpu.__setstate__: a new engine with its hooks); once the
 graph is complete, `machine.load` maps guest memory into each and only then
 loads the saved CPU context and exit sites (Unicorn's mem_unmap clobbers
 QEMU's exception state, so the order matters).  Guest memory (mmap buffers,
@@ -32,8 +34,8 @@ reference through persistent ids: each buffer's pages that are not all zero
 are stored once, beside the graph.
 
 The modules (this package imports none of them itself):
-* `fileformat.py`: the file format (magic, versions, header, checks) and
-  SnapshotError;
+* `fileformat.py`: the file format (magic, versions, header with the
+  machine's architecture, checks) and SnapshotError;
 * `state.py`: helpers for the classes' __getstate__/__setstate__, which
   import nothing from hvsim (the hypervisor and vCPU modules use them);
   QEMU's CPU state itself is saved by hvsim/arch/x86/cpustate.py;

@@ -28,6 +28,9 @@ HEADER_FIELDS = {"hvsim": str, "unicorn": str, "python": str, "format": int,
                  "virtual_ns": int, "instructions": (int, type(None)), "memory_bytes": int,
                  "stored_pages": int, "body_bytes": int, "body_crc32": int, "domains": list}
 DOMAIN_FIELDS = {"domid": int, "name": str, "state": str}
+# the machine's architecture: its vCPUs' (snapshots written before the key existed are x86_64)
+ARCHES = ("x86_64", "aarch64")
+DEFAULT_ARCH = "x86_64"
 REMAKE = "re-create it with --snapshot-at/--snapshot-file"
 
 
@@ -96,6 +99,7 @@ def read_header(path):
                 what, theirs, what, mine[what]),
                 "resume it with %s %s, or %s" % (what, theirs, REMAKE))
     _check_header(path, header)
+    check_arch(path, header)
     body_bytes, crc = header["body_bytes"], header["body_crc32"]
     body = data[hend:]
     if len(body) < body_bytes:
@@ -125,6 +129,16 @@ def _check_header(path, header):
                                     REMAKE)
 
 
+def check_arch(path, header):
+    """The header's architecture: one this hvsim runs; SnapshotError otherwise."""
+    arch = header.get("arch", DEFAULT_ARCH)
+    if arch not in ARCHES:
+        raise SnapshotError(path, "a snapshot of an %s machine; this hvsim runs %s ones"
+                            % (_shown(arch), " and ".join(ARCHES)),
+                            "resume it with the hvsim that wrote it, or " + REMAKE)
+    return arch
+
+
 def _shown(value, limit=40):
     """A header value for a one-line message: control characters escaped, cut short."""
     text = value if isinstance(value, str) else json.dumps(value)
@@ -149,8 +163,9 @@ def info_lines(path, header):
     h = header
     lines = ["%s: hvsim snapshot (format %d), written by hvsim %s (unicorn %s) at %s"
              % (path, h["format"], h["hvsim"], h["unicorn"], h["created"]),
-             "  %s run at %s (--snapshot-at %s)"
-             % ("deterministic" if h["deterministic"] else "fast", describe_point(h),
+             "  %s %s run at %s (--snapshot-at %s)"
+             % (h.get("arch", DEFAULT_ARCH), "deterministic" if h["deterministic"] else "fast",
+                describe_point(h),
                 h["point"] or "-"),
              "  memory: %d MiB of guest RAM, %d pages stored; %d KiB compressed"
              % (h["memory_bytes"] >> 20, h["stored_pages"], h["body_bytes"] // 1024)]

@@ -17,6 +17,7 @@ from .fileformat import SnapshotError
 from .state import buffer_address
 
 PAGE = 4096
+REMAKE_HINT = fileformat.REMAKE
 ZLIB_LEVEL = 6
 
 
@@ -218,6 +219,12 @@ def _find_unpicklable(root, name="snapshot"):
     return walk(root, name) or name
 
 
+def machine_arch(hv):
+    """The architecture of the machine's vCPUs ('x86_64', 'aarch64')."""
+    arches = sorted({v.arch.ARCH for d in hv.all_domains for v in d.vcpus if v.arch is not None})
+    return "+".join(arches) or fileformat.DEFAULT_ARCH
+
+
 def save(path, hv, run_info, point_text=""):
     """Write the snapshot; returns its header (with sizes and timing)."""
     t0 = time.perf_counter()
@@ -234,6 +241,7 @@ def save(path, hv, run_info, point_text=""):
     raw = pickle.dumps(memory, protocol=pickle.HIGHEST_PROTOCOL) + graph.getvalue()
     body = zlib.compress(raw, ZLIB_LEVEL)
     header = dict(fileformat.versions(), format=fileformat.FORMAT_VERSION, compression="zlib",
+                  arch=machine_arch(hv),
                   created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   point=point_text, deterministic=hv.clock.deterministic,
                   virtual_ns=hv.clock.now(), instructions=instructions_retired(hv)
@@ -271,6 +279,10 @@ def load(path):
         buffers = [_unpack_pages(size, runs) for size, runs in memory]
         root = _Unpickler(f, buffers).load()
         hv = root["hv"]
+        arch = fileformat.check_arch(path, header)
+        if machine_arch(hv) != arch:
+            raise SnapshotError(path, "the header says %s but the saved vCPUs are %s"
+                                % (arch, machine_arch(hv)), REMAKE_HINT)
         for d in hv.all_domains:   # the recreated vCPUs: guest memory, then CPU state
             listeners, d.physmap.listeners = d.physmap.listeners, []
             for arch in listeners:

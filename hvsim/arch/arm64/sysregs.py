@@ -110,6 +110,27 @@ class RawReader:
         return r.val
 
 
+# ---- snapshots: QEMU's CPUARMState ---------------------------------------------------------
+_BREAKPOINT_POINTERS = 16 * 8       # CPUARMState.cpu_breakpoint[16], the context's last field
+
+
+def save_cpu(uc):
+    """QEMU's CPUARMState as Unicorn's context holds it (up to
+    cpu_watchpoint), without the host pointers of its last field, QEMU's
+    objects for the guest's own hardware breakpoints (NULL-checked by QEMU)."""
+    blob = ucx.context_bytes(uc)
+    return blob[:-_BREAKPOINT_POINTERS] + bytes(_BREAKPOINT_POINTERS)
+
+
+def load_cpu(uc, blob):
+    """Load a state from save_cpu into a fresh instance; QEMU's hflags,
+    TLB and translated code follow it."""
+    ucx.load_context_bytes(uc, blob)
+    rebuild_hflags(uc)
+    ucx.flush_tlb(uc)
+    uc.ctl_flush_tb()
+
+
 def make_el1_aarch64(uc, vcpu_id):
     write(uc, SCR_EL3, SCR_NS | SCR_HCE | SCR_RW)
     write(uc, HCR_EL2, HCR_RW | HCR_TWI)

@@ -36,7 +36,8 @@ from unicorn import arm64_const as A
 
 from ...abi.arch_arm import XEN_HYPERCALL_TAG
 from ...abi.cstruct import ARM64
-from ...errors import HvsimError
+from ...snapshot import state as snapstate
+from ...snapshot.fileformat import SnapshotError
 from ...hv.arm import psci, vtimer
 from ...hv.arm.vgic import VgicAbort, VgicBadWidth
 from ...abi import arch_arm as a
@@ -60,15 +61,14 @@ class TranslationFault(Exception):
 
 
 class Arm64Vcpu(QueuedMappings):
+    ARCH = "aarch64"                # snapshots: the architecture of the saved CPU state
+
     def __init__(self, host, physmap, vcpu_id):
         ucx.check_unicorn_version()
         self.host = host
         self.physmap = physmap
         self.vcpu_id = vcpu_id
-        self.uc = uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
-        sr.make_el1_aarch64(uc, vcpu_id)
-        self._counter = ctypes.c_uint64.from_address(ucx.uc_handle(uc) + _KNOWN_EMU_COUNTER_OFF)
+        self._start_engine()
         self.stop_exit = None
         self.emulating = False
         self._restart = False           # a hook moved PC (exception delivered): run on
@@ -78,12 +78,26 @@ class Arm64Vcpu(QueuedMappings):
         self._pending_maps = []
         self.debug = None
         self.on_exception = None
-        self.irq_line = IrqLine(uc)
         self._mmio_access = None        # [kind, gpa, size, value] of the access being emulated
         self._mmio_stopped = None       # ... that ended the slice: to complete (_finish_mmio)
         self._mmio_abort = False        # ... with a data abort
         self._deferred_line = None      # the IRQ line's level once it is complete
         self._bad_access = None         # (access, gpa) of a stage-2 fault, from the hook below
+        physmap.add_listener(self)
+
+    # what a snapshot does not carry: the engine (recreated) and its handles
+    _ENGINE = ("uc", "_counter", "irq_line", "_regval", "_regref", "_uch", "_raw",
+               "_mmio_callbacks")
+
+    def _start_engine(self):
+        """A new Unicorn instance with hvsim's hooks and the GIC's MMIO
+        regions (at creation, and when a snapshot is resumed); guest memory
+        comes from the physmap listener."""
+        self.uc = uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
+        sr.make_el1_aarch64(uc, self.vcpu_id)
+        self._counter = ctypes.c_uint64.from_address(ucx.uc_handle(uc) + _KNOWN_EMU_COUNTER_OFF)
+        self.irq_line = IrqLine(uc)
         self._regval = ctypes.c_uint64()
         self._regref = ctypes.byref(self._regval)
         self._uch = uc._uch
@@ -100,10 +114,35 @@ class Arm64Vcpu(QueuedMappings):
         for base, size in ((a.GUEST_GICD_BASE, a.GUEST_GICD_SIZE),
                            (a.GUEST_GICC_BASE, a.GUEST_GICC_SIZE)):
             ucx.mmio_map(uc, base, size, *self._mmio_callbacks)
-        physmap.add_listener(self)
 
+    # ---- snapshots (hvsim/snapshot/) --------------------------------------------------------
     def __getstate__(self):
-        raise HvsimError("snapshots of arm64 domains are not supported yet")
+        """QEMU's CPUARMState (general, FP/SIMD and system registers: SCTLR,
+        TTBR0/1, TCR, MAIR, VBAR, ELR, SPSR, ESR, FAR, SP_EL0/1, TPIDR*,
+        CNTKCTL, PSTATE and hflags) as Unicorn's context holds it; a debugger
+        is re-attached by its owner.  The timers and the vGIC are the
+        hypervisor side's (hv/arm/), the IRQ line is set again from the vGIC."""
+        state = snapstate.transient(self, stop_exit=None, debug=None)
+        for name in self._ENGINE:
+            del state[name]
+        state["cpu"] = (self.ARCH, sr.save_cpu(self.uc))
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._start_engine()
+
+    def load_saved_cpu(self):
+        """Snapshot load, once guest memory is mapped again: the saved CPU
+        state (refused if it is another architecture's), and the IRQ line as
+        the vGIC drives it."""
+        arch, blob = self.__dict__.pop("cpu")
+        if arch != self.ARCH:
+            raise SnapshotError("<snapshot>", "d%dv%d: the saved CPU state is %s, the vCPU %s"
+                                % (self.host.domain.domid, self.vcpu_id, arch, self.ARCH),
+                                "resume a snapshot this hvsim wrote")
+        sr.load_cpu(self.uc, blob)
+        self.irq_line.set(self.host.vgic.line, kick=False)
 
     # ---- memory mappings (physmap listener: arch/mapping.py queues them) -----------------
     def _apply_mapping(self, change):

@@ -29,7 +29,7 @@ from unicorn import x86_const as X
 
 from ...errors import HvsimError
 from ...snapshot.fileformat import SnapshotError
-from ..uc import uc_handle, uclib_gil
+from ..uc import context_bytes, load_context_bytes, uc_handle, uclib_gil
 from .defns import EFLAGS_IF, MASK32
 
 
@@ -662,15 +662,6 @@ class CpuState:
 
 
 # ---- snapshots: the whole CPUX86State ---------------------------------------------------
-def _split_context(raw):
-    """Unicorn's uc_context: a header (size_t context_size first), then the
-    first context_size bytes of CPUX86State."""
-    size = struct.unpack_from("<Q", raw)[0]
-    if not 0 < size < len(raw):
-        raise SnapshotError("<unicorn>", "unexpected uc_context layout", "report a bug")
-    return len(raw) - size, size
-
-
 def _without_host_pointers(blob):
     """The saved CPUX86State without what points into this process: QEMU's
     DR0-3 breakpoint objects (cpu_breakpoint[4], after dr[8]) and retaddr (a
@@ -685,19 +676,9 @@ def _without_host_pointers(blob):
 
 def save_cpu(uc):
     """QEMU's CPUX86State of `uc` as bytes, for a snapshot (hvsim/snapshot/)."""
-    raw = bytes(uc.context_save())
-    hdr, _ = _split_context(raw)
-    return _without_host_pointers(raw[hdr:])
+    return _without_host_pointers(context_bytes(uc))
 
 
 def load_cpu(uc, blob):
-    """Load a saved CPUX86State (from save_cpu, so without host pointers) into
-    a fresh instance through uc_context_restore (the context of this instance
-    supplies Unicorn's header)."""
-    ctx = uc.context_save()
-    hdr, size = _split_context(bytes(ctx))
-    if size != len(blob):
-        raise SnapshotError("<snapshot>", "CPU state of %d bytes, this Unicorn has %d"
-                            % (len(blob), size), "resume with the Unicorn that wrote it")
-    ctypes.memmove(ctx.context.value + hdr, blob, size)
-    uc.context_restore(ctx)
+    """Load a saved CPUX86State (from save_cpu, so without host pointers)."""
+    load_context_bytes(uc, blob)

@@ -95,6 +95,8 @@ class GuestCrash(Exception):
 
 
 class X86Vcpu(QueuedMappings):
+    ARCH = "x86_64"                 # snapshots: the architecture of the saved CPU state
+
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
                  tsc_to_ns=(0, 0), code_ranges=()):
         ucx.check_unicorn_version()
