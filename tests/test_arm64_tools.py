@@ -235,3 +235,73 @@ def test_arm64_cpu_state_round_trip():
         assert dst.reg_read(reg) == value, reg
     assert dst.reg_read(A.UC_ARM64_REG_PSTATE) == 0x600003C5
     assert sr.read(dst, sr.VMPIDR_EL2) & 0xFF == 3            # the saved vCPU's MPIDR
+
+
+# ---- traces ---------------------------------------------------------------------------------
+@built.needs(TRAPS)
+def test_trace_decodes_the_arm64_hypercall_abi(tmp_path):
+    """Hypercalls in the trace as the guest made them: the number from x16,
+    the arguments from x0..x4 (only those the hypercall takes), the result
+    from x0; the JSON records keep the five registers."""
+    import json
+    trace = tmp_path / "t.jsonl"
+    rc, out, err = hvsim("run", "--deterministic", TRAPS, "--trace", trace)
+    assert rc == 0, out + err
+    calls = [json.loads(l) for l in trace.read_text().splitlines()]
+    calls = [c for c in calls if c["ev"] == "hypercall"]
+    texts = [c["text"] for c in calls]
+    first_line = out.splitlines()[0] + "\n"                  # console_io(write, len, buffer)
+    assert texts[1].startswith("console_io(CONSOLEIO_write, %#x, 0x4" % len(first_line)), texts
+    assert "xen_version(XENVER_version, 0x0) = 0x40017" in texts     # x0 = cmd, x1 = arg
+    assert "hypercall 63(0x0, 0x0, 0x0, 0x0, 0x0) = -ENOSYS" in texts   # x16 = 63: unknown
+    caps = _symbol(TRAPS, "caps.0")
+    assert "xen_version(XENVER_capabilities, %#x) = 0" % caps in texts
+    rec = calls[texts.index("xen_version(XENVER_capabilities, %#x) = 0" % caps)]
+    from hvsim.abi import version, xen
+    assert rec["nr"] == xen.__HYPERVISOR_xen_version and len(rec["args"]) == 5
+    assert rec["args"][:2] == [version.XENVER_capabilities, caps]
+
+
+@built.needs(A64 / "arm64-irq.elf", built.FIRMWARE / "dom0less-arm64" / "lcm.dtb",
+             how=built.MAKE_FIRMWARE)
+def test_traces_are_byte_identical_across_runs(tmp_path):
+    """--deterministic: the same trace, byte for byte, for two vCPUs with
+    IRQs from the vGIC and both timers, and for the dom0less boot's two
+    domains playing ping-pong over event channels."""
+    for name, cmd in (("irq", ["run", A64 / "arm64-irq.elf", "--vcpus", "2"]),
+                      ("dom0less", ["boot", DOM0LESS])):
+        runs = []
+        for i in range(2):
+            trace = tmp_path / ("%s%d.trace" % (name, i))
+            rc, out, err = hvsim(*cmd, "--deterministic", "--trace", trace)
+            assert rc == 0, out + err
+            runs.append((out, trace.read_bytes()))
+        assert runs[0] == runs[1], name
+        assert b"hypercall" in runs[0][1] and b"exception" in runs[0][1] or name == "dom0less"
+        if name == "dom0less":
+            assert b"evtchn_op" in runs[0][1] or b"event_channel_op" in runs[0][1], runs[0][1][:400]
+
+
+# ---- hvsim test ---------------------------------------------------------------------------------
+@built.needs(A64 / "example.elf", A64 / "ping-pong.elf", TRAPS)
+def test_runner_lists_and_runs_the_arm64_build(tmp_path):
+    """`hvsim test` on the arm64 build: every guest once (the ELF; its Image
+    beside it is the same test), named arm64-<name> whether selected by
+    environment, by name or by path, and run with its manifest's settings
+    (ping-pong as two domains) to xtf-runner's verdicts and a JUnit file."""
+    rc, out, _ = hvsim("test", "--list", "arm64")
+    names = [l.split()[0] for l in out.splitlines()]
+    expected = sorted("arm64-" + p.stem for p in A64.glob("*.elf"))
+    assert rc == 0 and sorted(names) == expected, out
+    rc, out2, _ = hvsim("test", "--list", A64)
+    assert [l.split()[0] for l in out2.splitlines()] == names
+    junit = tmp_path / "junit.xml"
+    rc, out, err = hvsim("test", "-j", "2", "arm64-example", "arm64-arm64-traps", "ping-pong",
+                         "arm64", "--junit", junit, timeout=600)
+    assert rc == 0, out + err
+    report = out + err
+    for name in ("arm64-example", "arm64-arm64-traps", "arm64-ping-pong"):
+        assert re.search(r"^%s\s+SUCCESS\b" % name, report, re.M), report
+    assert "hvm64-ping-pong" not in report                    # arm64 selects the environment
+    xml = junit.read_text()
+    assert xml.count("<testcase ") == 3 and 'name="arm64-ping-pong"' in xml, xml
