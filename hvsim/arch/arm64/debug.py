@@ -12,9 +12,9 @@ Owns:
   (translated code elsewhere carries no hook), which stops the vCPU before
   the instruction; resumed there, the instruction runs once before the
   breakpoint can hit again.  Nothing is patched in guest memory;
-* watchpoints: memory hooks on the watched range only; a hit stops the vCPU
-  right after the accessing instruction (the budget of the counted run is
-  lowered to the instructions already counted, as for x86);
+* watchpoints (hvsim/arch/watch.py, shared with x86): memory hooks on the
+  watched range only; a hit stops the vCPU right after the accessing
+  instruction;
 * single-step: exactly one instruction (a hypercall, an MMIO access, wfi,
   or an instruction that faults: the step then ends at the guest's vector),
   with the IRQ line held low, so that QEMU takes no interrupt inside it
@@ -25,24 +25,21 @@ Owns:
 * the CPU's state in words and the disassembly for the stepper.
 """
 
-import ctypes
 import struct
 
-from unicorn import UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_ARM, Uc
+from unicorn import UC_ARCH_ARM64, UC_HOOK_CODE, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from .. import uc as ucx
-from ..gdbregs import WATCH_ACCESS, WATCH_READ, WATCH_WRITE, Reg, RegisterError, Target
+from ..gdbregs import Reg, RegisterError, Target
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
-from ..x86.debug import STEP_TRIES, WATCH_SLICE, WIDEST_ACCESS
+from ..watch import WATCH_SLICE, Watchpoints, emu_count_offset
+from ..x86.debug import STEP_TRIES
 from ..x86.vcpu import SLICE_END, Exit
 from ...hv.arm import vtimer
 from . import sysregs as sr
 from .disasm import disassemble
 from .paging import Regime, Walker
-
-_HOOK_TYPES = {WATCH_WRITE: UC_HOOK_MEM_WRITE, WATCH_READ: UC_HOOK_MEM_READ,
-               WATCH_ACCESS: UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
 
 # ---- the register table --------------------------------------------------------------------
 # Register kinds: where a value lives.
@@ -119,54 +116,22 @@ def describe_mode(vcpu, read):
     return "%s, %s" % (vcpu.mode_name(), Regime(read).describe())
 
 
-# ---- uc_struct.emu_count -----------------------------------------------------------------------
-_emu_count_off = []
-
-
 def _emu_count_offset():
-    """uc_struct.emu_count (the budget of emu_start(count=...)), after
-    emu_counter in Unicorn 2.1.4 (as for x86: debug.py), checked once on a
-    scratch AArch64 instance."""
-    if not _emu_count_off:
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-        uc.mem_map(0x1000, 0x1000)
-        uc.mem_write(0x1000, struct.pack("<II", 0x91000400, 0x17FFFFFF))   # add x0, x0, #1; b .-4
-        off = _KNOWN_EMU_COUNTER_OFF + 8
-        for n in (4321, 77):
-            uc.emu_start(0x1000, 0, count=n)
-            if ctypes.c_uint64.from_address(ucx.uc_handle(uc) + off).value != n:
-                raise RuntimeError("unicorn %s: uc_struct.emu_count not found"
-                                   % ucx.PINNED_UNICORN)
-        _emu_count_off.append(off)
-    return _emu_count_off[0]
+    return emu_count_offset("arm64", _KNOWN_EMU_COUNTER_OFF, lambda: Uc(UC_ARCH_ARM64, UC_MODE_ARM),
+                            struct.pack("<II", 0x91000400, 0x17FFFFFF), 0x1000)  # add; b .-4
 
 
 # ---- one vCPU's debug state -----------------------------------------------------------------
-class Arm64Debug:
+class Arm64Debug(Watchpoints):
     """Breakpoints, watchpoints, single-step and debugger memory/register
     access for one Arm64Vcpu."""
 
     def __init__(self, vcpu):
-        self.vcpu = vcpu
-        self.breakpoints = frozenset()
-        self.hit = None                  # (kind, address) of the last watchpoint hit
-        self._hooks = {}                 # breakpoint address -> code hook handle
-        self._watches = {}               # (addr, length, kind) -> hook handle
-        self._reported_at = None         # breakpoint address the vCPU last stopped at
+        self._init_watchpoints(vcpu, _KNOWN_EMU_COUNTER_OFF, _emu_count_offset())
+        self._bp_hooks = {}              # breakpoint address -> code hook handle
         self._skip = None                # breakpoint address to run past once
-        self._counted = False
         self.walker = Walker(vcpu)
         self._sysregs = self.walker.sysregs
-        h = ucx.uc_handle(vcpu.uc)
-        self._emu_counter = vcpu._counter
-        self._emu_count = ctypes.c_uint64.from_address(h + _emu_count_offset())
-        vcpu.debug = self
-
-    def detach(self):
-        for key in list(self._watches):
-            self.remove_watch(*key)
-        self.set_breakpoints(())
-        self.vcpu.debug = None
 
     # -- breakpoints --------------------------------------------------------------------------
     def set_breakpoints(self, addrs):
@@ -175,9 +140,9 @@ class Arm64Debug:
             return
         hooks = self.vcpu._raw
         for addr in self.breakpoints - addrs:
-            hooks.remove(self._hooks.pop(addr))
+            hooks.remove(self._bp_hooks.pop(addr))
         for addr in addrs - self.breakpoints:
-            self._hooks[addr] = hooks.add(UC_HOOK_CODE, ucx.CB_CODE, self._on_code, addr, addr)
+            self._bp_hooks[addr] = hooks.add(UC_HOOK_CODE, ucx.CB_CODE, self._on_code, addr, addr)
         self.breakpoints = addrs
         self.vcpu.flush_code()           # code hooks are compiled into translated code (X8)
 
@@ -197,36 +162,11 @@ class Arm64Debug:
             self.vcpu.hook_failed(e)
 
     # -- watchpoints --------------------------------------------------------------------------
-    def add_watch(self, addr, length, kind):
-        key = (addr, length, kind)
-        if key in self._watches:
-            return
+    def _hooks(self):
+        return self.vcpu._raw
 
-        def hook(uch, access, address, size, value, ud):
-            self._on_access(key, address, size)
-        begin = max(0, addr - WIDEST_ACCESS + 1)
-        self._watches[key] = self.vcpu._raw.add(_HOOK_TYPES[kind], ucx.CB_MEM, hook, begin,
-                                                addr + length - 1)
-        self.vcpu.flush_code()
-
-    def remove_watch(self, addr, length, kind):
-        handle = self._watches.pop((addr, length, kind), None)
-        if handle is not None:
-            self.vcpu._raw.remove(handle)
-
-    def _on_access(self, key, address, size):
-        try:
-            addr, length, kind = key
-            if address + size <= addr or address >= addr + length:
-                return
-            v = self.vcpu
-            if v.stop_exit is not None:
-                return
-            self.hit = (kind, addr)
-            v.stop_exit = Exit("debug", "watch")
-            self._emu_count.value = self._emu_counter.value    # stop before the next one
-        except BaseException as e:       # never raise into Unicorn
-            self.vcpu.hook_failed(e)
+    def _hook_failed(self, exc):
+        self.vcpu.hook_failed(exc)
 
     # -- running ------------------------------------------------------------------------------
     def _count_mode(self, count):

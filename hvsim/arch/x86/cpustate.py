@@ -28,7 +28,6 @@ from unicorn import Uc, UC_ARCH_X86, UC_MODE_64, UC_HOOK_INTR, UcError
 from unicorn import x86_const as X
 
 from ...errors import HvsimError
-from ...snapshot.fileformat import SnapshotError
 from ..uc import context_bytes, load_context_bytes, uc_handle, uclib_gil
 from .defns import EFLAGS_IF, MASK32
 

@@ -11,12 +11,10 @@ Owns:
   stops the vCPU before the instruction; resumed there, the instruction runs
   once (natively, or emulated if it is an exit site) before the breakpoint
   can hit again;
-* watchpoints: Unicorn memory hooks on the watched ranges only, installed
-  while a watchpoint exists.  A hit stops the vCPU right *after* the
-  accessing instruction, as x86 data breakpoints do: the hook lowers
-  Unicorn's instruction budget (uc_struct.emu_count) to the instructions
-  already counted, so the count hook stops before the next one.  Runs are
-  therefore counted (Unicorn's native count hook) while watchpoints exist;
+* watchpoints (hvsim/arch/watch.py, shared with arm64): Unicorn memory hooks
+  on the watched ranges only, a hit reported right *after* the accessing
+  instruction, as x86 data breakpoints do; runs are counted while
+  watchpoints exist;
 * single-step: exactly one instruction, whatever it is: a hypercall, an
   emulated rdmsr/wrmsr/sysret, hlt, or an instruction that faults (the step
   then ends at the first instruction of the guest's handler, as on hardware);
@@ -29,15 +27,14 @@ Owns:
 A vCPU without a debugger has `debug = None` and pays nothing.
 """
 
-import ctypes
-
-from unicorn import UC_ARCH_X86, UC_ERR_OK, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_64, Uc
+from unicorn import UC_ARCH_X86, UC_ERR_OK, UC_MODE_64, Uc
 from unicorn import x86_const as X
 
 from .. import uc as ucx
-from ..gdbregs import WATCH_ACCESS, WATCH_READ, WATCH_WRITE, Reg, RegisterError, Target
+from ..gdbregs import Reg, RegisterError, Target
+from ..watch import WATCH_SLICE, Watchpoints, emu_count_offset
 from .cpustate import (OFF, R_CS, R_DS, R_EAX, R_EBP, R_EBX, R_ECX, R_EDI, R_EDX, R_ES,
-                       R_ESI, R_ESP, R_FS, R_GS, R_SS, GPRS_32, CpuStateError)
+                       R_ESI, R_ESP, R_FS, R_GS, R_SS, GPRS_32)
 from .defns import CR0_PE, CR4_LA57, CR4_PSE, MASK32, MASK64
 from .msr import MSR_EFER
 from .segments import load_seg_cache, unpack_descriptor
@@ -45,12 +42,7 @@ from .disasm import disassembler
 from .traps import vector_name
 from .vcpu import HALTED, SLICE_END, Exit
 
-WATCH_SLICE = 1 << 62          # the instruction budget of a counted run with watchpoints
 STEP_TRIES = 100               # a step interrupted before its instruction is run again
-WIDEST_ACCESS = 16             # bytes (SSE): an access this far below a watch may touch it
-
-_HOOK_TYPES = {WATCH_WRITE: UC_HOOK_MEM_WRITE, WATCH_READ: UC_HOOK_MEM_READ,
-               WATCH_ACCESS: UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}
 
 
 # ---- the register tables --------------------------------------------------------------------
@@ -171,50 +163,20 @@ def describe_mode(vcpu):
 
 
 # ---- uc_struct.emu_count --------------------------------------------------------------------
-_emu_count_off = None
 
 
 def _emu_count_offset():
-    """uc_struct.emu_count (the budget of emu_start(count=...)) follows
-    emu_counter in Unicorn 2.1.4; verified once on a scratch instance."""
-    global _emu_count_off
-    if _emu_count_off is None:
-        uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        uc.mem_map(0, 0x2000)
-        uc.mem_write(0x1000, bytes.fromhex("48ffc0ebfb"))    # 1: inc %rax; jmp 1b
-        uc.ctl_flush_tb()
-        off = OFF.emu_counter + 8
-        for n in (4321, 77):
-            uc.emu_start(0x1000, 0, count=n)
-            if ctypes.c_uint64.from_address(ucx.uc_handle(uc) + off).value != n:
-                raise CpuStateError("unicorn %s: uc_struct.emu_count not found"
-                                    % ucx.PINNED_UNICORN)
-        _emu_count_off = off
-    return _emu_count_off
+    return emu_count_offset("x86", OFF.emu_counter, lambda: Uc(UC_ARCH_X86, UC_MODE_64),
+                            bytes.fromhex("48ffc0ebfb"), 0x1000)   # 1: inc %rax; jmp 1b
 
 
 # ---- one vCPU's debug state -----------------------------------------------------------------
-class X86Debug:
+class X86Debug(Watchpoints):
     """Breakpoints, watchpoints, single-step and debugger memory/register
     access for one X86Vcpu (which calls `at_exit`; see vcpu.py)."""
 
     def __init__(self, vcpu):
-        self.vcpu = vcpu
-        self.breakpoints = frozenset()
-        self.hit = None                  # (kind, address) of the last watchpoint hit
-        self._watches = {}               # (addr, length, kind) -> hook handle
-        self._reported_at = None         # breakpoint address the vCPU last stopped at
-        self._counted = False            # the last run was counted (Unicorn's count hook)
-        h = ucx.uc_handle(vcpu.uc)
-        self._emu_counter = ctypes.c_uint64.from_address(h + OFF.emu_counter)
-        self._emu_count = ctypes.c_uint64.from_address(h + _emu_count_offset())
-        vcpu.debug = self
-
-    def detach(self):
-        for key in list(self._watches):
-            self.remove_watch(*key)
-        self.set_breakpoints(())
-        self.vcpu.debug = None
+        self._init_watchpoints(vcpu, OFF.emu_counter, _emu_count_offset())
 
     # -- breakpoints --------------------------------------------------------------------------
     def set_breakpoints(self, addrs):
@@ -240,37 +202,11 @@ class X86Debug:
         return True
 
     # -- watchpoints --------------------------------------------------------------------------
-    def add_watch(self, addr, length, kind):
-        key = (addr, length, kind)
-        if key in self._watches:
-            return
+    def _hooks(self):
+        return self.vcpu.hooks
 
-        def hook(uch, access, address, size, value, ud):
-            self._on_access(key, address, size)
-        begin = max(0, addr - WIDEST_ACCESS + 1)
-        self._watches[key] = self.vcpu.hooks.add(_HOOK_TYPES[kind], ucx.CB_MEM, hook,
-                                                 begin, addr + length - 1)
-        self.vcpu.flush_code()               # memory hooks are compiled into translated code
-
-    def remove_watch(self, addr, length, kind):
-        handle = self._watches.pop((addr, length, kind), None)
-        if handle is not None:
-            self.vcpu.hooks.remove(handle)
-            self.vcpu.flush_code()
-
-    def _on_access(self, key, address, size):
-        try:
-            addr, length, kind = key
-            if address + size <= addr or address >= addr + length:
-                return                       # the hook range starts below the watch
-            if self.vcpu.stop_exit is not None:
-                return
-            self.hit = (kind, addr)
-            self.vcpu.stop_exit = Exit("debug", "watch")
-            # stop before the next instruction: the access completes first
-            self._emu_count.value = self._emu_counter.value
-        except BaseException as e:           # never raise into Unicorn
-            self.vcpu.hooks.failed(e)
+    def _hook_failed(self, exc):
+        self.vcpu.hooks.failed(exc)
 
     # -- running ------------------------------------------------------------------------------
     def run(self, count=0):
