@@ -93,6 +93,23 @@ def _snapshot_tests():
 DOM0LESS = ROOT / "firmware" / "dom0less-arm64"
 
 
+def _cut_and_resume(tmp_path, cmd, point):
+    """`hvsim CMD` uncut, and cut at `point` then `hvsim resume`d, each in
+    its own process as a user runs them: the consoles and traces of the two
+    must be the same, byte for byte.  Returns (snapshot, the uncut result)."""
+    full_trace, a_trace, b_trace = (tmp_path / n for n in ("full.trace", "a.trace", "b.trace"))
+    snap = tmp_path / "s.hvsnap"
+    full = hvsim(*cmd, "--deterministic", "--trace", full_trace)
+    a = hvsim(*cmd, "--deterministic", "--trace", a_trace, "--snapshot-at", point,
+              "--snapshot-file", snap)
+    assert a[0] == 0 and "snapshot at" in a[2], a[2]
+    b = hvsim("resume", snap, "--trace", b_trace)
+    assert "resuming" in b[2] and b[0] == full[0], b[2]
+    assert a[1] + b[1] == full[1]
+    assert a_trace.read_bytes() + b_trace.read_bytes() == full_trace.read_bytes()
+    return snap, full
+
+
 @pytest.mark.parametrize("cmd, point", [
     (["run", A64 / "arm64-traps.elf"], "0ns"),                  # the boot state Xen gives
     (["run", A64 / "arm64-traps.elf"], "900us"),                # exceptions, EL0, the MMU
@@ -107,8 +124,7 @@ def test_arm64_resume_is_the_uninterrupted_run(tmp_path, cmd, point):
     built.need(*[a for a in cmd if isinstance(a, type(ROOT)) and a.suffix], how=built.MAKE_FIRMWARE)
     if cmd[0] == "boot":
         built.need(built.FIRMWARE / "dom0less-arm64" / "lcm.dtb", how=built.MAKE_FIRMWARE)
-    cut_and_resume, _ = _snapshot_tests()
-    snap, full = cut_and_resume(tmp_path, cmd, point)
+    snap, full = _cut_and_resume(tmp_path, cmd, point)
     assert full[0] == 0 and "Test result: SUCCESS" in full[1], full
     from hvsim.snapshot import fileformat
     header, _ = fileformat.read_header(str(snap))
