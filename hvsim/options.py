@@ -71,6 +71,22 @@ def validate(args):
     if timeout is not None and not timeout >= 0:       # also NaN
         raise ConfigError("--timeout %g: must be 0 (never) or a positive number of seconds"
                           % timeout)
+    interactive = getattr(args, "interactive", False)
+    if interactive:
+        if getattr(args, "console", None) == "none":
+            raise ConfigError("-i attaches the terminal to a console: give --console dN, "
+                              "not none")
+        if not _stdin_is_a_terminal():
+            raise ConfigError("-i: stdin is not a terminal (run hvsim in one, or leave -i out)")
+    if hasattr(args, "timeout") and timeout is None:
+        args.timeout = 0 if interactive else DEFAULT_TIMEOUT
+
+
+def _stdin_is_a_terminal():
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def guest_options(p):
@@ -102,11 +118,19 @@ def run_options(p):
     snapshot_options(p)
 
 
+DEFAULT_TIMEOUT = 60.0                 # --timeout: host seconds (none with -i)
+
+
 def output_options(p):
     """The time limit, consoles and traces: every command that runs guests,
     `resume` included."""
-    p.add_argument("--timeout", type=float, default=60.0,
-                   help="give up after this many host seconds (default 60; 0 = never)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="give up after this many host seconds (default %g, none with -i; "
+                        "0 = never)" % DEFAULT_TIMEOUT)
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="a session at the console: the terminal is attached to the first "
+                        "domain's (or --console dN's) console and the run has no time limit "
+                        "unless --timeout gives one.  Ctrl-] detaches, Ctrl-C stops hvsim")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
     p.add_argument("--json", action="store_true",
                    help="end with the run's summary as one JSON object on stdout (domains, "

@@ -140,3 +140,15 @@ def test_negative_timeouts_refused_everywhere(tmp_path, command):
     r = hvsim(*args, "--timeout", "-1")
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "--timeout -1: must be 0 (never) or a positive number" in r.stderr
+
+
+def test_interactive_needs_a_terminal(tmp_path):
+    """-i attaches the terminal: without one (stdin a pipe or /dev/null), or
+    with --console none, one line and exit 2 before anything boots."""
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    r = subprocess.run([sys.executable, "-m", "hvsim", "run", "-i", elf], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == \
+        ["hvsim: error: -i: stdin is not a terminal (run hvsim in one, or leave -i out)"]
+    r = hvsim("boot", "-i", "--console", "none", str(tmp_path))
+    assert r.returncode == 2 and "-i attaches the terminal to a console" in r.stderr

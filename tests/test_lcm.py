@@ -16,7 +16,7 @@ import built
 
 from hvsim import lcmcheck
 from hvsim.abi import bootfdt
-from hvsim.boot import arm64, firmware, lcm
+from hvsim.boot import arm64, bzimage, firmware, lcm
 from hvsim.boot.multiboot2 import build_mbi, parse_mbi
 from hvsim.boot.plan import KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH
 from hvsim.boot.pvh import DomainSpec
@@ -560,7 +560,8 @@ def module2_count(cfg_path):
     return len(re.findall(r"^\s*module2\s", open(cfg_path).read(), re.M))
 
 
-EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "one": (KIND_HYPERLAUNCH, 1),
+EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "linux-xtf": (KIND_HYPERLAUNCH, 3),
+            "one": (KIND_HYPERLAUNCH, 1),
             "sixteen": (KIND_HYPERLAUNCH, 16), "dom0less": (KIND_DOM0LESS, 2),
             "classic": (KIND_CLASSIC, 1), "xsm-a": (KIND_HYPERLAUNCH, 7),
             "xsm-b": (KIND_HYPERLAUNCH, 4), "dom0less-arm64": (KIND_DOM0LESS, 2),
@@ -581,6 +582,10 @@ def test_scenario_lcm(tmp_path, name):
     assert (result.plan.kind, len(result.plan.domains)) == EXPECTED[name]
 
 
+# scenarios whose modules are in build/ (make linux, make xtf), not guests/build/
+USES_BUILD = {"linux-xtf": ("build/linux/vmlinuz", "build/xtf/.hvsim-built")}
+
+
 @built.needs(EXAMPLE_GUEST)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_scenario_boot_config(tmp_path, name):
@@ -599,11 +604,16 @@ def test_scenario_boot_config(tmp_path, name):
         if os.path.isdir(os.path.join(build, env)):
             for image in os.listdir(os.path.join(build, env)):
                 os.symlink(os.path.join(build, env, image), guests / image)
+    for path in USES_BUILD.get(name, ()):
+        if not os.path.exists(os.path.join(ROOT, path)):
+            pytest.skip("%s uses %s, which is not built (make linux, make xtf)" % (name, path))
+    if name in USES_BUILD:
+        os.symlink(os.path.join(ROOT, "build"), tmp_path / "build")
     plan, result = lcm.boot_plan(str(fw / name / "boot.cfg"))
     assert (plan.kind, len(plan.domains)) == EXPECTED[name]
     assert plan.warnings == []
     assert all(s.kernel_data[:4] == b"\x7fELF" or arm64.is_arm64_kernel(s.kernel_data)
-               for s in plan.to_domain_specs())
+               or bzimage.is_bzimage(s.kernel_data) for s in plan.to_domain_specs())
 
 
 # -- hvsim lcm check

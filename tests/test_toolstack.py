@@ -17,6 +17,7 @@ import re
 import select
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -29,7 +30,7 @@ from hvsim.abi import event_channel as ec
 from hvsim.abi import hvm as h
 from hvsim.abi.cstruct import X86_64
 from hvsim.hv import evtchn
-from hvsim.hv.console import CONSOLE_IO, PV_CONSOLE, ConsoleSink
+from hvsim.hv.console import CONSOLE_IO, PV_CONSOLE, ConsoleSink, DomainConsole
 
 HVSIM_TIMEOUT = 60
 RING = cio.xencons_interface.layout(X86_64)
@@ -303,6 +304,45 @@ def test_unfinished_line_shown_at_once_and_finished_once():
     sink.xen_line("done")
     assert stream.getvalue() == ("(d1) login: root\n(d1) Password: \n(d2) another domain\n"
                                  "(d1) Password: \n(XEN) done\n")
+
+
+def test_pv_console_lines_leave_out_escape_sequences():
+    """A shell's cursor query and redraws (ESC [ 6 n, ESC [ K, ESC 7) are not
+    part of the PV console's lines, as a terminal does not print them;
+    console_io keeps Xen's rule (only the ESC byte is dropped)."""
+    import io
+    d = types.SimpleNamespace(domid=1)
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, prefix_domains=False)
+    pv, cio_ = DomainConsole(d, sink, PV_CONSOLE), DomainConsole(d, sink, CONSOLE_IO)
+    pv.write(b"hvsim# \x1b[6nls\x1b[K\x1b7 -l\x1b[1;32mgreen\x1b[0m\n\x1b[12")
+    pv.write(b";3Hdone\n")
+    cio_.write(b"xen \x1b[6n\n")
+    assert pv.transcript == ["hvsim# ls -lgreen", "done"]
+    assert stream.getvalue() == "hvsim# ls -lgreen\ndone\nxen [6n\n"
+
+
+def test_raw_console_bytes_go_out_as_they_come():
+    """A console in raw mode (attached, interactive) is written byte for byte,
+    after the prompt partial() showed, with (dN) at each line's start; its
+    lines still reach the transcript and count as shown."""
+    import io
+    d1, d2 = types.SimpleNamespace(domid=1), types.SimpleNamespace(domid=2)
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream)
+    pv = DomainConsole(d1, sink, PV_CONSOLE)
+    pv.write(b"# ")
+    sink.partial(d1, "# ", PV_CONSOLE)
+    pv.raw = True
+    pv.write(b"l\x08\x1b[K")
+    pv.write(b"ls\r\nbin  dev\r\n# ")
+    sink.line(d2, "elsewhere", CONSOLE_IO)
+    pv.write(b"\x1b[6n")
+    assert stream.getvalue() == ("(d1) # l\x08\x1b[Kls\r\n(d1) bin  dev\r\n(d1) # \n"
+                                 "(d2) elsewhere\n(d1) \x1b[6n")
+    assert pv.transcript == ["# ls", "bin  dev"]
+    sink.line(d1, "bin  dev", CONSOLE_IO)          # console_io's copy: shown already
+    assert stream.getvalue().endswith("\x1b[6n")
 
 
 # ---- the pv-console guest ------------------------------------------------------------

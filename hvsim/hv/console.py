@@ -12,10 +12,17 @@ debug build of Xen, where any domain may write with console_io
 
 The host console (ConsoleSink) also shows each domain's PV console, the
 ring xenconsoled serves (hvsim/toolstack/xenconsoled.py, what `xl console`
-shows), with the same line rules.  A domain's output is shown once: XTF,
-like many PV kernels, writes every line to both consoles, so a line that
-repeats, in order, one the other console of the same domain already showed
-is not shown again (it stays in that console's transcript).
+shows), with the same line rules, except that its terminal escape sequences
+(a shell's cursor queries and redraws) are left out of its lines and a
+backspace takes back the character before it, as a terminal shows them.  A domain's output is shown once: XTF, like many PV
+kernels, writes every line to both consoles, so a line that repeats, in
+order, one the other console of the same domain already showed is not
+shown again (it stays in that console's transcript).
+
+A PV console in raw mode (the terminal is attached to it and the guest
+reads what is typed: an interactive shell) goes to the terminal byte for
+byte as it comes, as `xl console` passes it, so that line editing, echo and
+escape sequences work; its lines are still kept in the transcript.
 """
 
 import sys
@@ -32,6 +39,7 @@ WRITE_CHUNK = 127
 CONSOLE_IO = "console_io"   # Xen's console: console_io and port 0xE9
 PV_CONSOLE = "pv"           # the domain's PV console ring (xenconsoled)
 SHOWN_WINDOW = 64           # lines a domain's other console may still repeat
+ESC_NONE, ESC_START, ESC_CSI = 0, 1, 2      # DomainConsole._esc: ESC seen, ESC [ seen
 
 
 class ConsoleSink:
@@ -45,6 +53,7 @@ class ConsoleSink:
         self._shown = {}              # domid -> deque of (source, line) not yet repeated
         self._open = None             # (domid, text shown) of a line partial() started
                                       # and nobody finished yet
+        self._raw_open = False        # raw() output stopped mid-line
 
     def __getstate__(self):           # snapshots: output is re-attached on resume
         return snapstate.transient(self, stream=None, listeners=[])
@@ -61,8 +70,37 @@ class ConsoleSink:
         else:
             self._break_open()
             self._write(self._prefixed(domain, text) + "\n")
+        self._notify(domain, text)
+
+    def note(self, domain, text, source):
+        """A complete line of a console in raw mode: raw() showed it already;
+        it counts as shown, for the other console's repeats."""
+        self._history(domain.domid).append((source, text))
+        self._notify(domain, text)
+
+    def _notify(self, domain, text):
         for fn in self.listeners:
             fn(domain, text)
+
+    def raw(self, domain, data):
+        """Bytes of a console in raw mode, as they come (with the (dN) prefix
+        at each line's start, when prefixing)."""
+        if self._open is not None:              # a prompt partial() showed: go on after it
+            self._open, self._raw_open = None, True
+        if self.prefix_domains:
+            prefix = b"(d%d) " % domain.domid
+            data = (b"" if self._raw_open else prefix) + \
+                data[:-1].replace(b"\n", b"\n" + prefix) + data[-1:]
+        self._raw_open = not data.endswith(b"\n")
+        if self.stream is None:
+            return
+        buf = getattr(self.stream, "buffer", None)
+        if buf is None:                         # a text-only stream (tests)
+            self._write(data.decode("latin-1"))
+            return
+        self.stream.flush()
+        buf.write(data)
+        buf.flush()
 
     def partial(self, domain, text, source):
         """The start of a line the domain has not finished (a prompt waiting
@@ -83,8 +121,8 @@ class ConsoleSink:
     def _break_open(self):
         """Another line is shown: end the unfinished one partial() showed (it
         is shown whole when it completes)."""
-        if self._open is not None:
-            self._open = None
+        if self._open is not None or self._raw_open:
+            self._open, self._raw_open = None, False
             self._write("\n")
 
     def _prefixed(self, domain, text):
@@ -132,10 +170,23 @@ class DomainConsole:
         self.source = source
         self.partial = bytearray()
         self.transcript = []
+        self.raw = False                # shown byte for byte (ConsoleSink.raw)
+        self.written = 0                # bytes the domain wrote to this console
+        self._esc = ESC_NONE            # where in a terminal escape sequence (PV console)
 
     def write(self, data):
+        self.written += len(data)
+        if self.raw:
+            self.sink.raw(self.domain, data)
         for b in data:
-            if b == 0x0A:
+            if self._esc != ESC_NONE and self._escape(b):
+                continue
+            if self.source == PV_CONSOLE and b in (0x1B, 0x08):
+                if b == 0x1B:
+                    self._esc = ESC_START
+                elif self.partial:              # backspace: as a terminal shows the line
+                    self.partial.pop()
+            elif b == 0x0A:
                 self._flush()
             elif b == 0x0D:
                 continue
@@ -144,11 +195,25 @@ class DomainConsole:
                 if len(self.partial) >= MAX_LINE - 1:
                     self._flush()
 
+    def _escape(self, b):
+        """Is byte b part of the escape sequence under way (ESC x, or
+        ESC [ parameters intermediates final)?"""
+        if self._esc == ESC_START:
+            self._esc = ESC_CSI if b == 0x5B else ESC_NONE
+            return True
+        if 0x20 <= b <= 0x3F:                   # CSI parameter or intermediate byte
+            return True
+        self._esc = ESC_NONE
+        return 0x40 <= b <= 0x7E                # its final byte; anything else ends it
+
     def _flush(self):
         text = self.partial.decode("latin-1")
         self.partial.clear()
         self.transcript.append(text)
-        self.sink.line(self.domain, text, self.source)
+        if self.raw:
+            self.sink.note(self.domain, text, self.source)
+        else:
+            self.sink.line(self.domain, text, self.source)
 
     def flush(self):
         if self.partial:

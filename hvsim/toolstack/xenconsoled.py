@@ -13,7 +13,8 @@ binds the port once it sees the domain):
   go to the domain's PV console: a line buffer and transcript
   (hvsim/hv/console.py DomainConsole, source PV_CONSOLE) shown on the host
   console (with a terminal attached, an unfinished line, e.g. a prompt, is
-  shown at once);
+  shown at once; once the guest has read typed input, its output goes to
+  the terminal raw, byte for byte, as `xl console` shows it);
 * in ring (backend -> guest), handle_tty_read(): bytes typed at the terminal
   attached to this domain (hvsim/toolstack/console_client.py) are written
   at in_prod while there is room (in_prod - in_cons < 1024), then in_prod
@@ -49,6 +50,7 @@ class RingConsole:
         self.channel = None             # BackendChannel, once connected
         self.pending_input = bytearray()
         self.attached = False           # a terminal is attached: show unfinished lines
+        self._io_mark = None            # console_io's byte count when input was first typed
 
     def __getstate__(self):             # snapshots: the terminal belongs to the session
         return snapstate.transient(self, attached=False)
@@ -78,12 +80,23 @@ class RingConsole:
         _LAYOUT.put(ring, out_cons=cio.xencons_idx(cons + size))   # after the data is read
         self.channel.notify()
         out = self.output
+        out.raw = self.attached and self._interactive(ring)
         out.write(data)
-        if self.attached and out.partial:         # a prompt: show it now
+        if self.attached and out.partial and not out.raw:     # a prompt: show it now
             out.sink.partial(self.domain, out.partial.decode("latin-1"), PV_CONSOLE)
+
+    def _interactive(self, ring):
+        """Raw mode for the attached terminal: the guest reads what is typed
+        (its in_cons moved) and, since the first input, writes to this
+        console only (a guest writing every line to console_io as well, as
+        XTF does, stays in line mode, where each line is shown once)."""
+        return self._io_mark is not None and _LAYOUT.get(ring, "in_cons") != 0 and \
+            self.domain.console.written == self._io_mark
 
     def type_input(self, data):
         """Bytes from the terminal for this domain's in ring."""
+        if self._io_mark is None:
+            self._io_mark = self.domain.console.written
         self.pending_input += data
         ring = self._ring()
         if ring is not None:

@@ -198,11 +198,16 @@ def introduce(toolstack, d):
     xsd.note_domain(d.domid)
     xsd.note_domain(backend)            # the built-in backends' domid exists for them
     memkb = d.tot_pages * 4
+    info = DomainInfo(
+        d.domid, d.name, max(d.max_pages * 4, memkb), memkb, max(d.max_vcpus, 1), port,
+        gfn, console_port=d.hvm_params[h.HVM_PARAM_CONSOLE_EVTCHN] or None,
+        console_gfn=d.hvm_params[h.HVM_PARAM_CONSOLE_PFN], backend_domid=backend,
+        uuid=str(_uuid.UUID(bytes=d.handle)) if any(d.handle) else None)
+    # the domain's handle is its /vm/<uuid>, as libxl creates it (and init-dom0less
+    # sets it with xc_domain_sethandle): XENVER_guest_handle and getdomaininfo say so
+    d.handle = _uuid.UUID(info.uuid).bytes
     try:
-        Libxl(xsd).create(DomainInfo(
-            d.domid, d.name, max(d.max_pages * 4, memkb), memkb, max(d.max_vcpus, 1), port,
-            gfn, console_port=d.hvm_params[h.HVM_PARAM_CONSOLE_EVTCHN] or None,
-            console_gfn=d.hvm_params[h.HVM_PARAM_CONSOLE_PFN], backend_domid=backend))
+        Libxl(xsd).create(info)
     except XsError as e:                # libxl would fail the domain's creation
         xsd.log("xenstored: d%d: writing its tree failed: %s" % (d.domid, e.name))
     chan = toolstack.connect_backend(d, port, DomainKick(xsd, d.domid))
