@@ -218,7 +218,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
         debugger.start_domains(launch.start_order(domains, order))
     else:
         launch.start(domains, order)
-    client = console_client.attach(hv, attach_to)
+    client = console_client.attach(hv, attach_to, interactive=getattr(args, "interactive", False))
     try:
         result = hv.run(timeout=args.timeout or None, resumed=resumed)
     finally:

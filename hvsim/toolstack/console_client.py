@@ -48,9 +48,11 @@ def parse_console(text, domains):
                       % (text, ", ".join("d%d" % d.domid for d in domains)))
 
 
-def attach(hv, domain, fd=None, err=None):
+def attach(hv, domain, fd=None, err=None, interactive=False):
     """Attach the terminal on `fd` (stdin) to `domain`'s PV console: a
-    started ConsoleClient, or None (not a tty, or no PV console)."""
+    started ConsoleClient, or None (not a tty, or no PV console).
+    `interactive` (-i): a session from the start, as if the user had typed
+    (an idle fast-mode run keeps the wall clock's pace from the first prompt)."""
     fd = _stdin_fd() if fd is None else fd
     if domain is None or hv.toolstack is None or fd is None or not os.isatty(fd):
         return None
@@ -58,6 +60,7 @@ def attach(hv, domain, fd=None, err=None):
     if con is None:
         return None
     client = ConsoleClient(con, fd, err or sys.stderr)
+    client.typed = interactive
     client.start()
     hv.scheduler.input = client
     return client
