@@ -166,7 +166,9 @@ def mmio_map(uc, base, size, read_fp, write_fp):
 
 
 def emu_start(uc, begin, timeout_us=0, count=0):
-    """uc_emu_start without the binding's bookkeeping; returns a uc_err code."""
+    """uc_emu_start without the binding's bookkeeping; returns a uc_err code.
+    (A nonzero timeout_us has Unicorn's timer thread call uc_emu_stop(),
+    which can run an instruction twice: see BlockStop.  hvsim passes 0.)"""
     return uclib.uc_emu_start(uc._uch, begin, 0, timeout_us, count)   # argtypes convert
 
 
