@@ -13,7 +13,7 @@ from .hv.hypervisor import Hypervisor
 from .options import check_host_can_give, parse_size
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
-from .verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
+from .verdict import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, timed_out, verdict_of, worst
 from .toolstack import console_client
 
 FIRST_DOMID = 1
@@ -92,7 +92,7 @@ def build_guests(hv, args, paths, mem):
         data = read_input(g, "cannot open: %s", "check the path")
         spec.kernel_data = data
         builder = arm64.build_domain if arm64.is_arm64_kernel(data) else build_domain
-        domains.append(builder(hv, spec))
+        domains.append(launch.build_or_crash(hv, builder, spec))
     return domains
 
 
@@ -120,6 +120,7 @@ def debug_target(domains):
 def _attach_gdb(gdb, domains, paths=None):
     """The stub takes the machine, stopped before its first instruction;
     the banner says how to connect (paths: domid -> kernel file)."""
+    domains = [d for d in domains if d.kernel is not None]     # not those a loader bug crashed
     gdb.set_arch(debug_target(domains))
     gdb.attach()
     sys.stderr.write(gdb.banner(domains, paths or {}) + "\n")
@@ -244,7 +245,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
                 hv.log("d%d can never run again: %s" % (d.domid, why))
     verdicts = [verdict_of(d, timed_out(result, d)) for d in domains]
     _dump_xenstore(hv, args)
-    code = EXIT_CODES[worst(verdicts)]
+    code = EXIT_INTERNAL if hv.internal_errors else EXIT_CODES[worst(verdicts)]
     if getattr(args, "json", False):
         print_json_summary(hv, domains, verdicts, code)
     elif summary:
@@ -252,9 +253,23 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     elif getattr(args, "quiet", False):     # -q: no console, but still the verdict
         for d, verdict in zip(domains, verdicts):
             sys.stderr.write("hvsim: d%d (%s): %s\n" % (d.domid, d.name, verdict))
+    report_internal_errors(hv)
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
     return code
+
+
+def report_internal_errors(hv):
+    """The end of a run that met hvsim bugs (Hypervisor.internal_error): how
+    many, and each in one line, on stderr; the run exits EXIT_INTERNAL."""
+    errors = hv.internal_errors
+    if not errors:
+        return
+    sys.stderr.write("hvsim: internal errors: %d (bugs in hvsim; each crashed the domain it "
+                     "served, exit status %d)\n" % (len(errors), EXIT_INTERNAL))
+    for line in errors:
+        sys.stderr.write("hvsim:   %s\n" % line)
+    sys.stderr.flush()
 
 
 def _interrupted(hv, domains, result, debugger):
@@ -351,7 +366,8 @@ def print_json_summary(hv, domains, verdicts, code):
     """--json: the summary as one JSON object on stdout."""
     import json
     doc = {"verdict": worst(verdicts), "exit_code": code,
-           "domains": list(_summary_rows(hv, domains, verdicts))}
+           "domains": list(_summary_rows(hv, domains, verdicts)),
+           "internal_errors": list(hv.internal_errors)}
     sys.stdout.write(json.dumps(doc) + "\n")
     sys.stdout.flush()
 
@@ -366,4 +382,6 @@ def print_summary(hv, domains, verdicts):
         out.write("%-6s %-20s %-22s %-11s %-9s %10.3f %8s\n" % (
             "d%d" % r["domid"], r["name"][:20], r["capabilities"][:22], r["ended"],
             r["verdict"], r["guest_ms"], "-" if r["host_s"] is None else "%.2f" % r["host_s"]))
+    if hv.internal_errors:
+        out.write("internal errors: %d\n" % len(hv.internal_errors))
     out.flush()

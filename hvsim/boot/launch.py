@@ -11,7 +11,8 @@ As dom0less/hyperlaunch does:
   alloc_unbound at port A in one domain, bind_interdomain at port B in the
   other (which leaves B pending, as in Xen).
 Domains are unpaused in LCM order (or domid order); a domain that crashes or
-ends never stops the others.
+ends never stops the others, nor does an hvsim bug met while building one
+(build_or_crash: that domain is crashed, the error counted).
 
 Each domain is built by its kernel's architecture's builder: PVH for an x86
 ELF, the Arm builder (boot/arm64.py) for an arm64 Image or AArch64 ELF, so
@@ -21,7 +22,7 @@ the host down with it (hwdom_shutdown): so does hvsim, unless asked not to.
 """
 
 from ..abi import bootfdt, xen
-from ..errors import HostInputError
+from ..errors import HostInputError, HvsimError
 from ..hv import evtchn
 from . import arm64
 from .plan import unlimited_evtchns
@@ -57,7 +58,7 @@ def build_plan(hv, plan):
     specs = plan.to_domain_specs()
     for dp, spec, builder in zip(plan.domains, specs, _builders(plan, specs)):
         spec.backend_domid = backend if dp.domid != backend else 0
-        d = builder(hv, spec)
+        d = build_or_crash(hv, builder, spec)
         if unlimited_evtchns(dp.caps):
             d.evtchn.max_port = UNLIMITED_PORTS
         if dp.caps & bootfdt.DOMAIN_CAPS_XENSTORE:
@@ -66,6 +67,23 @@ def build_plan(hv, plan):
     for (a, port_a), (b, port_b) in plan.static_evtchn_pairs():
         _bind_static(hv, plan, a, port_a, b, port_b)
     return domains
+
+
+def build_or_crash(hv, builder, spec):
+    """builder(hv, spec): the domain, built paused.  Bad host input stops
+    the boot (HvsimError, one line); any other exception is an hvsim bug in
+    the loader, which crashes this domain only (counted as an internal
+    error: Hypervisor.internal_error) while the others boot."""
+    try:
+        return builder(hv, spec)
+    except HvsimError:
+        raise
+    except Exception as e:                  # noqa: BLE001 - an hvsim bug: this domain crashes
+        d = hv.domains.get(spec.domid)
+        if d is None:
+            d = hv.create_domain(spec.domid, name=spec.name, caps=spec.caps)
+        hv.internal_error(d, e, "the loader (building d%d from %s)" % (spec.domid, spec.source))
+        return d
 
 
 def _bind_static(hv, plan, a, port_a, b, port_b):

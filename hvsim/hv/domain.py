@@ -60,6 +60,7 @@ class Domain:
         self.hvm_params = [0] * hvm.HVM_NR_PARAMS
         self.callback_vector = 0               # HVM_PARAM_CALLBACK_IRQ, vector type
         self.e820 = []
+        self.kernel = None                     # the loaded kernel, set by the domain builder
         self.vm_assist = 0                     # VMASST_TYPE_* bits (do_vm_assist)
         self.evtchn = DomainEvtchn(self)
         self.grant_table = GrantTable(self)
@@ -75,6 +76,9 @@ class Domain:
         self.ended_ns = None
         self.host_start = time.monotonic()
         self.host_end = None
+
+    def __repr__(self):
+        return "d%d" % self.domid
 
     # snapshots: host seconds (the summary) count only time spent running
     def __getstate__(self):

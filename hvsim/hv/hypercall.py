@@ -4,7 +4,9 @@ tables generated from xen/include/hypercall-defs.c).
 
 A number outside the table is -ENOSYS, like an unknown hypercall on Xen.
 Handlers take (vcpu, *args) and return an int (>= 0, or -errno); they may
-raise HypercallError(errno), and a bad guest buffer becomes -EFAULT.  As on a
+raise HypercallError(errno), and a bad guest buffer becomes -EFAULT; any
+other exception is an hvsim bug, raised on as an InternalError naming the
+call (the domain crashes: Hypervisor.internal_error).  As on a
 debug build of Xen, the argument registers a handler consumed are clobbered
 afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
 (for crash reports) and can be traced.
@@ -14,6 +16,7 @@ from ..snapshot import state as snapstate
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
 from ..abi.cstruct import ARM64
+from ..errors import InternalError
 from . import (console, domain, domctl, evtchn, gnttab, memory, multicall, sched, sysctl,
                vcpu_op, version)
 from .arm import hvm as arm_hvm
@@ -72,17 +75,22 @@ class HypercallTable:
     def register(self, nr, handler):
         self.table[nr] = self.arm_table[nr] = self._entry(nr, handler)
 
-    def _handle(self, v, entry, args, abi):
+    def _handle(self, v, entry, args, abi, nr):
         v.hcall_abi = abi
         try:
             return entry[0](v, *args)
         except HypercallError as e:
             return -e.errno
+        except InternalError:               # a multicall entry's, named already
+            raise
+        except Exception as e:              # noqa: BLE001 - an hvsim bug, not the guest's
+            raise InternalError("hypercall %s(%s)" % (
+                hypercall_name(nr), ", ".join("%#x" % a for a in args)), e) from e
 
     def call(self, v, nr, args, abi):
         """Hypercall `nr` as a multicall entry makes it: the handler alone."""
         entry = (self.arm_table if abi is ARM64 else self.table).get(nr)
-        return -errno.ENOSYS if entry is None else self._handle(v, entry, args, abi)
+        return -errno.ENOSYS if entry is None else self._handle(v, entry, args, abi, nr)
 
     def dispatch(self, v, nr, args, abi):
         tracer = self.tracer
@@ -92,7 +100,7 @@ class HypercallTable:
         if entry is None:
             result = -errno.ENOSYS
         else:
-            result = self._handle(v, entry, args, abi)
+            result = self._handle(v, entry, args, abi, nr)
             if result != -errno.ENOSYS:
                 v.arch.clobber_hypercall_args(entry[1] if abi.ulong == 8 else entry[2], abi,
                                               CLOBBER64 if abi.ulong == 8 else CLOBBER32)

@@ -9,6 +9,7 @@ from ..abi import errno
 from ..abi.errno import HypercallError
 from ..abi.sched import SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog
 from ..abi.xen import DOMID_SELF, VIRQ_DOM_EXC
+from ..errors import InternalError, exception_line, raised_at
 from .console import ConsoleSink
 from .domain import Domain
 from .evtchn import global_virq_handler
@@ -47,6 +48,8 @@ class Hypervisor:
         self.hwdom_shutdown_halts_host = True
         self.host_down = False
         self.toolstack = None              # dom0's user space (hvsim/toolstack), if any
+        self.internal_errors = []          # one line per hvsim bug met while serving a
+                                           # domain (internal_error): the run exits 70
 
     @property
     def hardware_domain(self):
@@ -127,6 +130,33 @@ class Hypervisor:
         if self.tracer is not None:
             self.tracer.xen_message(v, text)
 
+    def internal_error(self, who, exc, what="running the domain"):
+        """A Python exception while serving `who` (a VCpu or a Domain): a bug
+        in hvsim, not the guest's fault.  Crash that domain only, with a
+        report naming the domain, the vCPU, what hvsim was doing and the
+        exception (one line, then where it was raised; the traceback goes
+        to a file), and count it: the run's summary shows it and hvsim
+        exits with EXIT_INTERNAL (hvsim/verdict.py).  `exc`: an
+        InternalError (hvsim says what it was doing where it catches the
+        exception) or any other exception (then `what` says it)."""
+        if not isinstance(exc, InternalError):
+            exc = InternalError(what, exc)
+        cause = exc.__cause__
+        head = "hvsim internal error in %s: %s" % (exc.what, exception_line(cause))
+        where = "  at %s (traceback in %s)" % (raised_at(cause), _save_traceback(cause))
+        d = who.domain if hasattr(who, "domain") else who
+        self.internal_errors.append("%r: %s" % (who, head))
+        if d.finished:                       # no crash to report it: say it here
+            self.log("%r %s" % (who, head))
+            self.log(where)
+            return
+        arch = getattr(who, "arch", None)
+        if arch is not None:
+            lines = who.describe_crash(arch.crash_report(head)).split("\n")
+        else:
+            lines = ["%r crashed: %s" % (who, head)]
+        d.crash("\n".join(lines[:1] + [where] + lines[1:]))
+
     def report_crash(self, domain, report):
         for line in report.splitlines():
             self.log(line)
@@ -148,3 +178,15 @@ class Hypervisor:
 
     def __getstate__(self):            # snapshots: tracers are re-attached on resume
         return snapstate.transient(self, tracer=None)
+
+
+def _save_traceback(exc):
+    """Write exc's traceback to a new file (the user's report stays one line
+    and a place); returns its path."""
+    import os
+    import tempfile
+    import traceback
+    fd, path = tempfile.mkstemp(prefix="hvsim-internal-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
+    return path

@@ -44,7 +44,7 @@ from ...abi import arch_arm as a
 from .. import uc as ucx
 from ..mapping import QueuedMappings
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
-from ..x86.vcpu import SLICE_END, Exit
+from ..x86.vcpu import SLICE_END, Exit, internal_error_exit
 from . import sysregs as sr
 from .disasm import decode_access
 from .irqline import IrqLine
@@ -566,10 +566,7 @@ class Arm64Vcpu(QueuedMappings):
 
     # ---- reports ----------------------------------------------------------------------------
     def _internal_error(self, exc):
-        import traceback
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        reason = "hvsim internal error: %s: %s" % (type(exc).__name__, exc)
-        return Exit("crashed", reason, self.crash_report(reason) + "\n" + tb)
+        return internal_error_exit(exc)
 
     def crash_report(self, reason):
         uc = self.uc

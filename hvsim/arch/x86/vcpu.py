@@ -75,15 +75,22 @@ class Exit:
     'stopped' (the hypervisor asked: block, yield, shutdown...), 'crashed',
     'debug' (a debugger's breakpoint or watchpoint: hvsim/arch/x86/debug.py)."""
 
-    __slots__ = ("kind", "reason", "report")
+    __slots__ = ("kind", "reason", "report", "error")
 
-    def __init__(self, kind, reason=None, report=None):
+    def __init__(self, kind, reason=None, report=None, error=None):
         self.kind = kind
         self.reason = reason
         self.report = report
+        self.error = error      # 'crashed' by a Python exception in a hook (an hvsim bug)
 
     def __repr__(self):
         return "Exit(%s, %r)" % (self.kind, self.reason)
+
+
+def internal_error_exit(exc):
+    """The Exit of a slice a hook's Python exception ended: the hypervisor
+    crashes the domain and counts the error (Hypervisor.internal_error)."""
+    return Exit("crashed", "hvsim internal error: %s" % exc, error=exc)
 
 
 SLICE_END = Exit("slice")
@@ -895,10 +902,7 @@ class X86Vcpu(QueuedMappings):
         return Exit("crashed", reason, self.crash_report(reason))
 
     def _internal_error(self, exc):
-        import traceback
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        reason = "hvsim internal error: %s: %s" % (type(exc).__name__, exc)
-        return Exit("crashed", reason, self.crash_report(reason) + "\n" + tb)
+        return internal_error_exit(exc)
 
     def registers(self):
         st = self.st
