@@ -95,6 +95,7 @@ ELSEWHERE = {
     "cross-modify": "test_guests_events.py (--vcpus 2, fast mode)",
     "shared-ring": "test_guests_events.py (two domains)",
     "grant-copy": "test_guests_events.py (two domains)",
+    "isolation": "test_isolation.py (a victim and hostile neighbours from one LCM)",
     "pv-console": "test_toolstack.py (each line once, typed input)",
 }
 

@@ -83,6 +83,7 @@ class _Ticker(threading.Thread):
             elif ticks >= MAX_SLICE_TICKS or sched.timer_due() or \
                     (ticks >= TIMESLICE_TICKS and sched.others_runnable(cur)):
                 asked = ticks
+                sched.slice_expired = True
                 sched.preempt_requested = True
 
 
@@ -96,6 +97,9 @@ class Scheduler:
         self.first_deadline = None       # the earliest armed deadline (None: no timer)
         self.slice_serial = 0            # fast mode: slices started, and whether the
         self.preempt_requested = False   # ticker wants the current one to end
+        self.slice_expired = False       # fast mode: the ticker ended the slice
+        self.carry = None                # (vCPU, budget left): a slice that ended early
+                                         # for the hypervisor goes on (_carry_on)
         self.debugger = None             # hvsim/debug/control.py RunControl: stops, steps
         self.stop_when = None            # callable() -> True: end the run at this slice
                                          # boundary (snapshots, hvsim/snapshot/)
@@ -200,7 +204,7 @@ class Scheduler:
                 self._fire_timers()
                 if self.input is not None:
                     self.input.poll()
-                v = self._pick(self._vcpus())
+                v = self._carried() or self._pick(self._vcpus())
                 if self.debugger is not None:
                     held = time.monotonic_ns()
                     v = self.debugger.before_slice(v)     # may hold every vCPU stopped
@@ -291,19 +295,48 @@ class Scheduler:
             self.current = None
             self.hv.internal_error(v, e, "scheduling %r" % v)
 
+    def _carried(self):
+        """The vCPU whose slice goes on (see _carry_on), if it still can run."""
+        carry = self.carry
+        if carry is not None and not carry[0].runnable:
+            self.carry = carry = None
+        return carry[0] if carry is not None else None
+
+    def _carry_on(self, v, exit_, budget, done):
+        """A slice the hypervisor ended early (an upcall to inject, a timer
+        to fire: VCpu.end_slice) goes on after it, as on Xen, where an event
+        or a timer softirq costs the running vCPU nothing of its time slice:
+        without this, a domain that takes events often would hand the rest
+        of each slice to its neighbours (a CPU hog would get more than its
+        share).  A slice that used its budget (deterministic mode) or that
+        the ticker ended (fast mode), and a vCPU that blocked, yielded or
+        halted, end as before (round robin)."""
+        self.carry = None
+        if exit_.kind != "slice" or not v.runnable:
+            return
+        if self.hv.clock.deterministic:
+            if budget - done >= MIN_DETERMINISTIC_SLICE:
+                self.carry = (v, budget - done)
+        elif not self.slice_expired:
+            self.carry = (v, None)
+
     def _run_slice(self, v):
         hv = self.hv
         arch = v.arch
+        carried = self.carry is not None and self.carry[0] is v
         self._switch_to(v)
         v.set_runstate(RUNSTATE_running)
         v.inject_pending()
-        self.slice_serial += 1
+        if not carried:                   # fast mode: the ticker counts on
+            self.slice_serial += 1
+            self.slice_expired = False
         self.preempt_requested = False
         self.current = v
         clock = hv.clock
         start_ns = clock.now()
+        budget = done = 0
         if clock.deterministic:
-            budget = DETERMINISTIC_SLICE
+            budget = self.carry[1] if carried else DETERMINISTIC_SLICE
             nxt = self._next_deadline()
             if nxt is not None:
                 left = (nxt - clock.now()) // vtime.NS_PER_INSN
@@ -319,6 +352,7 @@ class Scheduler:
         if hv.tracer is not None:
             hv.tracer.slice(v, start_ns, clock.now(), exit_)
         self._handle_exit(v, exit_)
+        self._carry_on(v, exit_, budget, done)
         v.set_runstate(RUNSTATE_blocked if v.blocked else
                        RUNSTATE_runnable if v.online else RUNSTATE_offline)
         if not v.runnable and self.last is v:

@@ -87,6 +87,12 @@ class Exit:
         return "Exit(%s, %r)" % (self.kind, self.reason)
 
 
+# Counted (deterministic) slices: a hypercall costs the guest time and slice
+# budget of this many instructions (1 us at hv/time.py's NS_PER_INSN: about
+# what a cheap hypercall with its VM exit and entry takes on Xen).
+HYPERCALL_INSNS = 1000
+
+
 def internal_error_exit(exc):
     """The Exit of a slice a hook's Python exception ended: the hypervisor
     crashes the domain and counts the error (Hypervisor.internal_error)."""
@@ -358,7 +364,10 @@ class X86Vcpu(QueuedMappings):
     def _hypercall(self, nr, abi64):
         """The hypercall entry of both traps (the hypercall page's and
         vmcall/vmmcall): hypercall `nr` with the argument registers of the
-        64-bit or 32-bit ABI; -EPERM from user mode, as Xen's hvm_hypercall()."""
+        64-bit or 32-bit ABI; -EPERM from user mode, as Xen's hvm_hypercall().
+        Counted slices charge it HYPERCALL_INSNS (_charge)."""
+        if self._counting:
+            self._charge(HYPERCALL_INSNS)
         if self.st.cpl:
             return -errno.EPERM
         if abi64:
@@ -784,6 +793,18 @@ class X86Vcpu(QueuedMappings):
             self._slice_base += done
             self._remaining -= done
         self._slice_request = 0
+
+    def _charge(self, insns):
+        """Counted slices: time the hypervisor spent for this vCPU, counted as
+        `insns` instructions of its slice (its guest time and its budget, as
+        Xen charges a hypercall's time to the vCPU that made it); the slice
+        ends once its budget is used up.  Without it a vCPU that makes
+        nothing but hypercalls would hold the host for a whole slice's worth
+        of them (a slow Python call each) while guest time barely moved."""
+        self._slice_base += insns
+        self._remaining -= insns
+        if self._remaining <= min(self.st.insn_counter, self._slice_request):
+            self.stop()
 
     def retire_emulated(self):
         """Counted slices: one instruction hvsim emulated (rdmsr, wrmsr, sysret)."""
