@@ -292,7 +292,8 @@ class Scheduler:
         try:
             self._run_slice(v)
         except Exception as e:              # noqa: BLE001 - an hvsim bug: v's domain crashes
-            self.current = None
+            self.current = self.carry = None
+            self.hv.clock.slice_abandoned()
             self.hv.internal_error(v, e, "scheduling %r" % v)
 
     def _carried(self):

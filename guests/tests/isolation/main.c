@@ -12,9 +12,10 @@
  *   page read-only (ref 8) and one writable (ref 9, the drop box) to d2, and
  *   at the end checks that the vault, the read-only page and everything but
  *   what d2 may write in the drop box are untouched.  It reports its
- *   progress in guest terms: its own runstate (time running and time
- *   runnable, i.e. waiting for the CPU) and its share of the CPU while it
- *   wanted it, running / (running + runnable).  `wait_peer=1`: wait (on
+ *   progress in guest terms over the work: guest time taken, its own
+ *   runstate (time running, time runnable, i.e. waiting for the CPU, and
+ *   blocked) and its share of the CPU while it wanted it, running /
+ *   (running + runnable).  `wait_peer=1`: wait (on
  *   timer ticks, at most 2 s of guest time) for d2's mark in the drop box
  *   before the checks.
  * - hostile neighbours (d2 and up): role=idle (ends at once: the baseline),
@@ -111,13 +112,29 @@ static bool drop_untouched_but_mark(void)
     return true;
 }
 
+/* This vCPU's time running, runnable and blocked so far (VCPUOP_get_runstate_info,
+ * the current state's time extrapolated to now). */
+static bool runstate_now(uint64_t t[3])
+{
+    struct vcpu_runstate_info rs;
+
+    if ( !xtf_check_rc("get_runstate_info", hypercall_vcpu_op(VCPUOP_get_runstate_info, 0, &rs),
+                       0) )
+        return false;
+    t[0] = rs.time[RUNSTATE_running];
+    t[1] = rs.time[RUNSTATE_runnable];
+    t[2] = rs.time[RUNSTATE_blocked];
+    if ( rs.state == RUNSTATE_running )
+        t[0] += xen_system_time() - rs.state_entry_time;
+    return true;
+}
+
 static void victim(void)
 {
     unsigned long rounds = cmdline_ulong("work", 64), i;
     uint32_t vault_sum, ro_sum, work_sum = 0;
-    struct vcpu_runstate_info rs;
     evtchn_port_t offered, bound;
-    uint64_t t0, t1, run_ns, wait_ns;
+    uint64_t t0, t1, rs0[3], rs1[3], run_ns, wait_ns;
     long rc;
 
     fill(&vault[0][0], sizeof(vault), 0x5eed1);
@@ -147,6 +164,8 @@ static void victim(void)
     evtchn_clear_pending(bound);
     evtchn_bind_handler(offered, 0, on_loop, NULL);
 
+    if ( !runstate_now(rs0) )
+        return;
     t0 = xen_system_time();
     for ( i = 0; i < rounds; i++ )
     {
@@ -160,18 +179,16 @@ static void victim(void)
     xtf_check_eq("loopback events", loop_rx, rounds);
     xtf_check_eq("timer ticks", ticks, rounds / TIMER_EVERY);
 
-    if ( xtf_check_rc("get_runstate_info", hypercall_vcpu_op(VCPUOP_get_runstate_info, 0, &rs),
-                      0) )
+    if ( runstate_now(rs1) )
     {
-        run_ns = rs.time[RUNSTATE_running] + (rs.state == RUNSTATE_running ?
-                                              xen_system_time() - rs.state_entry_time : 0);
-        wait_ns = rs.time[RUNSTATE_runnable];
+        run_ns = rs1[0] - rs0[0];
+        wait_ns = rs1[1] - rs0[1];
         printk("isolation: work %lu rounds (sum %08x) in %llu us; running %llu us, "
                "runnable %llu us, blocked %llu us; cpu share %u/1000\n",
                rounds, work_sum, (unsigned long long)div_u64(t1 - t0, 1000, NULL),
                (unsigned long long)div_u64(run_ns, 1000, NULL),
                (unsigned long long)div_u64(wait_ns, 1000, NULL),
-               (unsigned long long)div_u64(rs.time[RUNSTATE_blocked], 1000, NULL),
+               (unsigned long long)div_u64(rs1[2] - rs0[2], 1000, NULL),
                (unsigned int)div_u64(run_ns * 1000, (run_ns + wait_ns) ?: 1, NULL));
     }
 
