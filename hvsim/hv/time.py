@@ -66,12 +66,6 @@ class VirtualClock:
         self._running = None
         self._retired_ns += instructions * NS_PER_INSN
 
-    def slice_abandoned(self):
-        """Deterministic mode: a slice an hvsim bug cut short (if one was
-        running): account what it retired."""
-        if self._running is not None:
-            self.slice_ended(self._running.slice_insns)
-
     def skip_to(self, deadline_ns):
         """Every vCPU is idle: jump forward to the next deadline."""
         now = self.now()
@@ -83,6 +77,12 @@ class VirtualClock:
         vCPU stopped).  Deterministic time only moves with instructions."""
         if not self.deterministic:
             self._skipped -= ns
+
+    def slice_abandoned(self):
+        """Deterministic mode: a slice an hvsim bug cut short (if one was
+        running): account what it retired."""
+        if self._running is not None:
+            self.slice_ended(self._running.slice_insns)
 
     def wallclock_ns(self):
         """Wall time of the present moment (boot wallclock + system time)."""
