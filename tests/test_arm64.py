@@ -37,6 +37,9 @@ EXPECT = {
     "evtchn-ops": {"lines": [r"Testing 2-level pending/mask/selector semantics and upcalls",
                              r"Testing FIFO event channels", r"  FIFO: last port 1023"],
                    "checks": 290},
+    "hypercalls": {"lines": [r"  capabilities: \"xen-3.0-aarch64 \"", r"Testing hvm_op",
+                             r"Testing memory_op", r"Testing hypercall numbers without a handler"],
+                   "checks": 220},
     "timer": {"lines": [r"Testing VCPUOP_set/stop_singleshot_timer", r"Testing SCHEDOP_poll",
                         r"  vCPU 1: 16 time stamps in turn with vCPU 0, woken \d+ ns after its "
                         r"deadline"],

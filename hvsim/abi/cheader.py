@@ -11,12 +11,13 @@ assembly and linker scripts); tests/test_abi.py compiles it with gcc.
 
 import sys
 
-from . import (bootfdt, console, cpuid, cstruct, domctl, elfnote, errno, event_channel,
+from . import (arch_arm, bootfdt, console, cpuid, cstruct, domctl, elfnote, errno, event_channel,
                grant_table, hvm, hvm_vcpu, memory, sched, start_info, sysctl, vcpu, version, xen,
                xs_wire)
 
 MODULES = (errno, bootfdt, xen, sched, version, console, elfnote, start_info, cpuid,
-           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu, domctl, sysctl, xs_wire)
+           event_channel, grant_table, memory, hvm, hvm_vcpu, vcpu, domctl, sysctl, xs_wire,
+           arch_arm)
 
 ABI_GUARDS = (
     (cstruct.X86_64, "defined(__x86_64__)"),

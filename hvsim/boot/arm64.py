@@ -17,7 +17,7 @@ import struct
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ..abi import arch_arm as a
+from ..abi import arch_arm as a, hvm as h
 from ..abi.cstruct import ARM64
 from ..arch.arm64.vcpu import Arm64Vcpu
 from ..errors import HostInputError, read_input
@@ -145,6 +145,11 @@ def build_domain(hv, spec):
     v0 = d.vcpus[0]
     v0.arch.reset(kernel.entry, dtb)
     v0.boot_online()
+    # libxl__arch_domain_init_hw_description(): the event channel PPI, active-low level
+    d.hvm_params[h.HVM_PARAM_CALLBACK_IRQ] = (
+        h.HVM_PARAM_CALLBACK_TYPE_PPI << h.HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT |
+        h.HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL << h.HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_SHIFT |
+        a.GUEST_EVTCHN_PPI)
     libxl.setup_domain(hv, d, spec.backend_domid,
                        magic_pfns=(MAGIC_PFN + a.XENSTORE_PFN_OFFSET,
                                    MAGIC_PFN + a.CONSOLE_PFN_OFFSET))

@@ -1,5 +1,6 @@
 """memory_op for HVM/PVH guests (Xen's do_memory_op, xen/common/memory.c,
-and arch_memory_op / xenmem_add_to_physmap_one, xen/arch/x86/mm.c).
+and arch_memory_op / xenmem_add_to_physmap_one, xen/arch/x86/mm.c; Arm's,
+xen/arch/arm/mm.c, have no memory map and no gmfn spaces).
 
 Reservations: increase_reservation (pages the domain owns but has not
 mapped), decrease_reservation (guest_remove_page: a gfn already empty stops
@@ -16,7 +17,7 @@ beyond max_pages as assign_pages() does.
 """
 
 from ..abi import errno, memory as m
-from ..abi.cstruct import MASK32, Struct, domid as domid_t, xen_pfn
+from ..abi.cstruct import ARM64, MASK32, Struct, domid as domid_t, xen_pfn
 from ..abi.errno import HypercallError
 from .gnttab import keep_mapped_page
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
@@ -247,6 +248,10 @@ def add_to_physmap_one(d, space, idx, gpfn, abi):
         return 0
     if space == m.XENMAPSPACE_grant_table:
         return d.grant_table.map_frame(idx, gpfn)
+    if abi is ARM64:
+        # Arm's xenmem_add_to_physmap_one(): no gmfn spaces; dev_mmio maps
+        # nothing for a domain without iomem permission (none has any here)
+        return 0 if space == m.XENMAPSPACE_dev_mmio else -errno.ENOSYS
     if space in (m.XENMAPSPACE_gmfn, m.XENMAPSPACE_gmfn_range):
         return _move_gmfn(d, idx, gpfn)
     return -errno.EINVAL
@@ -326,6 +331,6 @@ def do_memory_op(v, cmd, arg, *_):
         return _add_to_physmap(v, start_extent, arg)
     if op == m.XENMEM_remove_from_physmap:
         return _remove_from_physmap(v, start_extent, arg)
-    if cmd == m.XENMEM_memory_map:               # arch ops match the full cmd
-        return _memory_map(v, arg)
+    if cmd == m.XENMEM_memory_map and v.hcall_abi is not ARM64:   # arch ops match the full
+        return _memory_map(v, arg)              # cmd; Arm's arch_memory_op has none
     raise HypercallError(errno.ENOSYS)

@@ -45,12 +45,18 @@ def _padded(text, size):
 
 
 def _features(v):
-    """XENVER_get_features submap 0 for an x86 HVM/PVH domain (0x001D2305 for a domU)."""
+    """XENVER_get_features submap 0 (xenver_get_features()): a translated,
+    not direct-mapped domain; x86 HVM/PVH adds its callback vector, pvclock,
+    vcpu_time_phys_area and MSI-X bits (0x001D2305 for a domU), Arm the SMC
+    calling convention (0x00056005 for a domU)."""
     m = ((1 << xv.XENFEAT_writable_page_tables) | (1 << xv.XENFEAT_auto_translated_physmap) |
-         (1 << xv.XENFEAT_hvm_callback_vector) | (1 << xv.XENFEAT_hvm_safe_pvclock) |
          (1 << xv.XENFEAT_memory_op_vnode_supported) | (1 << xv.XENFEAT_not_direct_mapped) |
-         (1 << xv.XENFEAT_runstate_phys_area) | (1 << xv.XENFEAT_vcpu_time_phys_area) |
-         (1 << xv.XENFEAT_dm_msix_all_writes))
+         (1 << xv.XENFEAT_runstate_phys_area))
+    if v.hcall_abi is ARM64:
+        m |= 1 << xv.XENFEAT_ARM_SMCCC_supported
+    else:
+        m |= ((1 << xv.XENFEAT_hvm_callback_vector) | (1 << xv.XENFEAT_hvm_safe_pvclock) |
+              (1 << xv.XENFEAT_vcpu_time_phys_area) | (1 << xv.XENFEAT_dm_msix_all_writes))
     if v.domain.is_hardware_domain:
         m |= 1 << xv.XENFEAT_dom0
     return m

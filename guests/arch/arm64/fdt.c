@@ -1,9 +1,10 @@
 /**
  * @file arch/arm64/fdt.c
  *
- * The command line an Arm domain gets: /chosen/bootargs in the device
- * tree Xen's domain builder passes in x0 (a walk of the flattened tree's
- * structure block, Documentation/devicetree/booting-without-of).
+ * The device tree Xen's domain builder passes in x0: a top-level node's
+ * property (a walk of the flattened tree's structure block,
+ * Documentation/devicetree/booting-without-of), and from it the command
+ * line an Arm domain gets, /chosen/bootargs.
  */
 #include <xtf.h>
 #include <xtf/cmdline.h>
@@ -23,7 +24,7 @@ static uint32_t be32(const void *p)
 }
 
 /* The value of property @prop of the top-level node @node, or NULL. */
-static const char *fdt_top_prop(const char *node, const char *prop)
+const char *fdt_top_prop(const char *node, const char *prop)
 {
     const uint8_t *fdt = (const uint8_t *)arm64_dtb_pa;
     const uint8_t *p, *strings;

@@ -2,18 +2,32 @@
  * @file tests/hypercalls/main.c
  *
  * Hypercalls with good and bad arguments, against the exact results of a
- * debug build of Xen for a plain PVH domU (not a console domain):
- * console_io, xen_version, sched_op, hvm_op (every HVM param), memory_op,
- * unknown hypercall numbers, hypercalls from ring 3 and (hvm64) the 32-bit
- * ABI from a compatibility-mode code segment.
+ * debug build of Xen for a plain PVH domU (not a console domain), or on
+ * arm64 for a domU of Xen on Arm: console_io, xen_version, sched_op, hvm_op
+ * (every HVM param), memory_op, unknown hypercall numbers, and on x86
+ * hypercalls from ring 3 and (hvm64) the 32-bit ABI from a
+ * compatibility-mode code segment.
+ *
+ * Where Xen on Arm differs (its hypercall table in hypercall-defs.c,
+ * xen/arch/arm/hvm.c, xen/arch/arm/mm.c): hvm_op has the parameters and
+ * guest_request_vm_event only, with five readable parameters and none a
+ * guest may set; memory_op has no memory map and no gmfn spaces;
+ * set_timer_op and the deprecated hypercalls are -ENOSYS; the feature map
+ * has the SMC calling convention instead of x86's HVM bits.  (hvc from EL0
+ * is an undefined instruction: arm64-traps tests it.)
  */
 #include <xtf.h>
+#ifdef __aarch64__
+#include <arch/setup.h>
+#include <xtf/ctl.h>
+#endif
 
 const char test_title[] = "Hypercalls: good and bad arguments";
 
 /*
- * Guest-physical memory that is not populated (RAM is [0, 128 MiB)), and
- * identity mapped where there is paging: Xen's copies to and from it fail.
+ * Guest-physical memory that is not populated (RAM is [0, 128 MiB) on x86,
+ * from 0x40000000 on Arm), and identity mapped where there is paging: Xen's
+ * copies to and from it fail.
  */
 #define BAD_PTR ((void *)0xdead0000ul)
 
@@ -136,17 +150,35 @@ static void test_xen_version(void)
     printk("Testing xen_version\n");
 
     rc = hypercall_xen_version(XENVER_version, NULL);
+#ifdef __aarch64__
+    {
+        /* The device tree's /hypervisor says "xen,xen-<major>.<minor>" first. */
+        const char *compat = fdt_top_prop("hypervisor", "compatible");
+        char exp[32];
+
+        snprintf(exp, sizeof(exp), "xen,xen-%lu.%lu", rc >> 16, rc & 0xffff);
+        xtf_check(compat && !strcmp(compat, exp),
+                  "XENVER_version %#lx, device tree /hypervisor compatible \"%s\"", rc,
+                  compat ?: "(none)");
+    }
+#else
     xtf_check_eq("XENVER_version = CPUID leaf base+1 EAX", rc,
                  cpuid_eax(xen_cpuid_base + 1));
+#endif
 
     check_string_op("extraversion", XENVER_extraversion, extraversion,
                     XEN_EXTRAVERSION_LEN);
     check_string_op("changeset", XENVER_changeset, changeset, XEN_CHANGESET_INFO_LEN);
     check_string_op("capabilities", XENVER_capabilities, capabilities,
                     XEN_CAPABILITIES_INFO_LEN);
+#ifdef __aarch64__
+    xtf_check(!strcmp(capabilities, "xen-3.0-aarch64 "),
+              "capabilities are not Xen on Arm's (no AArch32 guests)");
+#else
     xtf_check(strstr(capabilities, "hvm-3.0-x86_32 ") &&
               strstr(capabilities, "hvm-3.0-x86_64 "),
               "capabilities lack the hvm-3.0-x86_32/64 tokens");
+#endif
 
     memset(&compile, 0xaa, sizeof(compile));
     if ( xtf_check_rc("xen_version compile_info",
@@ -178,6 +210,15 @@ static void test_xen_version(void)
     fi = (struct xen_feature_info){ .submap_idx = 0 };
     if ( xtf_check_rc("xen_version get_features",
                       hypercall_xen_version(XENVER_get_features, &fi), 0) )
+#ifdef __aarch64__
+        xtf_check_eq("get_features submap 0 (Arm domU)", fi.submap,
+                     (1u << XENFEAT_writable_page_tables) |
+                     (1u << XENFEAT_auto_translated_physmap) |
+                     (1u << XENFEAT_memory_op_vnode_supported) |
+                     (1u << XENFEAT_ARM_SMCCC_supported) |
+                     (1u << XENFEAT_not_direct_mapped) |
+                     (1u << XENFEAT_runstate_phys_area));
+#else
         xtf_check_eq("get_features submap 0 (PVH domU)", fi.submap,
                      (1u << XENFEAT_writable_page_tables) |
                      (1u << XENFEAT_auto_translated_physmap) |
@@ -188,6 +229,7 @@ static void test_xen_version(void)
                      (1u << XENFEAT_runstate_phys_area) |
                      (1u << XENFEAT_vcpu_time_phys_area) |
                      (1u << XENFEAT_dm_msix_all_writes));
+#endif
     fi = (struct xen_feature_info){ .submap_idx = XENFEAT_NR_SUBMAPS };
     xtf_check_rc("xen_version get_features, no such submap",
                  hypercall_xen_version(XENVER_get_features, &fi), -EINVAL);
@@ -293,6 +335,24 @@ struct param_rule {
 #define PRIVATE         { -EPERM, -EPERM }
 #define DEPRECATED      { -EINVAL, -EINVAL }
 
+#ifdef __aarch64__
+/*
+ * Xen on Arm (hvm_allow_{get,set}_param()): five parameters a domain reads
+ * and may not set, one for the toolstack alone, every other index -EINVAL.
+ */
+#define GUEST_READS     { 0, -EPERM }
+#define INVALID         { -EINVAL, -EINVAL }
+
+static const struct param_rule param_rules[HVM_NR_PARAMS] = {
+    [0 ... HVM_NR_PARAMS - 1]           = INVALID,
+    [HVM_PARAM_CALLBACK_IRQ]            = GUEST_READS,
+    [HVM_PARAM_STORE_PFN]               = GUEST_READS,
+    [HVM_PARAM_STORE_EVTCHN]            = GUEST_READS,
+    [HVM_PARAM_CONSOLE_PFN]             = GUEST_READS,
+    [HVM_PARAM_CONSOLE_EVTCHN]          = GUEST_READS,
+    [HVM_PARAM_MONITOR_RING_PFN]        = PRIVATE,
+};
+#else
 static const struct param_rule param_rules[HVM_NR_PARAMS] = {
     [HVM_PARAM_CALLBACK_IRQ]            = GUEST_PARAM,
     [HVM_PARAM_STORE_PFN]               = READ_ONLY,
@@ -329,6 +389,7 @@ static const struct param_rule param_rules[HVM_NR_PARAMS] = {
     [HVM_PARAM_VM86_TSS_SIZED]          = GUEST_PARAM,
     [HVM_PARAM_MCA_CAP]                 = PRIVATE,
 };
+#endif
 
 static uint64_t get_param(unsigned int idx)
 {
@@ -340,6 +401,7 @@ static uint64_t get_param(unsigned int idx)
     return val;
 }
 
+#ifndef __aarch64__     /* Arm: a domain sets none of its params */
 /* Set, read back @exp, return the value read. */
 static void check_set_param(unsigned int idx, uint64_t val, uint64_t exp)
 {
@@ -352,6 +414,7 @@ static void check_set_param(unsigned int idx, uint64_t val, uint64_t exp)
         xtf_check_eq(msg, get_param(idx), exp);
     }
 }
+#endif
 
 static void test_hvm_param_table(void)
 {
@@ -376,6 +439,22 @@ static void test_hvm_param_table(void)
     }
 }
 
+#ifdef __aarch64__
+/* What the toolstack put there (libxl's Arm domain build, xg_dom_arm.c). */
+static void test_guest_params(void)
+{
+    xtf_check_eq("CALLBACK_IRQ (PPI 31, active-low level)", get_param(HVM_PARAM_CALLBACK_IRQ),
+                 (uint64_t)HVM_PARAM_CALLBACK_TYPE_PPI << HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT |
+                 HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL <<
+                 HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_SHIFT | GUEST_EVTCHN_PPI);
+    xtf_check_eq("STORE_PFN (xenstore magic page)", get_param(HVM_PARAM_STORE_PFN),
+                 (GUEST_MAGIC_BASE >> XEN_PAGE_SHIFT) + XENSTORE_PFN_OFFSET);
+    xtf_check_eq("CONSOLE_PFN (console magic page)", get_param(HVM_PARAM_CONSOLE_PFN),
+                 (GUEST_MAGIC_BASE >> XEN_PAGE_SHIFT) + CONSOLE_PFN_OFFSET);
+    xtf_check(get_param(HVM_PARAM_STORE_EVTCHN) && get_param(HVM_PARAM_CONSOLE_EVTCHN),
+              "no xenstore or console event channel");
+}
+#else
 /* The params a domU may set, with values that have no side effect on it. */
 static void test_guest_params(void)
 {
@@ -427,6 +506,7 @@ static void test_guest_params(void)
                  get_param(HVM_PARAM_VM86_TSS), 0x2000);
     check_set_param(HVM_PARAM_VM86_TSS, 0, 0);
 }
+#endif
 
 static void test_hvm_op(void)
 {
@@ -449,6 +529,21 @@ static void test_hvm_op(void)
     xtf_check_rc("HVMOP_set_param, bad pointer",
                  hypercall_hvm_op(HVMOP_set_param, BAD_PTR), -EFAULT);
 
+    xtf_check_rc("HVMOP_guest_request_vm_event",
+                 hypercall_hvm_op(HVMOP_guest_request_vm_event, NULL), 0);
+    xtf_check_rc("HVMOP_guest_request_vm_event, non-NULL argument",
+                 hypercall_hvm_op(HVMOP_guest_request_vm_event, &p), -EINVAL);
+
+#ifdef __aarch64__
+    /* Xen on Arm's hvm_op has nothing else. */
+    xtf_check_rc("HVMOP_get_time (Arm)", hypercall_hvm_op(HVMOP_get_time, &t1), -ENOSYS);
+    xtf_check_rc("HVMOP_flush_tlbs (Arm)", hypercall_hvm_op(HVMOP_flush_tlbs, NULL), -ENOSYS);
+    xtf_check_rc("HVMOP_altp2m (Arm)", hypercall_hvm_op(HVMOP_altp2m, NULL), -ENOSYS);
+    uv = (struct xen_hvm_evtchn_upcall_vector){ .vcpu = 0, .vector = 0xf3 };
+    xtf_check_rc("HVMOP_set_evtchn_upcall_vector (Arm)",
+                 hypercall_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv), -ENOSYS);
+    (void)t2;
+#else
     if ( xtf_check_rc("HVMOP_get_time", hypercall_hvm_op(HVMOP_get_time, &t1), 0) &&
          xtf_check_rc("HVMOP_get_time", hypercall_hvm_op(HVMOP_get_time, &t2), 0) )
         xtf_check(t1.now && t2.now >= t1.now, "HVMOP_get_time not monotonic: %llu, %llu",
@@ -459,10 +554,6 @@ static void test_hvm_op(void)
     xtf_check_rc("HVMOP_flush_tlbs", hypercall_hvm_op(HVMOP_flush_tlbs, NULL), 0);
     xtf_check_rc("HVMOP_flush_tlbs, non-NULL argument",
                  hypercall_hvm_op(HVMOP_flush_tlbs, &p), -EINVAL);
-    xtf_check_rc("HVMOP_guest_request_vm_event",
-                 hypercall_hvm_op(HVMOP_guest_request_vm_event, NULL), 0);
-    xtf_check_rc("HVMOP_guest_request_vm_event, non-NULL argument",
-                 hypercall_hvm_op(HVMOP_guest_request_vm_event, &p), -EINVAL);
     xtf_check_rc("HVMOP_altp2m (altp2m off)",
                  hypercall_hvm_op(HVMOP_altp2m, NULL), -EOPNOTSUPP);
 
@@ -474,6 +565,7 @@ static void test_hvm_op(void)
                  hypercall_hvm_op(HVMOP_set_evtchn_upcall_vector, &uv), -ENOENT);
     xtf_check_rc("HVMOP_set_evtchn_upcall_vector, bad pointer",
                  hypercall_hvm_op(HVMOP_set_evtchn_upcall_vector, BAD_PTR), -EFAULT);
+#endif
 
     /* Moved to dm_op long ago: no longer an HVMOP. */
     xtf_check_rc("HVMOP_set_pci_intx_level (gone)",
@@ -498,10 +590,12 @@ static void test_shared_info(void)
     if ( xtf_check_rc("XENMEM_add_to_physmap shared_info",
                       hypercall_memory_op(XENMEM_add_to_physmap, &xatp), 0) )
     {
-        /* The wallclock was latched by the hypercall page MSR write. */
         version = ACCESS_ONCE(s->wc_version);
         xtf_check(!(version & 1), "shared_info wc_version %u is odd", version);
+#ifndef __aarch64__     /* On Arm it is what dom0 last set (XENPF_settime), maybe nothing */
+        /* The wallclock was latched by the hypercall page MSR write. */
         xtf_check(s->wc_sec, "shared_info wallclock wc_sec is 0");
+#endif
         printk("  wallclock: %u.%09u s (version %u)\n", s->wc_sec, s->wc_nsec, version);
     }
 
@@ -520,9 +614,23 @@ static void test_shared_info(void)
     xatp.space = XENMAPSPACE_gmfn_foreign;
     xtf_check_rc("add_to_physmap gmfn_foreign",
                  hypercall_memory_op(XENMEM_add_to_physmap, &xatp), -ENOSYS);
+#ifdef __aarch64__
+    /* Arm's xenmem_add_to_physmap_one(): no gmfn spaces, unknown ones -ENOSYS,
+     * and dev_mmio maps nothing for a domain without iomem permission. */
+    xatp.space = XENMAPSPACE_gmfn;
+    xtf_check_rc("add_to_physmap gmfn (Arm)",
+                 hypercall_memory_op(XENMEM_add_to_physmap, &xatp), -ENOSYS);
+    xatp.space = XENMAPSPACE_dev_mmio;
+    xtf_check_rc("add_to_physmap dev_mmio without iomem permission",
+                 hypercall_memory_op(XENMEM_add_to_physmap, &xatp), 0);
+    xatp.space = XENMAPSPACE_dev_mmio + 1;
+    xtf_check_rc("add_to_physmap, unknown space",
+                 hypercall_memory_op(XENMEM_add_to_physmap, &xatp), -ENOSYS);
+#else
     xatp.space = XENMAPSPACE_dev_mmio + 1;
     xtf_check_rc("add_to_physmap, unknown space",
                  hypercall_memory_op(XENMEM_add_to_physmap, &xatp), -EINVAL);
+#endif
     xatp.space = XENMAPSPACE_shared_info;
 
     xatp.domid = NO_SUCH_DOMID;
@@ -537,6 +645,18 @@ static void test_shared_info(void)
                  hypercall_memory_op(XENMEM_add_to_physmap, BAD_PTR), -EFAULT);
 }
 
+#ifdef __aarch64__
+/* Xen on Arm's arch_memory_op() has no memory map: the device tree has it. */
+static void test_memory_map(void)
+{
+    struct xen_memory_map map = { .nr_entries = 1 };
+
+    xtf_check_rc("XENMEM_memory_map (Arm)",
+                 hypercall_memory_op(XENMEM_memory_map, &map), -ENOSYS);
+    xtf_check_rc("XENMEM_memory_map, bad pointer (Arm)",
+                 hypercall_memory_op(XENMEM_memory_map, BAD_PTR), -ENOSYS);
+}
+#else
 /*
  * The expected map (libxl's domain_construct_memmap()): RAM from 0, the
  * special pages, then the ACPI modules (RSDP, acpi_info, tables), as in
@@ -609,6 +729,7 @@ static void test_memory_map(void)
                  hypercall_memory_op(XENMEM_memory_map | (1 << MEMOP_EXTENT_SHIFT), &map),
                  -ENOSYS);
 }
+#endif
 
 static void test_reservations(void)
 {
@@ -653,6 +774,7 @@ static void test_memory_op(void)
                  hypercall_memory_op(MEMOP_CMD_MASK, NULL), -ENOSYS);
 }
 
+#ifndef __aarch64__
 /*
  * Slot __HYPERVISOR_iret of the hypercall page is ud2, so the #UD is at the
  * slot itself, with the return address pushed: the fixup pops it.  There
@@ -671,12 +793,18 @@ static __attribute__((noipa)) exinfo_t call_iret_slot(void)
                   : "memory");
     return fault;
 }
+#endif
 
 static void test_unknown_hypercalls(void)
 {
     static const unsigned int nrs[] = {
         __HYPERVISOR_set_trap_table, __HYPERVISOR_sched_op_compat,
         __HYPERVISOR_hypfs_op + 2, NR_hypercalls - 1, 100,
+#ifdef __aarch64__
+        /* Not in Arm's table, or deprecated there ("dep" in hypercall-defs.c). */
+        __HYPERVISOR_set_timer_op, __HYPERVISOR_event_channel_op_compat,
+        __HYPERVISOR_physdev_op_compat, __HYPERVISOR_mmuext_op, __HYPERVISOR_physdev_op,
+#endif
     };
 
     printk("Testing hypercall numbers without a handler\n");
@@ -687,10 +815,13 @@ static void test_unknown_hypercalls(void)
         snprintf(msg, sizeof(msg), "hypercall %u", nrs[i]);
         xtf_check_rc(msg, hypercall(nrs[i], 0, 0, 0, 0, 0), -ENOSYS);
     }
+#ifndef __aarch64__
     xtf_check_exinfo("hypercall page slot __HYPERVISOR_iret", call_iret_slot(),
                      EXINFO_SYM(UD, 0));
+#endif
 }
 
+#ifndef __aarch64__
 static unsigned long user_xen_version(void)
 {
     return hypercall_xen_version(XENVER_version, NULL);
@@ -709,6 +840,7 @@ static void test_ring3(void)
     xtf_check_rc("xen_version from ring 3", exec_user(user_xen_version), -EPERM);
     xtf_check_rc("console_io from ring 3", exec_user(user_console_io), -EPERM);
 }
+#endif
 
 #ifdef __x86_64__
 /* Xen's compat (32-bit) layouts, which xen-abi.h has only in i386 builds. */
@@ -764,7 +896,11 @@ void test_main(void)
         return;
     }
 
+#ifdef __aarch64__
+    own_domid = self_domid();
+#else
     own_domid = cpuid_ecx(xen_cpuid_base + 4);
+#endif
     printk("domid %u\n", own_domid);
 
     test_console_io();
@@ -773,7 +909,9 @@ void test_main(void)
     test_hvm_op();
     test_memory_op();
     test_unknown_hypercalls();
+#ifndef __aarch64__
     test_ring3();
+#endif
 #ifdef __x86_64__
     test_compat_abi();
 #endif

@@ -12,6 +12,9 @@ extern uint64_t arm64_dtb_pa;
 
 void __noreturn xtf_main(void);
 
+/* The value of property @prop of the top-level device tree node @node, or NULL. */
+const char *fdt_top_prop(const char *node, const char *prop);
+
 /* Exception vectors and Xen's version. */
 void arch_setup(void);
 
