@@ -19,11 +19,25 @@ accesses go to the host; an access Xen's vGIC refuses is a data abort
 for the guest (ELR at the access, FAR its virtual address), a bad width
 crashes the domain.
 
-No per-instruction or per-block hook: only UC_HOOK_INTR, which runs for
-exceptions (hypercalls among them), the GIC's MMIO callbacks, and hooks on
-mrs/msr (system register accesses) for the generic timer, whose counters
-follow hvsim's clock and whose timers hvsim keeps (hv/arm/vtimer.py).
+No per-block hook: UC_HOOK_INTR, which runs for exceptions (hypercalls
+among them), the GIC's MMIO callbacks, and hooks on mrs/msr (system register
+accesses) for the generic timer, whose counters follow hvsim's clock and
+whose timers hvsim keeps (hv/arm/vtimer.py).
+
+Every slice runs with an instruction budget (Unicorn's count), also in fast
+mode, where the budget is unbounded and the ticker ends the slice by
+zeroing it: Unicorn 2.1.4 cannot be stopped asynchronously on arm64.  A
+uc_emu_stop() from another thread ends the block chain at the start of the
+next block without restoring PC from it (cpu_tb_exec skips the restore once
+stop_request is set), so the vCPU resumes at the last PC a helper synced,
+inside the previous block, and runs its tail again: `ldrb w0, [x0, x1]`
+runs twice with x0 already loaded.  The count check, by contrast, runs
+before each instruction with PC synced (a probe of 10,000 such stops of a
+load loop: none ran an instruction twice; the count costs about half of
+Unicorn's raw speed).
 """
+
+import threading
 
 import ctypes
 import struct
@@ -50,10 +64,35 @@ from .disasm import decode_access
 from .irqline import IrqLine
 
 TCG_BUFFER_SIZE = 64 << 20
+UNBOUNDED = 1 << 62                 # a fast-mode slice's budget: the ticker ends it
+_KNOWN_EMU_COUNT_OFF = _KNOWN_EMU_COUNTER_OFF + 8     # uc_struct.emu_count, after emu_counter
 XEN_ARM_CLOBBER = 0xDEADBEEF        # what a debug Xen on Arm leaves in consumed argument registers
 HYPERCALL_ARGS = sr.GPR[:5]
 
 _PROT_RX = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC
+
+
+_EMU_COUNT = []
+
+
+def _emu_count_off():
+    """uc_struct.emu_count (the budget hook_count_cb compares with), checked
+    once per process: it holds the count a running emu_start was given."""
+    if not _EMU_COUNT:
+        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.mem_map(0x40000000, 0x1000)
+        uc.mem_write(0x40000000, struct.pack("<II", 0xD4000002, 0x17FFFFFF))   # hvc #0; b .
+        sr.make_el1_aarch64(uc, 0)
+        got = []
+        off = _KNOWN_EMU_COUNT_OFF
+        uc.hook_add(UC_HOOK_INTR, lambda u, n, d: got.append(
+            ctypes.c_uint64.from_address(ucx.uc_handle(u) + off).value))
+        uc.emu_start(0x40000000, 0, count=12345)
+        if not got or got[0] != 12345:
+            raise HvsimError("unicorn calibration failed: no uc_struct.emu_count where "
+                             "Unicorn 2.1.4 keeps it (%r)" % (got,))
+        _EMU_COUNT.append(off)
+    return _EMU_COUNT[0]
 
 
 class TranslationFault(Exception):
@@ -69,6 +108,8 @@ class Arm64Vcpu(QueuedMappings):
         self.physmap = physmap
         self.vcpu_id = vcpu_id
         self._start_engine()
+        self._run_thread = None
+        self._async_stop = False        # another thread ended the slice (zeroed the budget)
         self.stop_exit = None
         self.emulating = False
         self._restart = False           # a hook moved PC (exception delivered): run on
@@ -86,7 +127,7 @@ class Arm64Vcpu(QueuedMappings):
         physmap.add_listener(self)
 
     # what a snapshot does not carry: the engine (recreated) and its handles
-    _ENGINE = ("uc", "_counter", "irq_line", "_regval", "_regref", "_uch", "_raw",
+    _ENGINE = ("uc", "_counter", "_budget", "irq_line", "_regval", "_regref", "_uch", "_raw",
                "_mmio_callbacks")
 
     def _start_engine(self):
@@ -97,6 +138,7 @@ class Arm64Vcpu(QueuedMappings):
         uc.ctl_set_tcg_buffer_size(TCG_BUFFER_SIZE)
         sr.make_el1_aarch64(uc, self.vcpu_id)
         self._counter = ctypes.c_uint64.from_address(ucx.uc_handle(uc) + _KNOWN_EMU_COUNTER_OFF)
+        self._budget = ctypes.c_uint64.from_address(ucx.uc_handle(uc) + _emu_count_off())
         self.irq_line = IrqLine(uc)
         self._regval = ctypes.c_uint64()
         self._regref = ctypes.byref(self._regval)
@@ -513,13 +555,15 @@ class Arm64Vcpu(QueuedMappings):
         that many instructions (deterministic mode)."""
         self.stop_exit = None
         self._slice_base = 0
+        self._run_thread = threading.get_ident()
+        self._async_stop = False
         remaining = count
         while True:
             self._restart = False
             self._bad_access = None
             self._slice_request = remaining
             self.emulating = True
-            err = ucx.emu_start(self.uc, self.pc, timeout_us, remaining)
+            err = ucx.emu_start(self.uc, self.pc, timeout_us, remaining or UNBOUNDED)
             self.emulating = False
             if count:
                 done = min(self._counter.value, remaining)
@@ -534,6 +578,8 @@ class Arm64Vcpu(QueuedMappings):
                 return self._internal_error(exc)
             if self.stop_exit is not None:
                 return self.stop_exit
+            if self._async_stop:
+                return SLICE_END
             if err != UC_ERR_OK and self._bad_access is not None:
                 self._stage2_abort()
             elif err != UC_ERR_OK:
@@ -544,7 +590,10 @@ class Arm64Vcpu(QueuedMappings):
             return SLICE_END
 
     def stop(self):
-        if self.emulating:
+        if self.emulating and threading.get_ident() != self._run_thread:
+            self._async_stop = True     # the ticker: end the budget, never uc_emu_stop
+            self._budget.value = 0
+        elif self.emulating:
             if self._mmio_access is not None:
                 self._stop_in_mmio()
             else:
