@@ -15,7 +15,7 @@ TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb gdb-multiarch:gdb-
          aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu \
          cpio:cpio lz4:lz4 tmux:tmux
 
-.PHONY: all venv deps apt guests firmware xtf linux linux-try test fuzz fuzz-host demo bench clean distclean
+.PHONY: all venv deps apt guests firmware xtf linux linux-try linux-arm64 linux-arm64-try test fuzz fuzz-host demo bench clean distclean
 
 all: venv guests
 
@@ -71,12 +71,22 @@ linux: venv
 linux-try: venv
 	-@$(PY) guests/linux/build.py --out $(LINUX_DIR)
 
+# The same for arm64 (issue 12): Debian's cloud-arm64 Image and busybox-static:arm64
+# (dpkg --add-architecture arm64 as root) into $(LINUX_ARM64_DIR)
+LINUX_ARM64_DIR ?= build/linux-arm64
+
+linux-arm64: venv
+	$(PY) guests/linux/build.py --arch arm64 --out $(LINUX_ARM64_DIR)
+
+linux-arm64-try: venv
+	-@$(PY) guests/linux/build.py --arch arm64 --out $(LINUX_ARM64_DIR)
+
 # Every test runs: a test whose guest, scenario or XTF build is missing fails
 # instead of skipping (tests/built.py); HVSIM_REQUIRE_BUILT=0 lets them skip.
 HVSIM_REQUIRE_BUILT ?= 1
 export HVSIM_REQUIRE_BUILT
 
-test: venv deps guests firmware xtf linux-try
+test: venv deps guests firmware xtf linux-try linux-arm64-try
 	$(PY) -m pytest -q -n $(JOBS)
 
 # host-input fuzzing (tests/test_hostfuzz_*.py) at HVSIM_FUZZ_FACTOR (default 50) times

@@ -565,7 +565,7 @@ EXPECTED = {"demo3": (KIND_HYPERLAUNCH, 3), "linux-xtf": (KIND_HYPERLAUNCH, 3),
             "sixteen": (KIND_HYPERLAUNCH, 16), "dom0less": (KIND_DOM0LESS, 2),
             "classic": (KIND_CLASSIC, 1), "xsm-a": (KIND_HYPERLAUNCH, 7),
             "xsm-b": (KIND_HYPERLAUNCH, 4), "dom0less-arm64": (KIND_DOM0LESS, 2),
-            "fuzz-multi": (KIND_HYPERLAUNCH, 3)}
+            "fuzz-multi": (KIND_HYPERLAUNCH, 3), "linux-arm64": (KIND_DOM0LESS, 1)}
 
 
 def test_every_scenario_is_listed():

@@ -1,21 +1,26 @@
-"""`make linux`: fetch Debian's cloud kernel and busybox-static with
-`apt-get download` into a cache directory and build the initramfs
-hvsim boots them with.
+"""`make linux` / `make linux-arm64`: fetch Debian's cloud kernel and
+busybox-static with `apt-get download` into a cache directory and build the
+initramfs hvsim boots them with.
 
-    python guests/linux/build.py [--out build/linux]
+    python guests/linux/build.py [--arch amd64|arm64] [--out DIR]
 
-Leaves in OUT: vmlinuz (Debian's bzImage, as the package has it),
-initramfs.cpio (newc, uncompressed: busybox, its applet links, /init from
-guests/linux/init, /dev/console) and version (the kernel package's name).
-The kernel package is the one linux-image-cloud-amd64 depends on today
-(`apt-cache depends`), as shared/reference/real-guests.md says; a fetched
-.deb is kept, so later runs need no network.  When something cannot be
-fetched, OUT/unavailable says why in one line (the Linux tests skip with
-it) and the exit code is 1.
+Leaves in OUT (build/linux, or build/linux-arm64 for arm64): the kernel as
+the package has it (amd64: vmlinuz, a bzImage; arm64: Image, the
+uncompressed arm64 Image that Debian ships as vmlinuz -- a gzip one is
+inflated), initramfs.cpio (newc, uncompressed: busybox, its applet links,
+/init from guests/linux/init, /dev/console) and version (the kernel
+package's name).  The kernel package is the one linux-image-cloud-ARCH
+depends on today (`apt-cache depends`), as shared/reference/real-guests.md
+says; for a foreign architecture apt needs it added (`dpkg
+--add-architecture arm64`, done here as root).  A fetched .deb is kept, so
+later runs need no network.  When something cannot be fetched,
+OUT/unavailable says why in one line (the Linux tests skip with it) and the
+exit code is 1.
 """
 
 import argparse
 import glob
+import gzip
 import os
 import shutil
 import subprocess
@@ -26,8 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
 from hvsim.boot.cpio import Archive      # noqa: E402
 
-KERNEL_META = "linux-image-cloud-amd64"
+KERNEL_META = "linux-image-cloud-%s"
 BUSYBOX = "busybox-static"
+KERNEL_OUT = {"amd64": "vmlinuz", "arm64": "Image"}
 CONSOLE_DEV = (5, 1)                     # /dev/console, as Linux's default initramfs has it
 FALLBACK_APPLETS = ("sh", "mount", "grep", "sed", "cat", "echo", "dmesg", "poweroff", "reboot",
                     "setsid", "cttyhack", "ls", "ps", "uname", "sleep")
@@ -51,27 +57,42 @@ def apt_update_once(state):
     return True
 
 
-def kernel_package(state):
-    """The package linux-image-cloud-amd64 depends on (the current kernel)."""
+def foreign(arch):
+    """True if arch is not dpkg's own: its packages are named PKG:ARCH, and
+    apt must know the architecture (added as root, with an apt-get update)."""
+    rc, out = run(["dpkg", "--print-architecture"])
+    if rc == 0 and out.strip() == arch:
+        return False
+    rc, out = run(["dpkg", "--print-foreign-architectures"])
+    if arch not in out.split() and os.geteuid() == 0:
+        run(["dpkg", "--add-architecture", arch])
+    return True
+
+
+def kernel_package(arch, state):
+    """The package linux-image-cloud-ARCH depends on (the current kernel),
+    without the :ARCH apt-cache adds for a foreign architecture."""
+    meta = KERNEL_META % arch
     while True:
-        rc, out = run(["apt-cache", "depends", KERNEL_META])
-        deps = [l.split(":", 1)[1].strip() for l in out.splitlines()
+        rc, out = run(["apt-cache", "depends", meta])
+        deps = [l.split(":", 1)[1].strip().split(":")[0] for l in out.splitlines()
                 if l.strip().startswith("Depends:") and "linux-image-" in l]
         if rc == 0 and deps:
             return deps[0]
         if not apt_update_once(state):
-            raise Unavailable("apt-cache cannot resolve %s (run apt-get update as root)"
-                              % KERNEL_META)
+            raise Unavailable("apt-cache cannot resolve %s (run apt-get update as root)" % meta)
 
 
-def fetch(pkg, cache, state):
-    """The path of pkg's .deb in `cache`, downloaded with `apt-get download` if missing."""
-    found = sorted(glob.glob(os.path.join(cache, "%s_*.deb" % pkg)))
+def fetch(pkg, cache, state, arch, qualify):
+    """The path of pkg's .deb for arch in `cache`, downloaded with `apt-get
+    download` (as PKG:ARCH when qualify) if missing."""
+    pattern = os.path.join(cache, "%s_*_%s.deb" % (pkg, arch))
+    found = sorted(glob.glob(pattern))
     if found:
         return found[-1]
     while True:
-        rc, out = run(["apt-get", "download", pkg], cwd=cache)
-        found = sorted(glob.glob(os.path.join(cache, "%s_*.deb" % pkg)))
+        rc, out = run(["apt-get", "download", pkg + (":" + arch if qualify else "")], cwd=cache)
+        found = sorted(glob.glob(pattern))
         if rc == 0 and found:
             return found[-1]
         if not apt_update_once(state):
@@ -124,17 +145,28 @@ def write(path, data):
     os.replace(tmp, path)
 
 
-def build(out):
+def kernel_file(path, arch):
+    """The kernel to boot: the bzImage as it is; an arm64 Image inflated if
+    the package gzipped it (Debian's is not)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if arch == "arm64" and data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def build(out, arch="amd64"):
     os.makedirs(out, exist_ok=True)
     state = {}
-    kpkg = kernel_package(state)
-    kroot = unpack(fetch(kpkg, out, state), os.path.join(out, kpkg))
-    broot = unpack(fetch(BUSYBOX, out, state), os.path.join(out, BUSYBOX))
+    qualify = foreign(arch)
+    kpkg = kernel_package(arch, state)
+    kroot = unpack(fetch(kpkg, out, state, arch, qualify), os.path.join(out, kpkg))
+    broot = unpack(fetch(BUSYBOX, out, state, arch, qualify),
+                   os.path.join(out, "%s-%s" % (BUSYBOX, arch)))
     vmlinuz = sorted(glob.glob(os.path.join(kroot, "boot", "vmlinuz-*")))
     if not vmlinuz:
         raise Unavailable("%s holds no boot/vmlinuz-*" % kpkg)
-    shutil.copyfile(vmlinuz[0], os.path.join(out, "vmlinuz.tmp"))
-    os.replace(os.path.join(out, "vmlinuz.tmp"), os.path.join(out, "vmlinuz"))
+    write(os.path.join(out, KERNEL_OUT[arch]), kernel_file(vmlinuz[0], arch))
     write(os.path.join(out, "initramfs.cpio"),
           initramfs(os.path.join(broot, "bin", "busybox"), os.path.join(HERE, "init")))
     write(os.path.join(out, "version"), (kpkg + "\n").encode())
@@ -143,11 +175,15 @@ def build(out):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="build/linux", help="cache and output directory")
+    p.add_argument("--arch", choices=sorted(KERNEL_OUT), default="amd64",
+                   help="Debian architecture of the kernel and busybox (default amd64)")
+    p.add_argument("--out", help="cache and output directory (default build/linux, "
+                   "build/linux-arm64 for arm64)")
     args = p.parse_args(argv)
+    args.out = args.out or ("build/linux" if args.arch == "amd64" else "build/linux-" + args.arch)
     reason = os.path.join(args.out, "unavailable")
     try:
-        kpkg = build(args.out)
+        kpkg = build(args.out, args.arch)
     except (Unavailable, OSError) as e:
         os.makedirs(args.out, exist_ok=True)
         write(reason, ("%s\n" % e).encode())
@@ -155,8 +191,8 @@ def main(argv=None):
         return 1
     if os.path.exists(reason):
         os.unlink(reason)
-    print("make linux: %s/vmlinuz (%s) and %s/initramfs.cpio"
-          % (args.out, kpkg, args.out))
+    print("make linux: %s/%s (%s) and %s/initramfs.cpio"
+          % (args.out, KERNEL_OUT[args.arch], kpkg, args.out))
     return 0
 
 

@@ -13,6 +13,7 @@ Layout of a domain with M bytes of memory (M <= GUEST_RAM0_SIZE):
 
 import io
 import struct
+import zlib
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -27,6 +28,7 @@ from ..hv.physmap import PAGE_SIZE
 from ..toolstack import libxl
 from . import arm64_dtb
 from .elf import KernelImage, Segment, _segments, _symbols
+from .decompress import GZIP_MAGICS, decompress
 from .util import round_up
 
 IMAGE_MAGIC = 0x644D5241            # "ARM\x64" at offset 0x38 (Documentation/arch/arm64/booting.rst)
@@ -38,9 +40,19 @@ LIBXL_MAXMEM_CONSTANT = 1 << 20
 MAGIC_PFN = a.GUEST_MAGIC_BASE >> 12
 
 
+def _is_image(data):
+    return len(data) >= IMAGE_HEADER.size and struct.unpack_from("<I", data, 0x38)[0] == IMAGE_MAGIC
+
+
 def is_arm64_kernel(data):
-    """True for an arm64 Image or an AArch64 ELF (what `hvsim run` boots as arm64)."""
-    if len(data) >= IMAGE_HEADER.size and struct.unpack_from("<I", data, 0x38)[0] == IMAGE_MAGIC:
+    """True for an arm64 Image (also gzipped, as Image.gz) or an AArch64 ELF
+    (what `hvsim run` boots as arm64); `data` may be the file's first bytes."""
+    if data[:2] in GZIP_MAGICS:
+        try:
+            data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, IMAGE_HEADER.size)
+        except zlib.error:
+            return False
+    if _is_image(data):
         return True
     return data[:4] == b"\x7fELF" and len(data) > 20 and struct.unpack_from("<H", data, 18)[0] == 183
 
@@ -90,7 +102,11 @@ def load_elf(path, data, mem):
 
 
 def load_kernel(path, data, mem):
-    if len(data) >= IMAGE_HEADER.size and struct.unpack_from("<I", data, 0x38)[0] == IMAGE_MAGIC:
+    """An Image, a gzipped Image (inflated first, as Xen's kernel_decompress()
+    does) or an ELF."""
+    if data[:2] in GZIP_MAGICS:
+        data = decompress(data, path, "Image.gz")
+    if _is_image(data):
         return load_image(path, data, mem)
     return load_elf(path, data, mem)
 
