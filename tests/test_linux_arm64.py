@@ -15,7 +15,6 @@ linux-arm64`) the tests skip with the reason build/linux-arm64/unavailable
 gives.
 """
 
-import fcntl
 import gzip
 import json
 import os
@@ -26,6 +25,7 @@ import time
 import pytest
 
 import built
+from once import once_per_session
 
 from hvsim.boot import arm64
 from hvsim.errors import HostInputError
@@ -68,14 +68,7 @@ def boot():
 def linux_boot(tmp_path_factory, worker_id):
     """The shared boot's result (under xdist the first worker boots)."""
     linux_files()
-    if worker_id == "master":
-        return boot()
-    shared = tmp_path_factory.getbasetemp().parent / "linux-arm64-boot.json"
-    with open(str(shared) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not shared.exists():
-            shared.write_text(json.dumps(boot()))
-        return json.loads(shared.read_text())
+    return once_per_session(tmp_path_factory, worker_id, "linux-arm64-boot", boot)
 
 
 def lines(result, prefix):
