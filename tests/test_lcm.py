@@ -583,7 +583,8 @@ def test_scenario_lcm(tmp_path, name):
 
 
 # scenarios whose modules are in build/ (make linux, make xtf), not guests/build/
-USES_BUILD = {"linux-xtf": ("build/linux/vmlinuz", "build/xtf/.hvsim-built")}
+USES_BUILD = {"linux-xtf": ("build/linux/vmlinuz", "build/xtf/.hvsim-built"),
+              "linux-arm64": ("build/linux-arm64/Image", "build/linux-arm64/initramfs.cpio")}
 
 
 @built.needs(EXAMPLE_GUEST)
@@ -606,7 +607,8 @@ def test_scenario_boot_config(tmp_path, name):
                 os.symlink(os.path.join(build, env, image), guests / image)
     for path in USES_BUILD.get(name, ()):
         if not os.path.exists(os.path.join(ROOT, path)):
-            pytest.skip("%s uses %s, which is not built (make linux, make xtf)" % (name, path))
+            pytest.skip("%s uses %s, which is not built (make linux, make linux-arm64, make xtf)"
+                        % (name, path))
     if name in USES_BUILD:
         os.symlink(os.path.join(ROOT, "build"), tmp_path / "build")
     plan, result = lcm.boot_plan(str(fw / name / "boot.cfg"))
