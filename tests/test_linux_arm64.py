@@ -50,6 +50,7 @@ def linux_files():
 def boot():
     """The LCM boot, with the run's summary as JSON on the last line."""
     linux_files()
+    built.need(built.FIRMWARE / "linux-arm64" / "lcm.dtb", how=built.MAKE_FIRMWARE)
     args = [sys.executable, "-m", "hvsim", "boot", "firmware/linux-arm64", "--deterministic",
             "--no-prefix", "--json", "--timeout", str(BOOT_TIMEOUT)]
     start = time.monotonic()
