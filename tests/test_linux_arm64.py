@@ -7,10 +7,10 @@ with one "xen,domain" whose kernel and ramdisk are MB2 modules,
 (`hvsim run --ramdisk ... build/linux-arm64/Image` builds the same domain
 with the same Arm domain builder).  One bounded boot
 (HVSIM_LINUX_ARM64_TIMEOUT seconds of host time, default 300), shared by
-the checks below: Linux finds Xen in the device tree, its
-console is hvc0 on hvsim's PV console backend, its interrupts are event
-channels on PPI 31, and /init (guests/linux/init) prints its "hvsim-" lines
-and powers the domain off.  Without the kernel (no network for `make
+the checks below: Linux finds Xen in the device tree, brings up its second
+vCPU (PSCI CPU_ON), its console is hvc0 on hvsim's PV console backend, its
+interrupts are event channels on PPI 31, and /init (guests/linux/init)
+prints its "hvsim-" lines and powers the domain off.  Without the kernel (no network for `make
 linux-arm64`) the tests skip with the reason build/linux-arm64/unavailable
 gives.
 """
@@ -88,7 +88,7 @@ def test_linux_arm64_finds_xen(linux_boot):
                  "psci: PSCIv1.1 detected in firmware.",
                  "arch_timer: cp15 timer(s) running at 62.50MHz (virt).",
                  "Kernel command line: %s" % CMDLINE, "xen:events: Using FIFO-based ABI",
-                 "printk: console [hvc0] enabled"):
+                 "printk: console [hvc0] enabled", "smp: Brought up 1 node, 2 CPUs"):
         assert line in out, (line, out[-3000:])
 
 
@@ -112,7 +112,7 @@ def test_linux_arm64_event_channels_and_grants(linux_boot):
     assert any("xen-dyn" in l and "hvc_console" in l for l in irqs), irqs
     dmesg = lines(linux_boot, "hvsim-dmesg:")
     assert any("Grant tables using version 1 layout" in l for l in dmesg), dmesg
-    assert lines(linux_boot, "hvsim-cpuinfo:") == ["processor\t: 0"]
+    assert lines(linux_boot, "hvsim-cpuinfo:") == ["processor\t: 0", "processor\t: 1"]
 
 
 def test_gzipped_image_boots_as_arm64(tmp_path):
