@@ -97,10 +97,10 @@ def test_linux_arm64_runs_init_and_powers_off(linux_boot):
     assert "hvsim-init: /init running" in out, out[-3000:]
     assert "hvsim-init: powering off" in out, out[-3000:]
     assert "timeout after" not in out + linux_boot["stderr"]
-    # PSCI SYSTEM_OFF: the domain ends by poweroff (with no XTF verdict, which
-    # the summary counts as "no result")
+    # PSCI SYSTEM_OFF: the domain ends by poweroff, /init's verdict last
     [dom] = linux_boot["summary"]["domains"]
     assert dom["ended"] == "poweroff", linux_boot["summary"]
+    assert "Test result: SUCCESS" in out and dom["verdict"] == "SUCCESS", out[-1500:]
 
 
 def test_linux_arm64_event_channels_and_grants(linux_boot):
