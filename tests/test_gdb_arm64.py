@@ -7,14 +7,13 @@ write that changes the verdict, and the dom0less boot's dNvM threads."""
 
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
 import built
 from test_gdbstub import ROOT, TIMEOUT, Client, start  # noqa: F401 (start: a fixture)
-from test_gdb_boot import boot, threads  # noqa: F401 (boot: a fixture)
+from test_gdb_boot import boot, threads, gdb as gdb_session  # noqa: F401 (boot: a fixture)
 
 from hvsim.arch.arm64.debug import REGS, TARGET
 from hvsim.debug import gdbstub as g
@@ -27,15 +26,7 @@ DOM0LESS = ROOT / "firmware" / "dom0less-arm64"
 
 
 def gdb(elf, port, *commands):
-    args = [GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off",
-            "-ex", "target remote 127.0.0.1:%d" % port]
-    for c in commands:
-        args += ["-ex", c]
-    r = subprocess.run(args + [str(elf)], cwd=ROOT, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT * 2)
-    out = r.stdout
-    assert "internal-error" not in out and "Remote connection closed" not in out, out
-    return out
+    return gdb_session(elf, port, *commands, program=GDB)
 
 
 def test_target_description():

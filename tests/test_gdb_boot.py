@@ -32,8 +32,9 @@ def boot(start):
     return _boot
 
 
-def gdb(elf, port, *commands, arch=None):
-    args = [GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
+def gdb(elf, port, *commands, arch=None, program=None):
+    """Stock gdb (or `program`, e.g. gdb-multiarch) in batch mode against the stub."""
+    args = [program or GDB, "-batch", "-nx", "-ex", "set pagination off", "-ex", "set confirm off"]
     if arch:
         args += ["-ex", "set architecture " + arch]
     args += ["-ex", "target remote 127.0.0.1:%d" % port]
