@@ -24,6 +24,9 @@ _start:
     movl $0x200083, pd + 8
     movl $0x400083, pd + 16
     movl $0x600083, pd + 24
+#ifdef DATA_NX
+    movl $0x80000000, pd + 20       /* PD[2] (the data page) no-execute */
+#endif
     mov %cr4, %eax
     or $0x20, %eax                  /* PAE */
     mov %eax, %cr4
@@ -31,7 +34,11 @@ _start:
     mov %eax, %cr3
     mov $MSR_EFER, %ecx
     rdmsr
+#ifdef DATA_NX
+    or $0x900, %eax                 /* LME | NXE */
+#else
     or $0x100, %eax                 /* LME */
+#endif
     wrmsr
     mov %cr0, %eax
     or $0x80000000, %eax

@@ -4,7 +4,12 @@ Two modes:
 * fast: system time follows the host's monotonic clock, plus the time
   skipped while every vCPU was idle (the clock jumps to the next deadline);
 * deterministic: system time is derived from guest instructions retired
-  (NS_PER_INSN each), plus idle jumps; the same inputs give the same times.
+  (NS_PER_INSN each), plus idle jumps, plus TSC_READ_NS for every TSC read
+  the guest makes (RDTSC, RDTSCP and rdmsr of the TSC are trapped: on Xen
+  with an emulated TSC each is a VM exit of about a microsecond, and in
+  fast mode the exit's host time passes as well; without it a delay loop
+  polling the TSC would take one exit per ten instructions of guest time);
+  the same inputs give the same times.
 
 The guest TSC is a fixed linear function of system time (TSC_KHZ), so the
 pvclock parameters in vcpu_time_info (tsc_to_system_mul/shift) are exact and
@@ -21,6 +26,7 @@ MILLISECS = 1_000_000                # Xen's MILLISECS(1): system time is in ns
 TSC_TO_SYSTEM_MUL = 1 << 31          # (tsc << shift) * mul >> 32 == tsc / 2
 TSC_SHIFT = 0
 NS_PER_INSN = 1                      # deterministic mode: 1 GIPS
+TSC_READ_NS = 1000                   # deterministic mode: what a trapped TSC read takes
 DETERMINISTIC_EPOCH = 1767225600     # 2026-01-01T00:00:00Z
 
 
@@ -65,6 +71,12 @@ class VirtualClock:
         """Deterministic mode: account the instructions the slice retired."""
         self._running = None
         self._retired_ns += instructions * NS_PER_INSN
+
+    def tsc_read(self):
+        """The guest read its TSC (trapped): deterministic mode charges it
+        TSC_READ_NS; fast mode has paid the host time of the exit."""
+        if self.deterministic:
+            self._skipped += TSC_READ_NS
 
     def skip_to(self, deadline_ns):
         """Every vCPU is idle: jump forward to the next deadline."""

@@ -138,11 +138,13 @@ class VCpu:
 
     def guest_tsc(self):
         clock = self.hv.clock
+        clock.tsc_read()
         now = clock.now()
         due = self.hv.scheduler.first_deadline
-        if due is not None and now >= due and not clock.deterministic:
-            # A timer is due: fire it now rather than at the next tick, as Xen's
-            # timer interrupt would (a guest polling the TSC waits for it).
+        if due is not None and now >= due:
+            # A timer is due: fire it now rather than at the next tick (or,
+            # deterministic, the slice's end), as Xen's timer interrupt
+            # would (a guest polling the TSC waits for it).
             self.end_slice()
         else:
             self.preempt_point()

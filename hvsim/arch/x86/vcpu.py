@@ -32,6 +32,7 @@ from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from ...snapshot import state as snapstate
 from .. import uc as ucx
+from ..holes import HoleHooks
 from ..mapping import QueuedMappings
 from . import decode, hypercall_page, syscall, traps
 from .disasm import disassembler
@@ -138,9 +139,9 @@ class X86Vcpu(QueuedMappings):
         self.exits.load()
 
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
-    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "block_stop", "_rflags", "invalidate_code",
-               "_unicorn_walks", "_emulated_pages", "_mmio_callbacks", "_mmio_write",
-               "_mmio_restarted", "_mmio_skip", "_fetch_fault")
+    _ENGINE = ("uc", "st", "walker", "traps", "hooks", "block_stop", "holes", "_unmapped_cb",
+               "_read_msr", "_rflags", "invalidate_code", "_unicorn_walks", "_emulated_pages",
+               "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip", "_fetch_fault")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -155,6 +156,7 @@ class X86Vcpu(QueuedMappings):
         self.traps = traps.TrapDelivery(self)
         self.hooks = ucx.RawHooks(uc)
         self.block_stop = ucx.BlockStop(uc)      # stop() from another thread; before any translation
+        self._read_msr = ucx.MsrReader(uc)
         self._rflags = ctypes.c_uint64()
         self._emulated_pages = set()   # guest-physical pages of emulated I/O (see _on_unmapped)
         self._mmio_callbacks = (ucx.CB_MMIO_READ(self._on_mmio_read),
@@ -192,8 +194,10 @@ class X86Vcpu(QueuedMappings):
         if op in ("map", "map-ro"):
             self._drop_emulated_pages(gpa, size)
             self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
+            self.holes.mapped(gpa, gpa + size)
         else:
             self._mem_unmap(gpa, size)
+            self.holes.unmapped(gpa, gpa + size)
         ucx.flush_tlb(self.uc)
 
     def _mem_unmap(self, gpa, size):
@@ -321,8 +325,9 @@ class X86Vcpu(QueuedMappings):
         h.add(UC_HOOK_INSN, ucx.CB_X86_CPUID, self._on_rdtscp, insn=X.UC_X86_INS_RDTSCP)
         h.add(UC_HOOK_INSN, ucx.CB_X86_SYSCALL, self._on_syscall, insn=X.UC_X86_INS_SYSCALL)
         h.add(UC_HOOK_INSN, ucx.CB_X86_SYSCALL, self._on_sysenter, insn=X.UC_X86_INS_SYSENTER)
-        h.add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED | UC_HOOK_MEM_FETCH_UNMAPPED,
-              ucx.CB_MEM_INVALID, self._on_unmapped)
+        self._unmapped_cb = ucx.CB_MEM_INVALID(self._on_unmapped)
+        self.holes = HoleHooks(h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED |
+                               UC_HOOK_MEM_FETCH_UNMAPPED, self._unmapped_cb)
         for begin, end in self.code_ranges:
             h.add(UC_HOOK_MEM_WRITE, ucx.CB_MEM, self._on_code_write, begin, end - 1)
 
@@ -528,7 +533,7 @@ class X86Vcpu(QueuedMappings):
     def _on_rdtscp(self, uch, ud):
         self._on_rdtsc(uch, ud)
         try:
-            self.st.regs[R_ECX] = self.uc.msr_read(MSR_TSC_AUX) & MASK32
+            self.st.regs[R_ECX] = self._read_msr(MSR_TSC_AUX) & MASK32
         except BaseException as e:
             self.hooks.failed(e)
         return 1
