@@ -95,6 +95,7 @@ class Scheduler:
         self._rr = 0
         self.timers = []                 # Timer objects (hv/timer.py), any order
         self.first_deadline = None       # the earliest armed deadline (None: no timer)
+        self.slice_end_ns = None         # deterministic: when the running slice's time is up
         self.slice_serial = 0            # fast mode: slices started, and whether the
         self.preempt_requested = False   # ticker wants the current one to end
         self.slice_expired = False       # fast mode: the ticker ended the slice
@@ -342,6 +343,9 @@ class Scheduler:
             if nxt is not None:
                 left = (nxt - clock.now()) // vtime.NS_PER_INSN
                 budget = max(MIN_DETERMINISTIC_SLICE, min(budget, left))
+            # the slice's guest time, which TSC reads also use (time.TSC_READ_NS):
+            # a vCPU polling the TSC yields once it is used up (VCpu.guest_tsc)
+            self.slice_end_ns = start_ns + budget * vtime.NS_PER_INSN
             clock.slice_started(arch)
             exit_ = self._execute(v, budget)
             done = arch.slice_insns

@@ -140,11 +140,16 @@ class VCpu:
         clock = self.hv.clock
         clock.tsc_read()
         now = clock.now()
-        due = self.hv.scheduler.first_deadline
-        if due is not None and now >= due:
+        sched = self.hv.scheduler
+        due = sched.first_deadline
+        if (due is not None and now >= due) or \
+                (clock.deterministic and sched.slice_end_ns is not None and
+                 now >= sched.slice_end_ns):
             # A timer is due: fire it now rather than at the next tick (or,
             # deterministic, the slice's end), as Xen's timer interrupt
-            # would (a guest polling the TSC waits for it).
+            # would (a guest polling the TSC waits for it).  Deterministic:
+            # the slice's time is used up (TSC reads charged it), so the
+            # other vCPUs get theirs, as they would run alongside.
             self.end_slice()
         else:
             self.preempt_point()
