@@ -26,7 +26,7 @@ MILLISECS = 1_000_000                # Xen's MILLISECS(1): system time is in ns
 TSC_TO_SYSTEM_MUL = 1 << 31          # (tsc << shift) * mul >> 32 == tsc / 2
 TSC_SHIFT = 0
 NS_PER_INSN = 1                      # deterministic mode: 1 GIPS
-TSC_READ_NS = 1000                   # deterministic mode: what a trapped TSC read takes
+TSC_READ_NS = 0                      # deterministic mode: what a trapped TSC read takes
 DETERMINISTIC_EPOCH = 1767225600     # 2026-01-01T00:00:00Z
 
 
