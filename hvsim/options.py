@@ -131,7 +131,9 @@ def output_options(p):
                    help="a session at the console: the terminal is attached to the first "
                         "domain's (or --console dN's) console and the run has no time limit "
                         "unless --timeout gives one.  Ctrl-] detaches, Ctrl-C stops hvsim")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print guest consoles")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="do not print the consoles (the guests' on stdout, Xen's lines on "
+                        "stderr); the verdict or the summary table is still printed, on stderr")
     p.add_argument("--json", action="store_true",
                    help="end with the run's summary as one JSON object on stdout (domains, "
                         "verdicts, exit code) instead of the table; with -q stdout is only "

@@ -1,5 +1,10 @@
 """`hvsim run` (guest kernels as domains) and `hvsim boot` (a whole host boot
-from a boot config + LCM): build, run, stream consoles, give a verdict."""
+from a boot config + LCM): build, run, stream consoles, give a verdict.
+
+Output: stdout holds only the guests' consoles (and what was asked for on
+it: --json, --trace -, --timeline -, --xenstore-dump -); every line hvsim
+writes itself (Xen's "(XEN)" lines, crash and timeout reports, the summary
+table, verdicts) goes to stderr."""
 
 import os
 import sys
@@ -13,7 +18,7 @@ from .hv.hypervisor import Hypervisor
 from .options import check_host_can_give, parse_size
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
-from .verdict import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, timed_out, verdict_of, worst
+from .verdict import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, verdict_of, worst
 from .toolstack import console_client
 
 FIRST_DOMID = 1
@@ -31,7 +36,7 @@ def run_guests(args):
     check_guest_files(args.guests)
     check_arm64_options(args)
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
-    sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
+    sink = ConsoleSink.terminal(args.quiet, prefix)
     hv = Hypervisor(deterministic=args.deterministic, console=sink)
     gdb = _gdb_server(hv, args, args.guests[0])
     domains = build_guests(hv, args, args.guests, mem)
@@ -137,7 +142,7 @@ def boot_scenario(args):
     host_mem = parse_size(args.host_mem, "--host-mem")
     cfg, plan = read_boot_plan(args.scenario, args.entry, host_mem)
     prefix = args.prefix if args.prefix is not None else True
-    sink = ConsoleSink(stream=None if args.quiet else sys.stdout, prefix_domains=prefix)
+    sink = ConsoleSink.terminal(args.quiet, prefix)
     hv = boot_host(cfg, plan, host_mem, args.deterministic, sink, args.keep_host)
     paths = kernel_paths(plan)
     gdb = _gdb_server(hv, args, next(iter(paths.values()), None))
@@ -196,7 +201,7 @@ def resume(args):
     loaded = machine.load(args.snapshot)
     hv = loaded.hv
     snap = Request.from_args(args, hv.clock.deterministic)
-    hv.console.stream = None if args.quiet else sys.stdout
+    hv.console.show(args.quiet)
     h = loaded.header
     sys.stderr.write("hvsim: resuming %s at %s (loaded in %.2f s)\n"
                      % (args.snapshot, fileformat.describe_point(h), loaded.load_seconds))
@@ -234,7 +239,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
             debugger.finish(0)
         return 0
     if result.reason == "interrupted" and hv.scheduler.interrupted:     # Ctrl-C, not gdb's kill
-        return _interrupted(hv, domains, result, debugger)
+        return _interrupted(hv, domains, debugger)
     if result.reason == "timeout":
         hv.log("timeout after %gs: stopping every domain" % args.timeout)
     elif result.reason == "stalled":
@@ -243,7 +248,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
                 why = "paused" if d.paused else "every vCPU is blocked with no event or " \
                     "timer pending"
                 hv.log("d%d can never run again: %s" % (d.domid, why))
-    verdicts = [verdict_of(d, timed_out(result, d)) for d in domains]
+    verdicts = [verdict_of(d) for d in domains]
     _dump_xenstore(hv, args)
     code = EXIT_INTERNAL if hv.internal_errors else EXIT_CODES[worst(verdicts)]
     if getattr(args, "json", False):
@@ -251,8 +256,7 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
     elif summary:
         print_summary(hv, domains, verdicts)
     elif getattr(args, "quiet", False):     # -q: no console, but still the verdict
-        for d, verdict in zip(domains, verdicts):
-            sys.stderr.write("hvsim: d%d (%s): %s\n" % (d.domid, d.name, verdict))
+        print_verdicts(domains, verdicts)
     report_internal_errors(hv)
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
@@ -272,11 +276,11 @@ def report_internal_errors(hv):
     sys.stderr.flush()
 
 
-def _interrupted(hv, domains, result, debugger):
+def _interrupted(hv, domains, debugger):
     """Ctrl-C: one line saying so, the summary of every domain (those that
     finished have their verdicts), exit code 130 as a shell reports SIGINT."""
     sys.stderr.write("hvsim: interrupted\n")
-    print_summary(hv, domains, [verdict_of(d, timed_out(result, d)) for d in domains])
+    print_summary(hv, domains, [verdict_of(d) for d in domains])
     if debugger is not None:
         debugger.finish(EXIT_INTERRUPTED)
     return EXIT_INTERRUPTED
@@ -372,10 +376,18 @@ def print_json_summary(hv, domains, verdicts, code):
     sys.stdout.flush()
 
 
+def print_verdicts(domains, verdicts):
+    """One hvsim line per domain on stderr: "hvsim: d1 (NAME): VERDICT"."""
+    for d, verdict in zip(domains, verdicts):
+        sys.stderr.write("hvsim: d%d (%s): %s\n" % (d.domid, d.name, verdict))
+    sys.stderr.flush()
+
+
 def print_summary(hv, domains, verdicts):
-    """One line per domain: how it ended, its verdict, virtual and host time
+    """The summary table on stderr (stdout holds only the guests' consoles):
+    one line per domain: how it ended, its verdict, virtual and host time
     (host time is left out of deterministic runs, whose output must not vary)."""
-    out = sys.stdout
+    out = sys.stderr
     out.write("\n%-6s %-20s %-22s %-11s %-9s %10s %8s\n" % (
         "domain", "name", "capabilities", "ended", "verdict", "guest ms", "host s"))
     for r in _summary_rows(hv, domains, verdicts):

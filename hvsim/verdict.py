@@ -2,9 +2,10 @@
 runs guests (`hvsim run/boot/resume/step/test`).
 
 A guest's verdict is the 'Test result:' of its last console line (SUCCESS,
-SKIP, ERROR, FAILURE, in the order they get worse); a crash, a timeout or no
-result line is CRASH.  A command exits with its worst verdict's code, as
-xtf-runner does; the other codes say why no verdict was given.
+SKIP, ERROR, FAILURE, in the order they get worse); a crash, no result line,
+or still running when the run ends (a timeout) is CRASH.  A command exits
+with its worst verdict's code, as xtf-runner does; the other codes say why
+no verdict was given.
 """
 
 from .toolstack.xenconsoled import verdict_transcript
@@ -18,11 +19,13 @@ EXIT_INTERRUPTED = 130          # as a shell reports a process killed by SIGINT
 EXIT_BROKEN_PIPE = 141          # as a shell reports a process killed by SIGPIPE
 
 
-def verdict_of(domain, timed_out=False):
+def verdict_of(domain):
     """xtf-runner's rule: the last console line's 'Test result:' (the PV
-    console's, as xtf-runner reads `xl console`, else console_io's); a crash
-    or a timeout is CRASH whatever was printed."""
-    if timed_out or domain.crash_report is not None:
+    console's, as xtf-runner reads `xl console`, else console_io's); a crash,
+    or not having finished when the run ended (a timeout, Ctrl-C, no way to
+    go on), is CRASH whatever was printed.  A domain that shut down before
+    the run was cut short keeps its verdict."""
+    if not domain.finished or domain.crash_report is not None:
         return "CRASH"
     lines = [l for l in verdict_transcript(domain) if l.strip()]
     if not lines or "Test result:" not in lines[-1]:
@@ -31,12 +34,6 @@ def verdict_of(domain, timed_out=False):
         if v in lines[-1]:
             return v
     return "CRASH"
-
-
-def timed_out(result, domain):
-    """verdict_of's timed_out for `domain`: the run (a scheduler RunResult) was
-    cut short (timeout, Ctrl-C) or the domain never finished."""
-    return result.reason in ("timeout", "interrupted") or not domain.finished
 
 
 def worst(verdicts):

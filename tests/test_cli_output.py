@@ -1,5 +1,6 @@
-"""What hvsim writes where: --version, and `-` as stdout for the files it
-writes (--trace, --timeline, --junit)."""
+"""What hvsim writes where: the guests' consoles alone on stdout, hvsim's own
+lines (summary, verdicts, Xen's lines) on stderr; --version, and `-` as
+stdout for the files it writes (--trace, --timeline, --junit)."""
 
 import json
 import subprocess
@@ -10,6 +11,7 @@ import xml.etree.ElementTree as ET
 import unicorn
 
 import built
+from cliutil import summary, summary_table, xen_lines
 from x86util import build_pvh_elf, debugcon
 
 OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
@@ -20,6 +22,41 @@ def hvsim(*args):
                        text=True, timeout=120)
     assert "Traceback" not in r.stderr + r.stdout, r.stderr
     return r
+
+
+XTF_EXAMPLE_CONSOLE = ["--- Xen Test Framework ---", "Environment: HVM 64bit (Long mode 4 levels)",
+                       "Hello World", "Test result: SUCCESS"]
+
+
+def test_stdout_is_the_guests_consoles_alone(xtf_dir):
+    """XTF's example, one domain then two: stdout is exactly what the guests
+    printed; the summary table and verdicts are on stderr."""
+    example = xtf_dir / "tests" / "example" / "test-hvm64-example"
+    one = hvsim("run", example)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.splitlines() == XTF_EXAMPLE_CONSOLE
+    two = hvsim("run", "--deterministic", example, example)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.splitlines() == ["(d%d) %s" % (d, l) for d in (1, 2)
+                                       for l in XTF_EXAMPLE_CONSOLE]
+    assert summary(two.stderr) == {"d1": ("poweroff", "SUCCESS"), "d2": ("poweroff", "SUCCESS")}
+    assert summary_table(two.stderr)[0].split()[:2] == ["domain", "name"]
+    quiet = hvsim("run", "-q", example)
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    assert quiet.stderr == "hvsim: d1 (test-hvm64-example): SUCCESS\n"
+
+
+def test_crash_and_timeout_reports_are_on_stderr(tmp_path):
+    """A guest that spins past --timeout beside one that succeeds: the
+    consoles on stdout, the timeout report and the summary on stderr."""
+    spin = build_pvh_elf(tmp_path, debugcon("spinning\n") + "1: jmp 1b\n", name="spin.elf")
+    ok = build_pvh_elf(tmp_path, OK, name="ok.elf")
+    r = hvsim("run", "--timeout", "2", ok, spin)
+    assert r.returncode == 6
+    assert sorted(r.stdout.splitlines()) == ["(d1) Test result: SUCCESS", "(d1) hello",
+                                             "(d2) spinning"]
+    assert any("timeout after 2s" in l for l in xen_lines(r.stderr)), r.stderr
+    assert summary(r.stderr) == {"d1": ("poweroff", "SUCCESS"), "d2": ("running", "CRASH")}
 
 
 def test_version_names_unicorn_and_the_xen_interface():

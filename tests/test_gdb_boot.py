@@ -89,7 +89,7 @@ def test_demo3_threads_memory_and_a_domain_breakpoint(boot):
     assert "exited normally" in out, out
     rc, console, err = b.finish()
     assert rc == 0, err
-    assert re.search(r"^d2\s+guest .* SUCCESS", console, re.M), console
+    assert re.search(r"^d2\s+guest .* SUCCESS", err, re.M), err
 
 
 @needs_gdb

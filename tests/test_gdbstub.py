@@ -107,15 +107,22 @@ class Hvsim:
         self.port = int(re.search(r"target remote 127\.0\.0\.1:(\d+)", self.banner).group(1))
 
     def _read_banner(self):
+        """The stub's banner line on stderr (after Xen's "(XEN)" lines, kept in
+        .before)."""
         deadline = time.monotonic() + TIMEOUT
-        line = b""
-        while time.monotonic() < deadline and not line.endswith(b"\n"):
+        line, self.before = b"", []
+        while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stderr], [], [], 0.5)
             if ready:
                 byte = os.read(self.proc.stderr.fileno(), 1)    # unbuffered: select stays true
                 if not byte:
                     break
                 line += byte
+                if line.startswith(b"(XEN) ") and line.endswith(b"\n"):
+                    self.before.append(line.decode())
+                    line = b""
+                elif line.endswith(b"\n"):
+                    break
         assert b"target remote" in line, "no banner from hvsim: %r" % line
         return line.decode()
 

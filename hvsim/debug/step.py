@@ -34,7 +34,7 @@ import sys
 from ..boot.elf import KernelImage, load_kernel
 from ..errors import ConfigError
 from ..options import deterministic_option, guest_options, parse_size
-from ..verdict import EXIT_CODES, EXIT_INTERRUPTED, timed_out, verdict_of, worst
+from ..verdict import EXIT_CODES, EXIT_INTERRUPTED, verdict_of, worst
 from .control import ANY, RunControl, StopRun
 from .phases import BUILT, PHASES, parse_domid
 
@@ -360,7 +360,7 @@ def cmd_step(args):
     if result.reason == "stalled" and stepper.hold_others and not d.finished:
         stepper._say("-- d%d can go no further: the other domains stay paused (--others paused)"
                      % d.domid)
-    verdicts = [verdict_of(x, timed_out(result, x)) for x in domains]
+    verdicts = [verdict_of(x) for x in domains]
     stepper._say("-- the run ended after %d stepped instruction%s: %s"
                  % (stepper.executed, "" if stepper.executed == 1 else "s",
                     verdicts[domains.index(d)]))
@@ -376,7 +376,7 @@ def _one_guest(args):
             raise ConfigError("%s: only for a host boot (a boot config or scenario directory)"
                               % opt)
     hv = Hypervisor(deterministic=args.deterministic,
-                    console=ConsoleSink(stream=sys.stdout, prefix_domains=False))
+                    console=ConsoleSink.terminal(prefix_domains=False))
     return hv, build_guests(hv, args, [args.guest], parse_size(args.mem))
 
 
@@ -388,7 +388,7 @@ def _boot(args):
     host_mem = parse_size("4G", "--host-mem")
     cfg, plan = read_boot_plan(args.guest, args.entry, host_mem)
     hv = boot_host(cfg, plan, host_mem, args.deterministic,
-                   ConsoleSink(stream=sys.stdout, prefix_domains=True))
+                   ConsoleSink.terminal())
     return hv, launch.build_plan(hv, plan)
 
 

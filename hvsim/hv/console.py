@@ -6,7 +6,10 @@ Xen does, one line at a time with a "(dN) " prefix; a single-domain run can
 drop the prefix (`hvsim run` streams the guest console as is).  Bytes Xen's
 guest_console_write() would not print (anything but 0x20-0x7e, 0xa0-0xff and
 tab) are dropped, and lines longer than Xen's per-domain buffer are broken.
-Every line is also kept in the domain's transcript.  hvsim behaves as a
+Every line is also kept in the domain's transcript.  Xen's own lines
+("(XEN) ...": boot messages, crash reports, timeouts) go to a stream of
+their own, stderr on the command line, so that stdout holds only the
+guests' consoles.  hvsim behaves as a
 debug build of Xen, where any domain may write with console_io
 (CONFIG_VERBOSE_DEBUG).
 
@@ -45,9 +48,12 @@ ESC_NONE, ESC_START, ESC_CSI = 0, 1, 2      # DomainConsole._esc: ESC seen, ESC 
 class ConsoleSink:
     """Where console lines go: a stream, plus an optional listener."""
 
-    def __init__(self, stream="stdout", prefix_domains=True):
-        """stream: a file, "stdout" (the default), or None for no output."""
+    def __init__(self, stream="stdout", prefix_domains=True, xen_stream="stream"):
+        """stream: where the guests' consoles go: a file, "stdout" (the
+        default), or None for no output; xen_stream: where Xen's own lines
+        go: a file, None, or "stream" (the default: with the consoles)."""
         self.stream = sys.stdout if stream == "stdout" else stream
+        self.xen_stream = self.stream if xen_stream == "stream" else xen_stream
         self.prefix_domains = prefix_domains
         self.listeners = []
         self._shown = {}              # domid -> deque of (source, line) not yet repeated
@@ -56,7 +62,22 @@ class ConsoleSink:
         self._raw_open = False        # raw() output stopped mid-line
 
     def __getstate__(self):           # snapshots: output is re-attached on resume
-        return snapstate.transient(self, stream=None, listeners=[])
+        return snapstate.transient(self, stream=None, xen_stream=None, listeners=[])
+
+    @classmethod
+    def terminal(cls, quiet=False, prefix_domains=True):
+        """The command line's sink: consoles on stdout, Xen's lines on
+        stderr (-q: neither)."""
+        sink = cls(None, prefix_domains)
+        sink.show(quiet)
+        return sink
+
+    def show(self, quiet=False):
+        """(Re-)attach the command line's streams (a resumed snapshot's sink
+        has none): consoles on stdout, Xen's lines on stderr, or nothing
+        with -q."""
+        self.stream = None if quiet else sys.stdout
+        self.xen_stream = None if quiet else sys.stderr
 
     def line(self, domain, text, source=CONSOLE_IO):
         """A complete line of `domain`'s console `source`: shown, unless it
@@ -128,10 +149,11 @@ class ConsoleSink:
     def _prefixed(self, domain, text):
         return ("(d%d) %s" % (domain.domid, text)) if self.prefix_domains else text
 
-    def _write(self, out):
-        if self.stream is not None:
-            self.stream.write(out)
-            self.stream.flush()
+    def _write(self, out, stream="stream"):
+        stream = self.stream if stream == "stream" else stream
+        if stream is not None:
+            stream.write(out)
+            stream.flush()
 
     def _history(self, domid):
         shown = self._shown.get(domid)
@@ -152,10 +174,10 @@ class ConsoleSink:
         return False
 
     def xen_line(self, text):
-        """Xen's own messages: "(XEN) ..." (to stderr-like stream of the sink)."""
+        """Xen's own messages: "(XEN) ..." (to the sink's xen_stream)."""
         out = "(XEN) " + text
         self._break_open()
-        self._write(out + "\n")
+        self._write(out + "\n", self.xen_stream)
         for fn in self.listeners:
             fn(None, out)
 

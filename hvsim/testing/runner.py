@@ -280,8 +280,9 @@ def _note(result):
         return re.sub(r"^hvsim: (error: )?", "", text.strip())
     if v == "SKIP":
         return skip_reason(lines)
-    if v == "CRASH":
-        return (_first(lines, r"^\(XEN\) .*(crashed|timeout after)")[len("(XEN) "):]
+    if v == "CRASH":                        # Xen's lines are on hvsim run's stderr
+        return (_first(result.stderr.splitlines(), r"^\(XEN\) .*(crashed|timeout after)")
+                [len("(XEN) "):]
                 or _first(lines, r"^\s*PANIC")
                 or ("no 'Test result:' line" if result.returncode == EXIT_CODES["CRASH"]
                     else "hvsim run exited %s" % result.returncode))
@@ -779,8 +780,7 @@ def add_parser(subparsers):
                    help="memory per guest (default: hvsim run's)")
     p.add_argument("--cmdline", default=None, metavar="S",
                    help="kernel command line for every guest")
-    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE (-: stdout, and "
-                                                  "the summary goes to stderr)")
+    p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE (-: stdout)")
     p.add_argument("--list", action="store_true",
                    help="list the tests that would run (name and image) and exit")
     p.add_argument("--json", action="store_true",
@@ -900,7 +900,7 @@ def _run(args, tests, opts, jobs):
         sys.stderr.write("hvsim: interrupted: running guests killed; %d of %d tests finished\n"
                          % (len(results), len(tests)))
     try:
-        _report(results, elapsed, args, sys.stderr if args.junit == "-" else sys.stdout)
+        _report(results, elapsed, args, sys.stderr)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
         silence_stdout()
     if args.junit:
