@@ -15,6 +15,7 @@ from .snapshot.point import POINT_HELP
 _SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_SUFFIXES = ("IB", "B", "")      # 512M, 512MB, 512MiB: all binary, as QEMU and xl read them
 PAGE_SIZE = 4096
+MAX_VCPUS = 128         # vCPUs a domain may have (--vcpus, xl's vcpus =)
 SIZE_HELP = "a size: 512M, 512MiB, 2G, 65536K; a bare number is MiB, as QEMU's -m and xl's memory="
 
 

@@ -22,6 +22,7 @@ import os
 import re
 
 from ..errors import ConfigError
+from ..options import MAX_VCPUS, check_host_can_give
 
 ACTIONS = ("destroy", "restart", "rename-restart", "preserve", "coredump-destroy",
            "coredump-restart", "soft-reset")
@@ -164,6 +165,10 @@ def _domain(path, cfg, lines):
     for key in ("memory", "maxmem", "vcpus", "maxvcpus"):
         if key in cfg and cfg[key] < 1:
             raise ConfigError("%s = %d: must be at least 1" % (where(key), cfg[key]))
+    if "memory" in cfg:                     # MiB, as xl reads it: refused before allocating
+        check_host_can_give(cfg["memory"] << 20, "%s = %d" % (where("memory"), cfg["memory"]))
+    if cfg.get("vcpus", 1) > MAX_VCPUS:
+        raise ConfigError("%s = %d: at most %d" % (where("vcpus"), cfg["vcpus"], MAX_VCPUS))
     actions = []
     for key in ("on_poweroff", "on_reboot", "on_crash", "on_watchdog", "on_soft_reset"):
         if key in cfg:
