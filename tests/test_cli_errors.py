@@ -59,6 +59,12 @@ def test_bad_mem_option(tmp_path):
     assert r.returncode == 2 and "--mem 'lots'" in r.stderr
 
 
+def test_memory_too_small_for_the_kernel_says_how_much(tmp_path):
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    r = hvsim("run", "--mem", "100K", elf)
+    assert r.returncode == 2 and "outside the domain's 100 KiB of low RAM" in r.stderr, r.stderr
+
+
 def test_triple_fault_crashes_the_domain(tmp_path):
     # no IDT at all: #UD -> #GP (IDT limit) -> #DF -> triple fault
     elf = build_pvh_elf(tmp_path, debugcon("about to fault\n") + "ud2\n")

@@ -30,6 +30,7 @@ from ..hv.vcpu import VCpu
 from ..hv.version import version_tuple
 from ..abi import elfnote
 from ..toolstack import acpi, libxl
+from ..options import format_size
 from .elf import load_kernel
 from .util import round_up
 
@@ -113,7 +114,7 @@ def _load_segments(d, spec, kernel, lowmem):
         if seg.paddr + seg.memsz > lowmem:
             raise HostInputError(
                 spec.source, "PT_LOAD [%#x, %#x)" % (seg.paddr, seg.paddr + seg.memsz),
-                "segment lies outside the domain's %d MiB of low RAM" % (lowmem >> 20),
+                "segment lies outside the domain's %s of low RAM" % format_size(lowmem),
                 "give the domain more memory or link the kernel lower")
         d.physmap.write(seg.paddr, seg.data)
 
