@@ -123,7 +123,7 @@ def build_parser():
                                    "and console prefixes.  A snapshot is read only by the hvsim "
                                    "and Unicorn versions that wrote it; like any pickle, it is "
                                    "trusted input.")
-    s.add_argument("snapshot", metavar="FILE", help="snapshot file")
+    s.add_argument("snapshot", metavar="FILE", help="snapshot file (-: stdin)")
     s.add_argument("--info", action="store_true",
                    help="print what the snapshot holds (versions, point, domains) and exit")
     options.output_options(s)

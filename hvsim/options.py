@@ -81,6 +81,13 @@ def validate(args):
             raise ConfigError("-i: stdin is not a terminal (run hvsim in one, or leave -i out)")
     if hasattr(args, "timeout") and timeout is None:
         args.timeout = 0 if interactive else DEFAULT_TIMEOUT
+    on_stdout = [option + " -" for attr, option in STDOUT_OUTPUTS
+                 if getattr(args, attr, None) == "-"]
+    if getattr(args, "json", False) is True:
+        on_stdout.append("--json")
+    if len(on_stdout) > 1:
+        raise ConfigError("%s: only one output can go to stdout: give the others a file"
+                          % " and ".join(on_stdout))
 
 
 def _stdin_is_a_terminal():
@@ -88,6 +95,12 @@ def _stdin_is_a_terminal():
         return os.isatty(sys.stdin.fileno())
     except (AttributeError, ValueError, OSError):
         return False
+
+
+# the outputs a file name of `-` sends to stdout: (args attribute, option)
+STDOUT_OUTPUTS = (("trace", "--trace"), ("timeline", "--timeline"),
+                  ("xenstore_dump", "--xenstore-dump"), ("snapshot_file", "--snapshot-file"),
+                  ("junit", "--junit"))
 
 
 def guest_options(p):
@@ -170,7 +183,9 @@ def snapshot_options(p):
         "With --deterministic, [run to the snapshot] + [resume] prints exactly what one "
         "uninterrupted run prints.  Snapshots are pickles: resume only files you trust.")
     g.add_argument("--snapshot-at", metavar="POINT", help=POINT_HELP)
-    g.add_argument("--snapshot-file", metavar="FILE", help="where to write the snapshot")
+    g.add_argument("--snapshot-file", metavar="FILE",
+                   help="where to write the snapshot (-: stdout, with -q; `hvsim resume -` "
+                        "reads it from stdin)")
     g.add_argument("--snapshot-continue", action="store_true",
                    help="keep running after writing the snapshot (the run then ends with "
                         "its verdict as usual)")

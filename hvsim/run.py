@@ -204,7 +204,8 @@ def resume(args):
     hv.console.show(args.quiet)
     h = loaded.header
     sys.stderr.write("hvsim: resuming %s at %s (loaded in %.2f s)\n"
-                     % (args.snapshot, fileformat.describe_point(h), loaded.load_seconds))
+                     % ("stdin" if args.snapshot == "-" else args.snapshot,
+                        fileformat.describe_point(h), loaded.load_seconds))
     return _run_and_report(hv, args, loaded.run["domains"], summary=loaded.run["summary"],
                            snap=snap, resumed=True)
 

@@ -194,6 +194,39 @@ def test_continue_chain_and_cli(tmp_path):
 
 
 @needs_guests
+@needs_firmware
+def test_snapshot_through_a_pipe():
+    """`-` is stdout for --snapshot-file (with -q: the consoles would share
+    it) and stdin for resume: a pipe carries the run on to the same end."""
+    full = hvsim("boot", DEMO3, "--deterministic", "-q")
+    cmd = [sys.executable, "-m", "hvsim"]
+    writer = subprocess.Popen(cmd + ["boot", DEMO3, "--deterministic", "-q", "--snapshot-at",
+                                     "20us", "--snapshot-file", "-"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.run(cmd + ["resume", "-q", "-"], cwd=ROOT, stdin=writer.stdout,
+                            capture_output=True, text=True, timeout=120)
+    writer.stdout.close()
+    assert writer.wait(60) == 0, writer.stderr.read()
+    assert "written to stdout" in writer.stderr.read().decode()
+    assert reader.returncode == 0 and reader.stdout == "", reader.stderr
+    assert reader.stderr.startswith("hvsim: resuming stdin at 0.02")
+    assert summary_table(without_host_seconds(reader.stderr)) == \
+        summary_table(without_host_seconds(full[2])) != []
+    loud = hvsim_fails("boot", DEMO3, "--snapshot-at", "20us", "--snapshot-file", "-")
+    assert "--snapshot-file -: the snapshot goes to stdout" in loud and "add -q" in loud
+    two = hvsim_fails("boot", DEMO3, "-q", "--trace", "-", "--snapshot-at", "20us",
+                      "--snapshot-file", "-")
+    assert "--trace - and --snapshot-file -: only one output can go to stdout" in two
+
+
+def hvsim_fails(*argv):
+    """`hvsim ARGV` refused before it runs: its one line on stderr."""
+    rc, out, err = hvsim(*argv)
+    assert rc == 2 and out == "" and err.count("\n") == 1, (rc, out, err)
+    return err
+
+
+@needs_guests
 def test_point_not_reached_and_bad_options(tmp_path):
     snap = tmp_path / "s.hvsnap"
     rc, out, err = hvsim("run", "--deterministic", "-q", HC64, "--snapshot-at", "10s",

@@ -50,26 +50,36 @@ def versions():
 
 def write(path, header, body):
     """Write header (a JSON-able dict) and body (compressed bytes) to path
-    atomically, with the body's size and CRC in the header; the file's size."""
+    atomically (`-`: to stdout), with the body's size and CRC in the
+    header; the file's size."""
     header.update(body_bytes=len(body), body_crc32=zlib.crc32(body))
     hjson = json.dumps(header, sort_keys=True).encode()
+    parts = (_PREFIX.pack(MAGIC, FORMAT_VERSION, len(hjson)), hjson, body)
+    if path == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"".join(parts))
+        sys.stdout.buffer.flush()
+        return sum(map(len, parts))
     tmp = path + ".tmp"
     try:
         with open(tmp, "wb") as f:
-            f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(hjson)))
-            f.write(hjson)
-            f.write(body)
+            for part in parts:
+                f.write(part)
         os.replace(tmp, path)
     except OSError as e:
         raise ConfigError("--snapshot-file %s: %s" % (path, e.strerror)) from None
-    return _PREFIX.size + len(hjson) + len(body)
+    return sum(map(len, parts))
 
 
 def read_header(path):
-    """(header, body) of a snapshot file, checked; SnapshotError otherwise."""
+    """(header, body) of a snapshot file (`-`: stdin), checked; SnapshotError
+    otherwise."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
     except OSError as e:
         raise SnapshotError(path, "cannot read: %s" % e.strerror, "check the path") from None
     if len(data) < _PREFIX.size or not data.startswith(MAGIC):

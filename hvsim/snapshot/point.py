@@ -57,6 +57,11 @@ class Request:
         if req.point.insns and not deterministic:
             raise ConfigError("--snapshot-at %s: instruction counts need --deterministic "
                               "(or give a virtual time, e.g. 5ms)" % at)
+        if path == "-":                 # stdout: for `... | hvsim resume -`
+            if not getattr(args, "quiet", False):
+                raise ConfigError("--snapshot-file -: the snapshot goes to stdout, where the "
+                                  "consoles go too: add -q")
+            return req
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise ConfigError("--snapshot-file %s: cannot write in %s" % (path, folder))
@@ -81,9 +86,11 @@ class Request:
                       "snapshot was written\n" % self.point.text)
             return
         out.write("hvsim: snapshot at %s written to %s (%d KiB, %.2f s); continue with: "
-                  "hvsim resume %s\n" % (describe_point(h), self.path,
+                  "hvsim resume %s\n" % (describe_point(h),
+                                          "stdout" if self.path == "-" else self.path,
                                           (h["file_bytes"] + 1023) // 1024,
-                                          h["save_seconds"], self.path))
+                                          h["save_seconds"],
+                                          "- < FILE" if self.path == "-" else self.path))
         out.flush()
 
 
