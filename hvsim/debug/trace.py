@@ -25,7 +25,8 @@ takes the same calls, including slice and runstate, which the Tracer drops.
 import json
 
 from ..abi import errno as xerrno
-from ..abi import domctl, event_channel, grant_table, hvm, memory, sched, sysctl, vcpu, version, xen
+from ..abi import console, domctl, event_channel, grant_table, hvm, memory, sched, sysctl, vcpu
+from ..abi import version, xen
 from ..abi.errno import HypercallError
 from ..arch.x86.traps import vector_name
 from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
@@ -48,8 +49,13 @@ _SUBOPS = {
     xen.__HYPERVISOR_hvm_op: _names(hvm, "HVMOP_"),
     xen.__HYPERVISOR_memory_op: _names(memory, "XENMEM_"),
     xen.__HYPERVISOR_vcpu_op: _names(vcpu, "VCPUOP_"),
-    xen.__HYPERVISOR_console_io: {0: "CONSOLEIO_write", 1: "CONSOLEIO_read"},
+    xen.__HYPERVISOR_console_io: _names(console, "CONSOLEIO_"),
     xen.__HYPERVISOR_grant_table_op: _names(grant_table, "GNTTABOP_"),
+    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_CMD_"),
+}
+# hypercalls whose second argument is named too
+_SECOND_ARG = {
+    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_TYPE_"),
 }
 # hypercalls whose only argument is a struct starting with its u32 command
 _STRUCT_CMDS = {
@@ -89,6 +95,10 @@ def decode_hypercall(nr, args, result, v=None):
         if nr == xen.__HYPERVISOR_memory_op:
             sub &= memory.MEMOP_CMD_MASK
         parts.append(subops.get(sub, str(sub)))
+    second = _SECOND_ARG.get(nr)
+    if second is not None and shown:
+        parts.append(second.get(shown[0], "%#x" % shown[0]))
+        shown.pop(0)
     parts.extend("%#x" % a for a in shown)
     if result < 0:
         res = "-%s" % xerrno.name(-result)
