@@ -76,7 +76,6 @@ def build_parser():
                                    "CRASH (crash, no result, timeout) 6.")
     r.add_argument("guests", nargs="+", metavar="GUEST", help="PVH kernel ELF file")
     options.guest_options(r)
-    r.add_argument("--vcpus", type=int, default=1, help="vCPUs per domain (default 1)")
     r.add_argument("--gdb", metavar="[HOST]:PORT", help=GDB_HELP)
     options.run_options(r)
     r.set_defaults(func=cmd_run)

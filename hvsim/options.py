@@ -16,7 +16,8 @@ _SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_SUFFIXES = ("IB", "B", "")      # 512M, 512MB, 512MiB: all binary, as QEMU and xl read them
 PAGE_SIZE = 4096
 MAX_VCPUS = 128         # vCPUs a domain may have (--vcpus, xl's vcpus =)
-SIZE_HELP = "a size: 512M, 512MiB, 2G, 65536K; a bare number is MiB, as QEMU's -m and xl's memory="
+SIZE_HELP = ("a size: 512M, 512MiB, 2G, 1.5G, 65536K; a bare number is MiB, as QEMU's -m and "
+             "xl's memory=")
 
 
 def host_ram():
@@ -34,15 +35,24 @@ def parse_size(text, what="--mem"):
             t = t[:-len(suffix)]
             break
     mult = _SIZE_UNITS.get(t[-1:], 1 << 20)
-    num = t[:-1] if t[-1:] in _SIZE_UNITS else t
+    num = t[:-1].strip() if t[-1:] in _SIZE_UNITS else t
     try:
         value = int(num, 10) * mult
     except ValueError:
-        raise ConfigError("%s %r: not a size (%s)" % (what, text, SIZE_HELP)) from None
+        value = _fraction(num, mult, what, text)
     if value <= 0 or value % PAGE_SIZE:
         raise ConfigError("%s %r: must be a positive multiple of 4 KiB" % (what, text))
     check_host_can_give(value, "%s %s" % (what, text))
     return value
+
+
+def _fraction(num, mult, what, text):
+    """'1.5' of a unit (QEMU takes -m 1.5G) -> bytes; ConfigError if `num` is
+    not a plain decimal number."""
+    if not num.replace(".", "", 1).isdigit():
+        raise ConfigError("%s %r: not a size (%s)" % (what, text, SIZE_HELP)) from None
+    whole, _, frac = num.partition(".")
+    return (int(whole or "0") * (10 ** len(frac)) + int(frac or "0")) * mult // (10 ** len(frac))
 
 
 def check_host_can_give(size, what):
@@ -63,11 +73,15 @@ def format_size(size):
 
 def validate(args):
     """The checks every sub-command's options get, after parsing and before
-    anything runs: sizes (--mem, --host-mem) and time limits (--timeout).
+    anything runs: sizes (--mem, --host-mem), --vcpus, time limits
+    (--timeout) and which output takes stdout.
     Raises ConfigError (one line, exit 2)."""
     for name, what in (("mem", "--mem"), ("host_mem", "--host-mem")):
         if getattr(args, name, None) is not None:
             parse_size(getattr(args, name), what)
+    vcpus = getattr(args, "vcpus", None)
+    if vcpus is not None and not 1 <= vcpus <= MAX_VCPUS:
+        raise ConfigError("--vcpus %d: must be between 1 and %d" % (vcpus, MAX_VCPUS))
     timeout = getattr(args, "timeout", None)
     if timeout is not None and not timeout >= 0:       # also NaN
         raise ConfigError("--timeout %g: must be 0 (never) or a positive number of seconds"
@@ -112,6 +126,8 @@ def guest_options(p):
                         "its hvm_start_info, as xl's ramdisk= (QEMU's -initrd)")
     p.add_argument("--mem", default="128M", metavar="SIZE",
                    help="memory per domain (default 128M; %s)" % SIZE_HELP)
+    p.add_argument("--vcpus", type=int, default=1,
+                   help="vCPUs per domain (default 1, at most %d)" % MAX_VCPUS)
 
 
 def deterministic_option(p):

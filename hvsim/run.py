@@ -15,7 +15,7 @@ from .boot.pvh import DomainSpec, Module, build_domain
 from .errors import ConfigError, read_input
 from .hv.console import ConsoleSink
 from .hv.hypervisor import Hypervisor
-from .options import MAX_VCPUS, check_host_can_give, parse_size
+from .options import check_host_can_give, parse_size, validate
 from .snapshot import fileformat, machine
 from .snapshot.point import Request
 from .verdict import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, verdict_of, worst
@@ -31,8 +31,6 @@ def run_guests(args):
     if len(args.guests) > 1:
         check_host_can_give(mem * len(args.guests), "--mem %s for each of %d domains"
                             % (args.mem, len(args.guests)))
-    if args.vcpus < 1 or args.vcpus > MAX_VCPUS:
-        raise ConfigError("--vcpus %d: must be between 1 and %d" % (args.vcpus, MAX_VCPUS))
     check_guest_files(args.guests)
     check_arm64_options(args)
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
@@ -55,6 +53,7 @@ def create_domain(args):
                          % (cfg.path, key, action))
     args.guests, args.vcpus, args.names = [cfg.kernel], cfg.vcpus, {0: cfg.name}
     args.mem, args.cmdline, args.ramdisk = "%dM" % cfg.memory_mib, cfg.cmdline, cfg.ramdisk
+    validate(args)
     return run_guests(args)
 
 

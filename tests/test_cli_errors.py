@@ -121,7 +121,8 @@ def test_deterministic_runs_are_byte_identical(tmp_path):
 
 @pytest.mark.parametrize("text,size", [
     ("512M", 512 << 20), ("512MiB", 512 << 20), ("512mb", 512 << 20), ("2G", 2 << 30),
-    ("65536K", 64 << 20), ("64", 64 << 20), ("1GiB", 1 << 30),
+    ("65536K", 64 << 20), ("64", 64 << 20), ("1GiB", 1 << 30), ("1.5G", 1536 << 20),
+    ("0.5M", 512 << 10),
 ])
 def test_sizes_as_qemu_and_xl_write_them(text, size):
     from hvsim.options import parse_size
@@ -139,11 +140,49 @@ def test_impossible_sizes_refused_before_boot(tmp_path, text, message):
     assert r.stderr.count("\n") == 1 and message in r.stderr and "internal error" not in r.stderr
 
 
-@pytest.mark.parametrize("command", [["run", "{elf}"], ["step", "{elf}"], ["resume", "{tmp}/s"],
-                                     ["boot", "{tmp}"], ["test", "{tmp}"]])
-def test_negative_timeouts_refused_everywhere(tmp_path, command):
+# every command that runs guests, as "{elf}" (a kernel), "{cfg}" (an xl config of it)
+# and "{tmp}" (a directory) fill them in
+EVERY_COMMAND = [["run", "{elf}"], ["step", "{elf}"], ["resume", "{tmp}/s"], ["boot", "{tmp}"],
+                 ["test", "{tmp}"], ["create", "{cfg}"]]
+
+
+def _command(tmp_path, command):
     elf = build_pvh_elf(tmp_path, "hlt\n")
-    args = [a.format(elf=elf, tmp=tmp_path) for a in command]
+    cfg = tmp_path / "guest.cfg"
+    cfg.write_text('name = "g"\nkernel = "%s"\n' % elf)
+    return [a.format(elf=elf, tmp=tmp_path, cfg=cfg) for a in command]
+
+
+@pytest.mark.parametrize("command", [["run", "--mem", "1T", "{elf}"],
+                                     ["step", "--mem", "1T", "{elf}"],
+                                     ["test", "--mem", "1T", "{tmp}"],
+                                     ["boot", "--host-mem", "1T", "{tmp}"],
+                                     ["lcm", "check", "--host-mem", "1T", "{tmp}"]])
+def test_impossible_sizes_refused_by_every_command(tmp_path, command):
+    r = hvsim(*_command(tmp_path, command))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "1T: more memory than this host has" in r.stderr
+
+
+def test_impossible_xl_memory_refused_before_boot(tmp_path):
+    elf = build_pvh_elf(tmp_path, "hlt\n")
+    (tmp_path / "big.cfg").write_text('kernel = "%s"\nmemory = 1073741824\n' % elf)
+    r = hvsim("create", tmp_path / "big.cfg")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "big.cfg:2: memory = 1073741824: more memory than this host has" in r.stderr
+
+
+@pytest.mark.parametrize("command", [["run", "{elf}"], ["step", "-n", "1", "{elf}"]])
+@pytest.mark.parametrize("vcpus", ["0", "129"])
+def test_vcpus_refused_out_of_range(tmp_path, command, vcpus):
+    r = hvsim(*_command(tmp_path, command), "--vcpus", vcpus)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--vcpus %s: must be between 1 and 128" % vcpus in r.stderr
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND)
+def test_negative_timeouts_refused_everywhere(tmp_path, command):
+    args = _command(tmp_path, command)
     r = hvsim(*args, "--timeout", "-1")
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "--timeout -1: must be 0 (never) or a positive number" in r.stderr

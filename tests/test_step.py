@@ -74,6 +74,19 @@ def test_steps_to_the_end_with_hypercalls_and_verdict():
     assert re.match(r"-- the run ended after \d+ stepped instructions: SUCCESS", lines[-1])
 
 
+def test_smp_guest_with_its_vcpus():
+    """--vcpus as for `hvsim run`: the SMP guest, whose bring-up errors make
+    Xen print gprintk lines (which once crashed the stepper), brings up its
+    four vCPUs and succeeds; with one it would skip (xtf_skip)."""
+    smp = ROOT / "guests" / "build" / "hvm64" / "smp.elf"
+    built.need(smp)
+    rc, lines, err = step(smp, "--vcpus", "4", "--until", "xtf_skip", "-n", "1")
+    assert rc == 0, err
+    assert "4 vCPUs" in lines and "Test result: SUCCESS" in lines
+    assert re.match(r"-- the run ended after 0 stepped instructions: SUCCESS", lines[-1]), lines
+    assert "crashed" not in err and "d1v0 Unknown vcpu_hvm_context mode" in err
+
+
 @pytest.mark.parametrize("args, message", [
     (("--until", "no_such_symbol"), "--until no_such_symbol: no such symbol"),
     (("--count", "0"), "--count 0: must be at least 1"),

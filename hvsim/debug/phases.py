@@ -17,6 +17,7 @@ RunControl (control.py) turns a wanted phase into an all-stop.
 """
 
 from ..errors import ConfigError
+from .sink import TraceSink
 
 BUILT, UNPAUSED, FIRST_INSN, FIRST_HYPERCALL, SHUTDOWN = (
     "built", "unpaused", "first-instruction", "first-hypercall", "shutdown")
@@ -65,9 +66,9 @@ class PhaseStops:
             for p in PHASES if p in self.wanted)
 
 
-class PhaseSink:
-    """A trace sink (trace.py's interface) telling `reached(domain, phase,
-    vcpu, detail)` about unpauses, hypercalls and ends."""
+class PhaseSink(TraceSink):
+    """A trace sink telling `reached(domain, phase, vcpu, detail)` about
+    unpauses, hypercalls and ends."""
 
     def __init__(self, reached):
         self.reached = reached
@@ -81,21 +82,3 @@ class PhaseSink:
             self.reached(d, UNPAUSED, None, None)
         elif what not in _NOT_ENDS:
             self.reached(d, SHUTDOWN, None, lambda: what)
-
-    def exception(self, v, vector, kind, error_code, rip):
-        pass
-
-    def upcall(self, v, vector):
-        pass
-
-    def evtchn_pending(self, d, port, v):
-        pass
-
-    def xen_message(self, v, text):
-        pass
-
-    def slice(self, v, start_ns, end_ns, exit_):
-        pass
-
-    def runstate(self, v, old, new, now):
-        pass

@@ -37,6 +37,7 @@ from ..options import deterministic_option, guest_options, parse_size
 from ..verdict import EXIT_CODES, EXIT_INTERRUPTED, verdict_of, worst
 from .control import ANY, RunControl, StopRun
 from .phases import BUILT, PHASES, parse_domid
+from .sink import TraceSink
 
 HELP = "follow a guest one instruction at a time (boot flows)"
 DESCRIPTION = (
@@ -121,7 +122,7 @@ class Symbols:
 
 
 # ---- the stepper ---------------------------------------------------------------------------------
-class Stepper(RunControl):
+class Stepper(RunControl, TraceSink):
     step_interrupts = True
 
     def __init__(self, hv, symbols, out, count=None, until=None, ask=None, domain=None,
@@ -147,7 +148,7 @@ class Stepper(RunControl):
         if self.domain is not None:
             self.limit_breakpoints(self.domain.domid)
 
-    # -- events (a trace sink, trace.py) ------------------------------------------------------
+    # -- events (a TraceSink) --------------------------------------------------------------
     def exception(self, v, vector, kind, error_code, rip):
         if self._collect:
             ec = "" if error_code is None else "[%#x]" % error_code
@@ -158,21 +159,6 @@ class Stepper(RunControl):
         from .trace import decode_hypercall
         if self._collect:
             self._events.append("hypercall " + decode_hypercall(nr, args, result))
-
-    def upcall(self, v, vector):
-        pass
-
-    def evtchn_pending(self, d, port, v):
-        pass
-
-    def domain_event(self, d, what):
-        pass
-
-    def slice(self, v, start_ns, end_ns, exit_):
-        pass
-
-    def runstate(self, v, old, new, now):
-        pass
 
     # -- output -------------------------------------------------------------------------------------
     def _say(self, text):

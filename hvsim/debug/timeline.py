@@ -27,6 +27,7 @@ from ..abi.vcpu import RUNSTATE_blocked, RUNSTATE_runnable, RUNSTATE_running
 from .trace import decode_hypercall
 from ..arch.x86.traps import vector_name
 from ..hv.hypercall import hypercall_name
+from .sink import TraceSink
 
 _SPANS = {RUNSTATE_blocked: "blocked", RUNSTATE_runnable: "runnable"}
 
@@ -35,7 +36,7 @@ def _us(ns):
     return ns / 1000.0
 
 
-class Timeline:
+class Timeline(TraceSink):
     """Collects events while the run goes on; `close()` writes the file."""
 
     def __init__(self, hv, path):

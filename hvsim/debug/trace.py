@@ -31,6 +31,7 @@ from ..abi.errno import HypercallError
 from ..arch.x86.traps import vector_name
 from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
 from ..hv.hypercall import hypercall_name
+from .sink import TraceSink
 from ..arch.x86.disasm import disassembler
 
 STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn", "insn")
@@ -107,7 +108,7 @@ def decode_hypercall(nr, args, result, v=None):
     return "%s(%s) = %s" % (name, ", ".join(parts), res)
 
 
-class Tracer:
+class Tracer(TraceSink):
     def __init__(self, hv, stream, streams=DEFAULT_STREAMS, fmt="text", insn_range=None):
         self.hv = hv
         self.out = stream
