@@ -113,6 +113,33 @@ def _check_interrupted_run(out, code, took):
     assert row and "running" in row[0] and "CRASH" in row[0], out      # the summary
 
 
+@pytest.mark.parametrize("reached", [True, False], ids=["after-snapshot", "before-snapshot"])
+def test_ctrl_c_leaves_snapshots_consistent(tmp_path, reached):
+    """Ctrl-C after a snapshot was written (--snapshot-continue) leaves it
+    whole and resumable; before the point, no file (nor half of one)."""
+    elf = build_pvh_elf(tmp_path, SPIN_CPUID, name="spin.elf")
+    snap = tmp_path / "s.hvsnap"
+    term = Terminal("run", "--console", "none", "--timeout", "0", "--snapshot-at",
+                    "1ms" if reached else "10000s", "--snapshot-file", snap,
+                    "--snapshot-continue", elf)
+    term.read_until("snapshot at" if reached else "spinning")
+    code, _ = term.ctrl_c()
+    out = term.text()
+    assert code == 130 and out.count("hvsim: interrupted") == 1, out
+    assert not (tmp_path / "s.hvsnap.tmp").exists()
+    if not reached:
+        assert not snap.exists() and "no snapshot was written" in out, out
+        return
+    info = subprocess.run([sys.executable, "-m", "hvsim", "resume", "--info", str(snap)],
+                          capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0 and "d1" in info.stdout, info.stdout + info.stderr
+    resumed = subprocess.run([sys.executable, "-m", "hvsim", "resume", "-q", "--timeout", "1",
+                              str(snap)], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 6 and resumed.stdout == "", resumed.stderr  # spins to --timeout
+    assert resumed.stderr.startswith("hvsim: resuming") and \
+        resumed.stderr.endswith("hvsim: d1 (spin.elf): CRASH\n"), resumed.stderr
+
+
 def ok_and_spin_tree(tmp_path):
     """A test tree: hvm32-a-ok succeeds, hvm32-b-spin spins for ever."""
     tree = tmp_path / "tree" / "hvm32"
