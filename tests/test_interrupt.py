@@ -140,6 +140,34 @@ def test_ctrl_c_leaves_snapshots_consistent(tmp_path, reached):
         resumed.stderr.endswith("hvsim: d1 (spin.elf): CRASH\n"), resumed.stderr
 
 
+def test_ctrl_c_with_gdb_attached_tells_gdb_the_exit(tmp_path):
+    """Ctrl-C at hvsim's terminal while stock gdb is connected and the guest
+    runs: hvsim ends as always (130) and gdb is told the run exited with
+    that code (not a dropped connection)."""
+    import re
+    import shutil
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed (`make deps` installs it)")
+    elf = build_pvh_elf(tmp_path, SPIN_CPUID, name="spin.elf")
+    term = Terminal("run", "--console", "none", "--timeout", "0", "--gdb", "127.0.0.1:0", elf)
+    term.read_until("target remote 127.0.0.1:")
+    term.read_until("\n")
+    port = re.search(r"target remote 127\.0\.0\.1:(\d+)", term.text()).group(1)
+    gdb = subprocess.Popen(["gdb", "-batch", "-nx", "-ex", "target remote 127.0.0.1:" + port,
+                            "-ex", "continue", str(elf)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        term.read_until("spinning")
+        time.sleep(0.3)
+        code, _ = term.ctrl_c()
+        out, _ = gdb.communicate(timeout=60)
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+    assert code == 130 and term.text().count("hvsim: interrupted") == 1, term.text()
+    assert "exited with code 0202" in out, out            # 130, as gdb prints it
+
+
 def ok_and_spin_tree(tmp_path):
     """A test tree: hvm32-a-ok succeeds, hvm32-b-spin spins for ever."""
     tree = tmp_path / "tree" / "hvm32"
