@@ -1,7 +1,7 @@
 """Ctrl-C from a real terminal: every command stops within a fraction of a
 second from any guest state (spinning in CPUID, whose hook is a Python
-callback, or in a loop that makes no hook call at all), says so in one line,
-prints what finished and exits 130.  The commands run on a pseudo-terminal
+callback, in a loop that makes no hook call at all, or in hypercalls), says
+so in one line, prints what finished and exits 130.  The commands run on a pseudo-terminal
 as its foreground process group; Ctrl-C is the ^C byte typed on it, so the
 terminal driver sends SIGINT as a shell's terminal would."""
 
@@ -24,6 +24,9 @@ from x86util import build_pvh_elf, debugcon
 # instruction executed) or in a plain loop (no hook at all).
 SPIN_CPUID = debugcon("spinning\n") + "1:\n    xor %eax, %eax\n    cpuid\n    jmp 1b\n"
 SPIN_PLAIN = debugcon("spinning\n") + "1:\n    jmp 1b\n"
+# ... or in hypercalls: xen_version(XENVER_version) by vmcall, for ever
+SPIN_HYPERCALL = debugcon("spinning\n") + ("1:\n    mov $17, %eax\n    xor %ebx, %ebx\n"
+                                            "    xor %ecx, %ecx\n    vmcall\n    jmp 1b\n")
 OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
 STOP_WITHIN = 2.0                      # s from Ctrl-C to exit (a loaded 2-core machine)
 
@@ -78,7 +81,8 @@ class Terminal:
         return self.output.decode(errors="replace").replace("\r\n", "\n")
 
 
-@pytest.mark.parametrize("body", [SPIN_CPUID, SPIN_PLAIN], ids=["cpuid", "plain-loop"])
+@pytest.mark.parametrize("body", [SPIN_CPUID, SPIN_PLAIN, SPIN_HYPERCALL],
+                         ids=["cpuid", "plain-loop", "hypercalls"])
 @pytest.mark.parametrize("mode", [[], ["--deterministic"]], ids=["fast", "deterministic"])
 def test_ctrl_c_stops_run(tmp_path, body, mode):
     elf = build_pvh_elf(tmp_path, body, name="spin.elf")
