@@ -1,5 +1,6 @@
 """Bad input never gives a traceback: one clear line and the right exit code."""
 
+import re
 import subprocess
 import sys
 
@@ -73,6 +74,20 @@ def test_triple_fault_crashes_the_domain(tmp_path):
     assert r.stdout == "about to fault\n"                     # the console alone
     assert "triple fault" in r.stderr                          # the crash report: hvsim's
     assert "rip=" in r.stderr and "ud2" in r.stderr          # registers and disassembly
+
+
+def test_crash_report_decodes_the_last_hypercalls(tmp_path):
+    """The crash report's last hypercalls read as --trace shows them: sub-op
+    by name, only the arguments the call takes, errno names."""
+    elf = build_pvh_elf(tmp_path, "mov $17, %eax\nxor %ebx, %ebx\nmov $0x1234, %ecx\nvmcall\n"
+                                  "mov $24, %eax\nxor %ebx, %ebx\nmov $1, %ecx\n"
+                                  "mov $0xdead0000, %edx\nvmcall\nud2\n")
+    r = hvsim("run", elf)
+    assert r.returncode == 6 and "triple fault" in r.stderr, r.stderr
+    after = r.stderr.split("last hypercalls (oldest first):")[1].splitlines()[1:3]
+    calls = [line[len("(XEN) "):].strip() for line in after]
+    assert re.fullmatch(r"xen_version\(XENVER_version, 0x1234\) = 0x[0-9a-f]+", calls[0]), calls
+    assert calls[1] == "vcpu_op(VCPUOP_initialise, 0x1, 0xdead0000) = -ENOENT", calls  # no vCPU 1
 
 
 def test_timeout(tmp_path):

@@ -60,7 +60,7 @@ def test_instruction_stream_covers_only_its_range(tmp_path):
 
 def test_hypercalls_show_only_the_arguments_they_take():
     from hvsim.abi import sched, xen
-    from hvsim.debug.trace import decode_hypercall
+    from hvsim.hv.hypercall import decode_hypercall
     junk = [0xdeadbeefdeadf00d] * 5
     assert decode_hypercall(xen.__HYPERVISOR_sched_op, [sched.SCHEDOP_shutdown, 0x12f00] + junk,
                             0) == "sched_op(SCHEDOP_shutdown, 0x12f00) = 0"
@@ -77,11 +77,10 @@ def test_every_multiplexed_hypercall_hvsim_implements_is_decoded():
     """Each hypercall hvsim implements that takes a sub-op (all but
     set_timer_op, whose argument is a time) has its sub-ops named."""
     from hvsim.abi import xen
-    from hvsim.debug import trace
-    from hvsim.hv.hypercall import _HANDLERS
+    from hvsim.hv import hypercall
     plain = {xen.__HYPERVISOR_set_timer_op}
-    assert set(_HANDLERS) - plain <= set(trace._SUBOPS) | set(trace._STRUCT_CMDS)
-    assert trace.decode_hypercall(xen.__HYPERVISOR_vm_assist, [0, 5], 0) == \
+    assert set(hypercall._HANDLERS) - plain <= set(hypercall._SUBOPS) | set(hypercall._STRUCT_CMDS)
+    assert hypercall.decode_hypercall(xen.__HYPERVISOR_vm_assist, [0, 5], 0) == \
         "vm_assist(VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag) = 0"
 
 

@@ -74,7 +74,7 @@ class PhaseSink(TraceSink):
         self.reached = reached
 
     def hypercall(self, v, nr, args, result, start_ns):
-        from .trace import decode_hypercall
+        from ..hv.hypercall import decode_hypercall
         self.reached(v.domain, FIRST_HYPERCALL, v, lambda: decode_hypercall(nr, args, result))
 
     def domain_event(self, d, what):

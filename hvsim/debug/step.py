@@ -156,7 +156,7 @@ class Stepper(RunControl, TraceSink):
             self._events.append("%s%s (%s) at %#x" % (name, ec, kind, rip))
 
     def hypercall(self, v, nr, args, result, start_ns):
-        from .trace import decode_hypercall
+        from ..hv.hypercall import decode_hypercall
         if self._collect:
             self._events.append("hypercall " + decode_hypercall(nr, args, result))
 

@@ -24,9 +24,8 @@ import json
 import sys
 
 from ..abi.vcpu import RUNSTATE_blocked, RUNSTATE_runnable, RUNSTATE_running
-from .trace import decode_hypercall
 from ..arch.x86.traps import vector_name
-from ..hv.hypercall import hypercall_name
+from ..hv.hypercall import decode_hypercall, hypercall_name
 from .sink import TraceSink
 
 _SPANS = {RUNSTATE_blocked: "blocked", RUNSTATE_runnable: "runnable"}

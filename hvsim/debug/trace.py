@@ -24,88 +24,14 @@ takes the same calls, including slice and runstate, which the Tracer drops.
 
 import json
 
-from ..abi import errno as xerrno
-from ..abi import console, domctl, event_channel, grant_table, hvm, memory, sched, sysctl, vcpu
-from ..abi import version, xen
-from ..abi.errno import HypercallError
 from ..arch.x86.traps import vector_name
 from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
-from ..hv.hypercall import hypercall_name
+from ..hv.hypercall import decode_hypercall
 from .sink import TraceSink
 from ..arch.x86.disasm import disassembler
 
 STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn", "insn")
 DEFAULT_STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn")
-
-
-def _names(module, prefix):
-    return {v: k for k, v in vars(module).items() if k.startswith(prefix) and isinstance(v, int)}
-
-
-# hypercall -> (sub-op names, is the first argument the sub-op)
-_SUBOPS = {
-    xen.__HYPERVISOR_sched_op: _names(sched, "SCHEDOP_"),
-    xen.__HYPERVISOR_xen_version: _names(version, "XENVER_"),
-    xen.__HYPERVISOR_event_channel_op: _names(event_channel, "EVTCHNOP_"),
-    xen.__HYPERVISOR_hvm_op: _names(hvm, "HVMOP_"),
-    xen.__HYPERVISOR_memory_op: _names(memory, "XENMEM_"),
-    xen.__HYPERVISOR_vcpu_op: _names(vcpu, "VCPUOP_"),
-    xen.__HYPERVISOR_console_io: _names(console, "CONSOLEIO_"),
-    xen.__HYPERVISOR_grant_table_op: _names(grant_table, "GNTTABOP_"),
-    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_CMD_"),
-}
-# hypercalls whose second argument is named too
-_SECOND_ARG = {
-    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_TYPE_"),
-}
-# hypercalls whose only argument is a struct starting with its u32 command
-_STRUCT_CMDS = {
-    xen.__HYPERVISOR_domctl: _names(domctl, "XEN_DOMCTL_"),
-    xen.__HYPERVISOR_sysctl: _names(sysctl, "XEN_SYSCTL_"),
-}
-for _table in _STRUCT_CMDS.values():        # not commands
-    for _k in [k for k, n in _table.items() if n.endswith("INTERFACE_VERSION")]:
-        del _table[_k]
-
-
-def _struct_cmd(v, nr, ptr):
-    """'XEN_DOMCTL_getdomaininfo' for a domctl/sysctl struct at ptr, read from
-    the caller's memory after the call (None if it cannot be read)."""
-    from ..hv.guest_access import copy_from_guest
-    try:
-        cmd = int.from_bytes(copy_from_guest(v, ptr, 4), "little")
-    except HypercallError:
-        return None
-    return _STRUCT_CMDS[nr].get(cmd, "cmd %d" % cmd)
-
-
-def decode_hypercall(nr, args, result, v=None):
-    """'sched_op(SCHEDOP_shutdown, 0x12f00) = 0' (errno names for errors):
-    only the arguments the hypercall takes, its sub-op by name; with the
-    calling vCPU `v`, domctl and sysctl show the command in their struct."""
-    name = hypercall_name(nr)
-    shown = list(args[:xen.hypercall_nargs(nr, v.hcall_abi.ulong if v is not None else 8)])
-    parts = []
-    if nr in _STRUCT_CMDS and v is not None and shown:
-        cmd = _struct_cmd(v, nr, shown[0])
-        if cmd:
-            parts.append("{%s}" % cmd)
-    subops = _SUBOPS.get(nr)
-    if subops is not None:
-        sub = shown.pop(0)
-        if nr == xen.__HYPERVISOR_memory_op:
-            sub &= memory.MEMOP_CMD_MASK
-        parts.append(subops.get(sub, str(sub)))
-    second = _SECOND_ARG.get(nr)
-    if second is not None and shown:
-        parts.append(second.get(shown[0], "%#x" % shown[0]))
-        shown.pop(0)
-    parts.extend("%#x" % a for a in shown)
-    if result < 0:
-        res = "-%s" % xerrno.name(-result)
-    else:
-        res = "%d" % result if result < 0x10000 else "%#x" % result
-    return "%s(%s) = %s" % (name, ", ".join(parts), res)
 
 
 class Tracer(TraceSink):

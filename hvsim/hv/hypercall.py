@@ -9,10 +9,14 @@ other exception is an hvsim bug, raised on as an InternalError naming the
 call (the domain crashes: Hypervisor.internal_error).  As on a
 debug build of Xen, the argument registers a handler consumed are clobbered
 afterwards unless it returned -ENOSYS.  Every call is remembered per vCPU
-(for crash reports) and can be traced.
+(for crash reports) and can be traced; decode_hypercall() shows one as
+strace would, with its sub-op by name and only the arguments it takes.
 """
 
 from ..snapshot import state as snapstate
+from ..abi import console as a_console, domctl as a_domctl, event_channel as a_evtchn
+from ..abi import grant_table as a_gnttab, hvm as a_hvm, memory as a_memory, sched as a_sched
+from ..abi import sysctl as a_sysctl, vcpu as a_vcpu, version as a_version
 from ..abi import errno, xen
 from ..abi.errno import HypercallError
 from ..abi.cstruct import ARM64
@@ -54,6 +58,77 @@ NAMES = {v: k[len("__HYPERVISOR_"):] for k, v in vars(xen).items()
 
 def hypercall_name(nr):
     return NAMES.get(nr, "hypercall %d" % nr)
+
+
+def _names(module, prefix):
+    return {v: k for k, v in vars(module).items() if k.startswith(prefix) and isinstance(v, int)}
+
+
+# ---- decoding, as strace does (--trace, the stepper, crash reports) ----------------------------
+# hypercall -> the names of its sub-ops (its first argument)
+_SUBOPS = {
+    xen.__HYPERVISOR_sched_op: _names(a_sched, "SCHEDOP_"),
+    xen.__HYPERVISOR_xen_version: _names(a_version, "XENVER_"),
+    xen.__HYPERVISOR_event_channel_op: _names(a_evtchn, "EVTCHNOP_"),
+    xen.__HYPERVISOR_hvm_op: _names(a_hvm, "HVMOP_"),
+    xen.__HYPERVISOR_memory_op: _names(a_memory, "XENMEM_"),
+    xen.__HYPERVISOR_vcpu_op: _names(a_vcpu, "VCPUOP_"),
+    xen.__HYPERVISOR_console_io: _names(a_console, "CONSOLEIO_"),
+    xen.__HYPERVISOR_grant_table_op: _names(a_gnttab, "GNTTABOP_"),
+    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_CMD_"),
+}
+# hypercalls whose second argument is named too
+_SECOND_ARG = {
+    xen.__HYPERVISOR_vm_assist: _names(xen, "VMASST_TYPE_"),
+}
+# hypercalls whose only argument is a struct starting with its u32 command
+_STRUCT_CMDS = {
+    xen.__HYPERVISOR_domctl: _names(a_domctl, "XEN_DOMCTL_"),
+    xen.__HYPERVISOR_sysctl: _names(a_sysctl, "XEN_SYSCTL_"),
+}
+for _table in _STRUCT_CMDS.values():        # not commands
+    for _k in [k for k, n in _table.items() if n.endswith("INTERFACE_VERSION")]:
+        del _table[_k]
+
+
+def _struct_cmd(v, nr, ptr):
+    """'XEN_DOMCTL_getdomaininfo' for a domctl/sysctl struct at ptr, read from
+    the caller's memory after the call (None if it cannot be read)."""
+    from .guest_access import copy_from_guest
+    try:
+        cmd = int.from_bytes(copy_from_guest(v, ptr, 4), "little")
+    except HypercallError:
+        return None
+    return _STRUCT_CMDS[nr].get(cmd, "cmd %d" % cmd)
+
+
+def decode_hypercall(nr, args, result, v=None):
+    """'sched_op(SCHEDOP_shutdown, 0x12f00) = 0' (errno names for errors):
+    only the arguments the hypercall takes, its sub-op by name; with the
+    calling vCPU `v`, domctl and sysctl show the command in their struct."""
+    name = hypercall_name(nr)
+    shown = list(args[:xen.hypercall_nargs(nr, v.hcall_abi.ulong if v is not None else 8)])
+    parts = []
+    if nr in _STRUCT_CMDS and v is not None and shown:
+        cmd = _struct_cmd(v, nr, shown[0])
+        if cmd:
+            parts.append("{%s}" % cmd)
+    subops = _SUBOPS.get(nr)
+    if subops is not None:
+        sub = shown.pop(0)
+        if nr == xen.__HYPERVISOR_memory_op:
+            sub &= a_memory.MEMOP_CMD_MASK
+        parts.append(subops.get(sub, str(sub)))
+    second = _SECOND_ARG.get(nr)
+    if second is not None and shown:
+        parts.append(second.get(shown[0], "%#x" % shown[0]))
+        shown.pop(0)
+    parts.extend("%#x" % a for a in shown)
+    if result < 0:
+        res = "-%s" % errno.name(-result)
+    else:
+        res = "%d" % result if result < 0x10000 else "%#x" % result
+    return "%s(%s) = %s" % (name, ", ".join(parts), res)
 
 
 class HypercallTable:

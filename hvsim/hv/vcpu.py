@@ -442,13 +442,12 @@ class VCpu:
     def describe_crash(self, report):
         """An arch crash report ("vCPU0 crashed: ...", registers, code) named
         for this vCPU, plus the last hypercalls."""
-        from .hypercall import hypercall_name
+        from .hypercall import decode_hypercall
         lines = [report.replace("vCPU%d" % self.vcpu_id, "%r" % self, 1)]
         if self.recent_hypercalls:
             lines.append("  last hypercalls (oldest first):")
             for nr, args, result in self.recent_hypercalls:
-                lines.append("    %s(%s) = %d" % (hypercall_name(nr),
-                                                  ", ".join("%#x" % a for a in args), result))
+                lines.append("    " + decode_hypercall(nr, args, result, self))
         return "\n".join(lines)
 
     # -- timers ----------------------------------------------------------------------------------
