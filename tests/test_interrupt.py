@@ -31,6 +31,14 @@ OK = debugcon("hello\nTest result: SUCCESS\n") + "cli\nhlt\n"
 STOP_WITHIN = 2.0                      # s from Ctrl-C to exit (a loaded 2-core machine)
 
 
+def stop_within():
+    """STOP_WITHIN, stretched by how oversubscribed the machine is now (the
+    1-minute load average per CPU): under `make test -n 2` beside other
+    builds a process may get a tenth of a CPU, and the time it takes to
+    stop and exit grows with that, not with anything hvsim does."""
+    return STOP_WITHIN * max(1.0, os.getloadavg()[0] / len(os.sched_getaffinity(0)))
+
+
 def _controlling_tty():
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     # as an interactive shell starts a command (a non-interactive one, e.g.
@@ -110,7 +118,7 @@ def test_ctrl_c_with_the_console_attached_or_detached(tmp_path, detach):
 
 def _check_interrupted_run(out, code, took):
     assert code == 130, out
-    assert took < STOP_WITHIN, out
+    assert took < stop_within(), "%.2f s\n%s" % (took, out)
     assert "Traceback" not in out and "Exception ignored" not in out, out
     assert out.count("hvsim: interrupted") == 1, out
     row = [l for l in out.splitlines() if l.startswith("d1 ")]
@@ -190,7 +198,7 @@ def test_ctrl_c_stops_test_and_writes_finished_junit(tmp_path):
     code, took = term.ctrl_c()
     out = term.text()
     assert code == 130, out
-    assert took < STOP_WITHIN, out
+    assert took < stop_within(), "%.2f s\n%s" % (took, out)
     assert "Traceback" not in out, out
     assert "hvsim: interrupted" in out and "1 of 2 tests finished" in out, out
     cases = ET.parse(junit).getroot().iter("testcase")
