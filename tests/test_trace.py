@@ -74,12 +74,15 @@ def test_hypercalls_show_only_the_arguments_they_take():
 
 
 def test_every_multiplexed_hypercall_hvsim_implements_is_decoded():
-    """Each hypercall hvsim implements that takes a sub-op (all but
-    set_timer_op, whose argument is a time) has its sub-ops named."""
+    """Each hypercall hvsim implements (x86 or Arm) that takes a sub-op has
+    its sub-ops named: all but set_timer_op (a time), multicall (a list of
+    calls and its length) and xenpmu_op (refused whole, no sub-op served)."""
     from hvsim.abi import xen
     from hvsim.hv import hypercall
-    plain = {xen.__HYPERVISOR_set_timer_op}
-    assert set(hypercall._HANDLERS) - plain <= set(hypercall._SUBOPS) | set(hypercall._STRUCT_CMDS)
+    plain = {xen.__HYPERVISOR_set_timer_op, xen.__HYPERVISOR_multicall,
+             xen.__HYPERVISOR_xenpmu_op}
+    served = set(hypercall._X86_HANDLERS) | set(hypercall._ARM_HANDLERS)
+    assert served - plain <= set(hypercall._SUBOPS) | set(hypercall._STRUCT_CMDS)
     assert hypercall.decode_hypercall(xen.__HYPERVISOR_vm_assist, [0, 5], 0) == \
         "vm_assist(VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag) = 0"
 
