@@ -1,8 +1,8 @@
 """Reading back what an `hvsim` command wrote.  stdout holds only the guests'
 consoles (and what was asked for on it: --json, --trace -, --list, ...);
 every line hvsim writes itself (Xen's "(XEN)" lines, crash and timeout
-reports, "hvsim: ..." messages, the summary table, the test runner's
-summary) is on stderr."""
+reports, "hvsim: ..." messages, the summary table of run, boot and resume) is on
+stderr; `hvsim test` writes its result table on stdout, as xtf-runner does."""
 
 SUMMARY_HEADER = "domain "
 

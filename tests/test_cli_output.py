@@ -46,6 +46,19 @@ def test_stdout_is_the_guests_consoles_alone(xtf_dir):
     assert quiet.stderr == "hvsim: d1 (test-hvm64-example): SUCCESS\n"
 
 
+def test_test_results_are_on_stdout_as_xtf_runners(xtf_dir):
+    """`hvsim test` on XTF's example in each HVM environment: its result rows
+    and summary line are the command's output, on stdout, as xtf-runner
+    prints its results (progress stays on stderr)."""
+    example = xtf_dir / "tests" / "example"
+    envs = ("hvm64", "hvm32pae", "hvm32pse", "hvm32")
+    r = hvsim("test", *(example / ("test-%s-example" % e) for e in envs))
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {l.split()[0]: l.split()[1] for l in r.stdout.splitlines()[1:] if l.strip()}
+    assert all(rows.get("test-%s-example" % e) == "SUCCESS" for e in envs), r.stdout
+    assert r.stdout.splitlines()[-1].endswith("4 SUCCESS; worst SUCCESS (exit 0)"), r.stdout
+
+
 def test_crash_and_timeout_reports_are_on_stderr(tmp_path):
     """A guest that spins past --timeout beside one that succeeds: the
     consoles on stdout, the timeout report and the summary on stderr."""

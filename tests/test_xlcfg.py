@@ -92,7 +92,7 @@ def test_create_and_test_run_xtfs_own_configs():
     assert r.returncode == 0 and "Hello World" in r.stdout, r.stdout + r.stderr
     r = _hvsim("test", "-q", cfg, cfg.with_name("test-hvm32pae-example.cfg"))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 tests" in r.stderr and "2 SUCCESS" in r.stderr
+    assert "2 tests" in r.stdout and "2 SUCCESS" in r.stdout
     listed = _hvsim("test", "--list", "-q", cfg).stdout.split()
     assert listed == ["test-hvm64-example"]
 

@@ -53,7 +53,7 @@ def fake_xtf(tmp_path_factory):
 
 def listed(*args):
     r = hvsim_test("--list", "-q", "--xtf", *args)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout.split()
 
 
@@ -76,12 +76,12 @@ def test_pv_environments_are_skips_that_do_not_run(fake_xtf, tmp_path):
     assert r.stdout.split(None, 1) == ["test-pv64-alpha", "(SKIP, not run: %s)\n" % xtf.NO_PV]
     r = hvsim_test("--xtf", fake_xtf, "alpha")
     assert r.returncode == 3                        # xtf-runner's code for it
-    assert "test-pv64-alpha   SKIP (expected)" in r.stderr and xtf.NO_PV in r.stderr
-    assert "test-hvm64-alpha  SUCCESS" in r.stderr
+    assert "test-pv64-alpha   SKIP (expected)" in r.stdout and xtf.NO_PV in r.stdout
+    assert "test-hvm64-alpha  SUCCESS" in r.stdout
     none = tmp_path / "none.tsv"
     none.write_text("# nothing known\n")
     r = hvsim_test("--xtf", fake_xtf, "--expect", none, "alpha")
-    assert r.returncode == 0 and "3 as expected, 0 unexpected (exit 0)" in r.stderr
+    assert r.returncode == 0 and "3 as expected, 0 unexpected (exit 0)" in r.stdout
 
 
 @pytest.mark.parametrize("args,message", [
@@ -108,7 +108,7 @@ def test_bad_selections_are_one_line(fake_xtf, tmp_path, args, message):
 def test_without_expectations_the_worst_verdict_counts(fake_xtf):
     r = hvsim_test("-j", "2", "--xtf", fake_xtf, "--all", "--host")
     assert r.returncode == 5
-    assert summary_line(r.stderr).endswith("3 SUCCESS, 1 FAILURE; worst FAILURE (exit 5)")
+    assert summary_line(r.stdout).endswith("3 SUCCESS, 1 FAILURE; worst FAILURE (exit 5)")
 
 
 def test_expected_verdicts_are_not_surprises(fake_xtf, tmp_path):
@@ -117,10 +117,10 @@ def test_expected_verdicts_are_not_surprises(fake_xtf, tmp_path):
                       "test-hvm64-beta\tFAILURE\tXen says so too (see XSA-999)\n"
                       "test-*-gamma\tSKIP\tno widget on Xen either\n")
     r = hvsim_test("-j", "2", "--expect", expect, "--xtf", fake_xtf, "--all", "--non-default", "hvm")
-    assert r.returncode == 0, r.stderr
-    assert "test-hvm64-beta      FAILURE (expected)  " in r.stderr
-    assert "Fail: still vulnerable [Xen says so too (see XSA-999)]" in r.stderr
-    assert summary_line(r.stderr).endswith(": 3 SUCCESS, 1 SKIP, 1 FAILURE; "
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "test-hvm64-beta      FAILURE (expected)  " in r.stdout
+    assert "Fail: still vulnerable [Xen says so too (see XSA-999)]" in r.stdout
+    assert summary_line(r.stdout).endswith(": 3 SUCCESS, 1 SKIP, 1 FAILURE; "
                                            "5 as expected, 0 unexpected (exit 0)")
 
 
@@ -130,13 +130,13 @@ def test_surprises_set_the_exit_code(fake_xtf, tmp_path):
                       "test-hvm32pae-gamma\tSKIP\tno widget\n")
     r = hvsim_test("-q", "--expect", expect, "--xtf", fake_xtf, "alpha", "beta", "gamma", "hvm")
     assert r.returncode == 5                         # beta: an unexpected FAILURE
-    lines = r.stderr.splitlines()
+    lines = r.stdout.splitlines()
     assert any(l.startswith("test-hvm64-beta") and " FAILURE " in l for l in lines)
     assert any(l.startswith("test-hvm32-alpha") and "SUCCESS (expected FAILURE)" in l
                for l in lines)                       # did better: listed, exit 0 for it
     assert not any(l.startswith("test-hvm64-alpha") for l in lines)     # -q: as expected
-    assert "2 as expected, 2 unexpected: worst FAILURE (exit 5)" in r.stderr
-    assert "1 test did better than expected: update the expectations file" in r.stderr
+    assert "2 as expected, 2 unexpected: worst FAILURE (exit 5)" in r.stdout
+    assert "1 test did better than expected: update the expectations file" in r.stdout
 
 
 def test_junit_reports_expected_verdicts_as_skipped(fake_xtf, tmp_path):

@@ -900,7 +900,7 @@ def _run(args, tests, opts, jobs):
         sys.stderr.write("hvsim: interrupted: running guests killed; %d of %d tests finished\n"
                          % (len(results), len(tests)))
     try:
-        _report(results, elapsed, args, sys.stderr)
+        _report(results, elapsed, args, sys.stderr if args.junit == "-" else sys.stdout)
     except BrokenPipeError:             # `hvsim test ... | head`: the verdict still counts
         silence_stdout()
     if args.junit:
