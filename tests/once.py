@@ -1,8 +1,8 @@
 """One expensive run per pytest session, shared by xdist's workers
 (pytest-xdist's recipe): the first worker to ask runs it and writes its
 JSON-able result beside the session's temporary directories; the others
-wait on a lock for that file.  tests/test_linux_arm64.py's boot uses it
-(tests/test_linux.py has the same recipe inline)."""
+wait on a lock for that file.  The Linux boots of tests/test_linux.py and
+tests/test_linux_arm64.py use it."""
 
 import fcntl
 import json

@@ -91,6 +91,14 @@ class Watchpoints:
         for key in list(self._watches):
             self.remove_watch(*key)
 
+    def _count_mode(self, count):
+        """Before a slice: whether Unicorn counts its instructions (X8: translated
+        code counts only if it was translated while the count hook existed, so
+        turning counting on drops the translated code)."""
+        if count and not self._counted:
+            self.vcpu.uc.ctl_flush_tb()
+        self._counted = bool(count)
+
     def _on_access(self, key, address, size):
         try:
             addr, length, kind = key

@@ -169,12 +169,6 @@ class Arm64Debug(Watchpoints):
         self.vcpu.hook_failed(exc)
 
     # -- running ------------------------------------------------------------------------------
-    def _count_mode(self, count):
-        # X8: translated code counts instructions only if translated while counting
-        if count and not self._counted:
-            self.vcpu.uc.ctl_flush_tb()
-        self._counted = bool(count)
-
     def run(self, count=0):
         """One slice (Arm64Vcpu.run), counted while watchpoints exist."""
         if self._watches and not count:

@@ -217,13 +217,6 @@ class X86Debug(Watchpoints):
         self.hit = None
         return self.vcpu.run(count=count)
 
-    def _count_mode(self, count):
-        # X8: translated code only counts instructions if it was translated
-        # while the count hook existed (Unicorn flushes itself the other way).
-        if count and not self._counted:
-            self.vcpu.uc.ctl_flush_tb()
-        self._counted = bool(count)
-
     def step(self):
         """Execute exactly one instruction; returns the Exit (SLICE_END if
         nothing else happened)."""
