@@ -171,7 +171,7 @@ def _start_info(d, spec, base, lowmem, rsdp_paddr):
 def _create_vcpus(d, spec, kernel, start_info):
     segments = [(s.vaddr, s.paddr, s.data, s.executable) for s in kernel.segments]
     sites = exit_addresses(segments)
-    code = kernel.code if spec.vcpus > 1 else ()       # cross-modifying code (X86Vcpu)
+    code = kernel.code if spec.vcpus > 1 else ()       # cross-modifying code (arch/codewatch.py)
     for i in range(spec.vcpus):
         v = VCpu(d, i)
         v.arch = X86Vcpu(v, d.physmap, i, d.domid, version_tuple(), vtime.TSC_KHZ, sites,

@@ -164,12 +164,22 @@ class VCpu:
             tracer.exception(self, vector, kind, error_code, rip)
 
     def code_written(self):
-        """The guest wrote its kernel's code (the arch's hook, in a domain with
-        several vCPUs): every other vCPU drops its translated code before it
-        next runs."""
+        """This vCPU starts writing its kernel's code (arch/codewatch.py, in a
+        domain with several vCPUs): every other vCPU drops its translated
+        code before it next runs."""
+        for watch in self._other_codewatches():
+            watch.stale = True
+
+    def code_dropped(self):
+        """This vCPU dropped its translated code after another wrote code: the
+        writers' code is read-only again before they next run."""
+        for watch in self._other_codewatches():
+            watch.expired = True
+
+    def _other_codewatches(self):
         for v in self.domain.vcpus:
             if v is not self and v.arch is not None:
-                v.arch.code_stale = True
+                yield v.arch.codewatch
 
     def hypercall_page_installed(self, gpa, is64):
         self.domain.shared_info.latch(is64)

@@ -23,7 +23,7 @@ import threading
 import unicorn
 from unicorn import (UC_ARCH_X86, UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_HOOK_INSN,
                      UC_HOOK_INSN_INVALID, UC_HOOK_INTR, UC_HOOK_MEM_FETCH_UNMAPPED,
-                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE, UC_HOOK_MEM_WRITE_UNMAPPED,
+                     UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED,
                      UC_MEM_FETCH_UNMAPPED,
                      UC_MODE_64, UC_PROT_ALL, Uc)
 from unicorn import x86_const as X
@@ -32,6 +32,7 @@ from ...abi import errno
 from ...abi.cstruct import X86_32, X86_64
 from ...snapshot import state as snapstate
 from .. import uc as ucx
+from ..codewatch import CodeWatch
 from ..holes import HoleHooks
 from ..mapping import QueuedMappings
 from . import decode, hypercall_page, syscall, traps
@@ -117,8 +118,7 @@ class X86Vcpu(QueuedMappings):
         self.host = host
         self.physmap = physmap
         self.vcpu_id = vcpu_id
-        self.code_ranges = tuple(code_ranges)   # watched for writes (_on_code_write)
-        self.code_stale = False        # another vCPU wrote code: flush before running
+        self.code_ranges = tuple(code_ranges)   # cross-modifying code (codewatch.py)
         self._run_thread = threading.get_ident()   # the thread running slices (stop())
         self._start_engine()
         self.cpuid = CpuidModel(vcpu_id, domid, xen_version, tsc_khz, tsc_to_ns)
@@ -141,7 +141,8 @@ class X86Vcpu(QueuedMappings):
     # what a snapshot does not carry: the engine (recreated) and host-side hooks
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "block_stop", "holes", "_unmapped_cb",
                "_read_msr", "_rflags", "invalidate_code", "_unicorn_walks", "_emulated_pages",
-               "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip", "_fetch_fault")
+               "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip", "_fetch_fault",
+               "codewatch")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -166,6 +167,7 @@ class X86Vcpu(QueuedMappings):
         self._mmio_skip = None         # ... and that the repeat must not redo
         self._fetch_fault = False      # the emu_start ended on a fetch from a hole
         self._install_hooks()
+        self.codewatch = CodeWatch(self, self.code_ranges)
 
     def __getstate__(self):
         """Snapshots (hvsim/snapshot/): QEMU's CPU state plus hvsim's models;
@@ -193,7 +195,10 @@ class X86Vcpu(QueuedMappings):
         op, gpa, size, addr = change
         if op in ("map", "map-ro"):
             self._drop_emulated_pages(gpa, size)
-            self.uc.mem_map_ptr(gpa, size, UC_PROT_ALL if op == "map" else _PROT_RX, addr)
+            for begin, n, code in self.codewatch.pieces(gpa, size):
+                prot = _PROT_RX if op == "map-ro" else \
+                    self.codewatch.code_prot if code else UC_PROT_ALL
+                self.uc.mem_map_ptr(begin, n, prot, addr + begin - gpa)
             self.holes.mapped(gpa, gpa + size)
         else:
             self._mem_unmap(gpa, size)
@@ -328,8 +333,6 @@ class X86Vcpu(QueuedMappings):
         self._unmapped_cb = ucx.CB_MEM_INVALID(self._on_unmapped)
         self.holes = HoleHooks(h, UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED |
                                UC_HOOK_MEM_FETCH_UNMAPPED, self._unmapped_cb)
-        for begin, end in self.code_ranges:
-            h.add(UC_HOOK_MEM_WRITE, ucx.CB_MEM, self._on_code_write, begin, end - 1)
 
     def _stop(self, exit_):
         if self.stop_exit is None or exit_.kind == "crashed":
@@ -548,23 +551,6 @@ class X86Vcpu(QueuedMappings):
     def _on_sysenter(self, uch, ud):
         try:
             syscall.do_sysenter(self)
-        except BaseException as e:
-            self.hooks.failed(e)
-
-    # -- cross-modifying code ------------------------------------------------------------------
-    # Each vCPU is its own Unicorn instance with its own translated code,
-    # and a store by one instance does not invalidate another's (X7): a
-    # vCPU would run the code another patched (Linux's static keys and
-    # alternatives: text_poke_bp()) as it was, for ever.  In a domain with
-    # several vCPUs, writes to the kernel's code (KernelImage.code, a hook
-    # bounded to it: a C bounds check on each store elsewhere) mark the
-    # other vCPUs' translations stale, and each drops them before it next
-    # runs.  vCPUs run one at a time, so that is before it can execute
-    # anything written; the writer itself is Unicorn's own self-modifying
-    # code case.
-    def _on_code_write(self, uch, access, address, size, value, ud):
-        try:
-            self.host.code_written()
         except BaseException as e:
             self.hooks.failed(e)
 
@@ -824,9 +810,7 @@ class X86Vcpu(QueuedMappings):
         self.stop_exit = None
         self._run_thread = threading.get_ident()
         self.block_stop.clear()
-        if self.code_stale:
-            self.code_stale = False
-            self.flush_code()
+        self.codewatch.before_slice()
         self._counting = bool(count)
         self._remaining = count
         self._slice_base = 0
@@ -847,6 +831,9 @@ class X86Vcpu(QueuedMappings):
                 continue
             if st.halted:
                 return HALTED
+            if self.codewatch.pending and not (count and self._remaining <= 0):
+                self.codewatch.begin_episode()      # a store to the kernel's code
+                continue
             return SLICE_END
 
     def emulate_once(self, begin, timeout_us=0, count=0):
