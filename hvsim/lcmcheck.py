@@ -3,6 +3,7 @@ describes, or every problem in it (one line each, exit code 2).
 
     hvsim lcm check FILE.dtb [--modules N] [--host-mem SIZE]
     hvsim lcm check boot.cfg [--entry ENTRY] [--host-mem SIZE]
+    hvsim lcm check DIR      (a scenario directory: its boot.cfg, as `hvsim boot DIR`)
 
 Given an LCM alone, module-index references are shown as indexes and are
 checked against N only when --modules N (the number of MB2 modules, the
@@ -12,10 +13,11 @@ and named by its file.
 """
 
 import json
+import os
 import sys
 
 from .boot import lcm
-from .boot.firmware import DEFAULT_HOST_MEM, boot_config
+from .boot.firmware import DEFAULT_HOST_MEM, boot_config, scenario_config
 from .boot.plan import KIND_CLASSIC
 from .errors import ConfigError, HostInputError, read_input
 from .options import parse_size
@@ -33,7 +35,8 @@ def add_parser(subparsers):
                        description="Show the domains an LCM (a .dtb) or a boot config "
                                    "describes, or every error in it (exit code 2).")
     c.add_argument("file", metavar="FILE",
-                   help="an LCM (.dtb compiled by dtc) or a boot config (GRUB syntax)")
+                   help="an LCM (.dtb compiled by dtc), a boot config (GRUB syntax) or a "
+                        "scenario directory holding boot.cfg")
     c.add_argument("--modules", type=int, metavar="N",
                    help="with an LCM: the number of MB2 modules, the LCM included, to check "
                         "module-index against")
@@ -53,6 +56,8 @@ def main(args):
         args.lcm_parser.print_help()
         return EXIT_ERRORS
     host_mem = parse_size(args.host_mem, "--host-mem") if args.host_mem else None
+    if os.path.isdir(args.file):
+        args.file = scenario_config(args.file)
     data = _read(args.file)
     if lcm.is_fdt(data):
         result, title = _check_lcm_file(args, data, host_mem)

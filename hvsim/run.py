@@ -11,6 +11,7 @@ import sys
 
 from .arch.uc import check_unicorn_version
 from .boot import arm64, launch
+from .boot.firmware import scenario_config
 from .boot.pvh import DomainSpec, Module, build_domain
 from .errors import ConfigError, read_input
 from .hv.console import ConsoleSink
@@ -164,12 +165,7 @@ def is_boot_scenario(path):
 def read_boot_plan(scenario, entry, host_mem):
     """SCENARIO (a boot.cfg or its directory) -> (config path, boot plan)."""
     from .boot import lcm
-    cfg = scenario
-    if os.path.isdir(cfg):
-        cfg = os.path.join(cfg, "boot.cfg")
-    if not os.path.exists(cfg):
-        raise ConfigError("%s: no such boot config (give a boot.cfg or a scenario directory)"
-                          % scenario)
+    cfg = scenario_config(scenario)
     plan, _ = lcm.boot_plan(cfg, entry, host_mem)
     for w in plan.warnings:
         sys.stderr.write("hvsim: warning: %s\n" % w)

@@ -20,7 +20,7 @@ from hvsim.boot import arm64, bzimage, firmware, lcm
 from hvsim.boot.multiboot2 import build_mbi, parse_mbi
 from hvsim.boot.plan import KIND_CLASSIC, KIND_DOM0LESS, KIND_HYPERLAUNCH
 from hvsim.boot.pvh import DomainSpec
-from hvsim.errors import HostInputError
+from hvsim.errors import ConfigError, HostInputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_GUEST = os.path.join(ROOT, "guests", "build", "hvm64", "example.elf")
@@ -587,10 +587,10 @@ USES_BUILD = {"linux-xtf": ("build/linux/vmlinuz", "build/xtf/.hvsim-built"),
               "linux-arm64": ("build/linux-arm64/Image", "build/linux-arm64/initramfs.cpio")}
 
 
-@built.needs(EXAMPLE_GUEST)
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_scenario_boot_config(tmp_path, name):
-    """The scenario's boot.cfg as it is, in a tree laid out like the repository's."""
+def scenario_tree(tmp_path, name):
+    """firmware/NAME's boot.cfg as it is, in a tree under tmp_path laid out
+    like the repository's (its LCM compiled, the guests linked); returns
+    the scenario's directory there."""
     fw = tmp_path / "firmware"
     (fw / name).mkdir(parents=True)
     shutil.copy(os.path.join(ROOT, "firmware", name, "boot.cfg"), fw / name / "boot.cfg")
@@ -611,7 +611,14 @@ def test_scenario_boot_config(tmp_path, name):
                         % (name, path))
     if name in USES_BUILD:
         os.symlink(os.path.join(ROOT, "build"), tmp_path / "build")
-    plan, result = lcm.boot_plan(str(fw / name / "boot.cfg"))
+    return fw / name
+
+
+@built.needs(EXAMPLE_GUEST)
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_scenario_boot_config(tmp_path, name):
+    """The scenario's boot.cfg as it is, in a tree laid out like the repository's."""
+    plan, result = lcm.boot_plan(str(scenario_tree(tmp_path, name) / "boot.cfg"))
     assert (plan.kind, len(plan.domains)) == EXPECTED[name]
     assert plan.warnings == []
     assert all(s.kernel_data[:4] == b"\x7fELF" or arm64.is_arm64_kernel(s.kernel_data)
@@ -711,3 +718,24 @@ def test_lcm_check_boot_config(tmp_path):
     assert lines[1] == "Xen command line: loglvl=all"
     assert lines[3].split() == ["0", "d", "-", "PVH", "1", "32", "MiB", "module", "1",
                                 "(%s)" % k, "module", "2", "(%s)" % rd, "console=hvc0"]
+
+
+@built.needs(EXAMPLE_GUEST)
+def test_lcm_check_scenario_directory(tmp_path, capsys):
+    """`hvsim lcm check DIR` reads DIR/boot.cfg, as `hvsim boot DIR` does; a
+    directory without one is refused in one line."""
+    parser = argparse.ArgumentParser(prog="hvsim")
+    lcmcheck.add_parser(parser.add_subparsers(dest="command"))
+    demo3 = str(scenario_tree(tmp_path, "demo3"))
+    args = parser.parse_args(["lcm", "check", demo3])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("boot config %s, entry " % os.path.join(demo3, "boot.cfg"))
+    assert "hyperlaunch, 3 domains" in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = parser.parse_args(["lcm", "check", str(empty)])
+    with pytest.raises(ConfigError) as e:
+        args.func(args)
+    assert str(e.value) == ("%s: no such boot config (give a boot.cfg or a scenario "
+                            "directory)" % empty)

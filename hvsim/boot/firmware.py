@@ -23,10 +23,11 @@ read the command lines as GRUB's, without an image name first.
 
 import gzip
 import lzma
+import os
 import zlib
 
 from ..abi import multiboot2 as mb2
-from ..errors import HostInputError, read_input
+from ..errors import ConfigError, HostInputError, read_input
 from ..hv.physmap import PAGE_SIZE
 from .bootcfg import display_path, parse_bootcfg
 from .multiboot2 import MemoryMapEntry, build_mbi
@@ -165,6 +166,15 @@ def load_entry(entry, config_path, host_mem=DEFAULT_HOST_MEM):
                 "the Multiboot2 information")
     memory.load(addr, mbi)
     return FirmwareResult(entry, memory, mbi, addr, names)
+
+
+def scenario_config(scenario):
+    """SCENARIO, a boot config or a directory holding boot.cfg -> the config's path."""
+    cfg = os.path.join(scenario, "boot.cfg") if os.path.isdir(scenario) else scenario
+    if not os.path.exists(cfg):
+        raise ConfigError("%s: no such boot config (give a boot.cfg or a scenario directory)"
+                          % scenario)
+    return cfg
 
 
 def boot_config(path, selector=None, host_mem=DEFAULT_HOST_MEM, raw=None):
