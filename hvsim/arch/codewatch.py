@@ -23,6 +23,12 @@ CPUs coherent; here, in a domain with several vCPUs, the kernel's code
 - The episode ends when another vCPU of the domain drops its code (it is
   about to run what was written): the writer's code is read-only again
   before the writer next runs, so that its next store is seen too.
+- A vCPU drops only the code of the pages that changed: it keeps a copy of
+  the kernel's code as of its last check (a 14 MiB memcmp, ~3 ms, once per
+  episode of another vCPU) and invalidates the translations of each changed
+  page through the kernel's own mapping of it (X86Vcpu.drop_code_page);
+  when it cannot (the page unmapped there, or many pages changed) it drops
+  all its translated code, as retranslating costs more than comparing.
 
 vCPUs of a domain run one at a time, so a vCPU always drops stale code
 before it can execute anything another wrote.  Not watched: code outside the
@@ -35,14 +41,16 @@ import unicorn
 from . import uc as ucx
 
 PAGE = 0x1000
+CHUNK = 0x10000                  # the changed pages are looked for 64 KiB at a time
+DROP_PAGES_MAX = 64              # more changed pages than this: drop all translated code
 PROT_CODE = unicorn.UC_PROT_READ | unicorn.UC_PROT_EXEC     # watched code pages
 PROT_ALL = unicorn.UC_PROT_ALL
 
 
 def page_ranges(ranges):
-    """[begin, end) ranges widened to whole pages and merged."""
+    """[begin, end, ...) ranges widened to whole pages and merged into [begin, end)."""
     out = []
-    for begin, end in sorted(ranges):
+    for begin, end, *_ in sorted(ranges):
         begin, end = begin & ~(PAGE - 1), (end + PAGE - 1) & ~(PAGE - 1)
         if out and begin <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
@@ -53,12 +61,16 @@ def page_ranges(ranges):
 
 class CodeWatch:
     """The code watch of one vCPU (an arch vCPU with `uc`, `hooks`,
-    `physmap`, `host` and flush_code()); `ranges`: guest-physical [begin,
-    end) of the kernel's code, empty in a domain with one vCPU."""
+    `physmap`, `host`, flush_code() and drop_code_page()); `ranges`: the
+    kernel's code as KernelImage.code gives it, (begin, end, delta) with
+    [begin, end) guest-physical and begin + delta virtual; empty in a domain
+    with one vCPU."""
 
     def __init__(self, vcpu, ranges):
         self.vcpu = vcpu
         self.ranges = page_ranges(ranges)
+        self._deltas = [(b, e, r[0] if r else None) for b, e, *r in ranges]
+        self._copy = None          # the code as of the last check (one bytes per range)
         self.writable = False      # a write episode is on: the code is mapped writable
         self.expired = False       # ... and another vCPU has dropped its code since
         self.pending = False       # a trapped store: start an episode before running on
@@ -129,11 +141,53 @@ class CodeWatch:
         episode if another vCPU has dropped its code since it began."""
         if self.stale:
             self.stale = False
-            self.vcpu.flush_code()
+            self._drop_changed_code()
             self.vcpu.host.code_dropped()
+        elif self._copy is None and self.ranges:
+            self._copy = self._read_code()       # nothing translated yet: the reference
         if self.pending:
             self.begin_episode()
         elif self.writable and self.expired:
             self.writable = False
             self.expired = False
             self._protect(PROT_CODE)
+
+    # -- what changed ---------------------------------------------------------------------
+    def _read_code(self):
+        read = self.vcpu.physmap.read
+        return [read(begin, end - begin) for begin, end in self.ranges]
+
+    def _drop_changed_code(self):
+        """Drop the translations of the pages that changed since the last
+        check (all of them if that cannot be done page by page)."""
+        now = self._read_code()
+        pages = None if self._copy is None else _changed_pages(self.ranges, self._copy, now)
+        self._copy = now
+        if pages is not None and len(pages) <= DROP_PAGES_MAX and \
+                all(self.vcpu.drop_code_page(p, self._delta(p)) for p in pages):
+            return
+        self.vcpu.flush_code()
+
+    def _delta(self, gpa):
+        for begin, end, delta in self._deltas:
+            if begin < gpa + PAGE and gpa < end:
+                return delta
+        return None
+
+
+def _changed_pages(ranges, old, new):
+    """The pages of `ranges` whose bytes differ between `old` and `new` (one
+    bytes per range each; None where a range could not be read)."""
+    pages = []
+    for (begin, end), a, b in zip(ranges, old, new):
+        if a is None or b is None:
+            return None
+        if a == b:
+            continue
+        for off in range(0, end - begin, CHUNK):
+            if a[off:off + CHUNK] == b[off:off + CHUNK]:
+                continue
+            for poff in range(off, min(off + CHUNK, end - begin), PAGE):
+                if a[poff:poff + PAGE] != b[poff:poff + PAGE]:
+                    pages.append(begin + poff)
+    return pages

@@ -53,8 +53,8 @@ class KernelImage:
     """A parsed PVH kernel: entry point, segments, Xen notes, symbols
     ((address, size, name) of the defined functions, objects and untyped
     symbols, in symbol-table order; what `hvsim step` shows), and `code`:
-    the guest-physical [begin, end) ranges of its permanent code
-    (_code_ranges)."""
+    where its permanent code is, (begin, end, delta) with [begin, end)
+    guest-physical and begin + delta virtual (_code_ranges)."""
 
     def __init__(self, path, machine, elfclass, entry, segments, notes, symbols, code=()):
         self.path = path
@@ -178,7 +178,8 @@ def _check_tables(path, elf, size):
 
 
 def _code_ranges(elf):
-    """Where the image's permanent code is, guest-physical [begin, end):
+    """Where the image's permanent code is: (begin, end, delta) with
+    [begin, end) guest-physical and begin + delta its virtual address:
     its executable sections inside read-only executable segments, or inside
     any executable segment when every one is also writable (one RWX
     segment, as XTF links).  Linux keeps .init.text in a writable executable
@@ -194,13 +195,13 @@ def _code_ranges(elf):
         for seg in segs:
             if seg["p_vaddr"] <= addr and addr + size <= seg["p_vaddr"] + seg["p_memsz"]:
                 begin = seg["p_paddr"] + addr - seg["p_vaddr"]
-                ranges.append((begin, begin + size))
+                ranges.append((begin, begin + size, seg["p_vaddr"] - seg["p_paddr"]))
     merged = []
-    for begin, end in sorted(ranges):
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+    for begin, end, delta in sorted(ranges):
+        if merged and begin <= merged[-1][1] and delta == merged[-1][2]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]), delta)
         else:
-            merged.append((begin, end))
+            merged.append((begin, end, delta))
     return tuple(merged)
 
 

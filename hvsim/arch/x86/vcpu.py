@@ -44,7 +44,7 @@ from .cpustate import (R_CS, R_DS, R_EAX, R_EBX, R_ECX, R_EDI, R_EDX, R_ES, R_ES
 from .defns import (CR0_ET, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFLAGS_MBS, EFLAGS_VM, MASK32,
                     MASK64)
 from .msr import MSR_EFER, MSR_TSC_AUX, GPFault, MsrModel
-from .paging import ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
+from .paging import ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, BadPhysical, PageFault, Walker
 from .segments import flat_flags, load_seg_cache
 
 TCG_BUFFER_SIZE = 128 << 20
@@ -553,6 +553,27 @@ class X86Vcpu(QueuedMappings):
             syscall.do_sysenter(self)
         except BaseException as e:
             self.hooks.failed(e)
+
+    # -- cross-modifying code (codewatch.py) -------------------------------------------------
+    def drop_code_page(self, gpa, delta):
+        """Drop the translated code of the guest-physical page at `gpa`, found
+        through its virtual address gpa + delta (the kernel's mapping of its
+        code; gpa itself with paging off), as QEMU looks it up: a fetch at the
+        vCPU's current privilege.  False if it does not lead there now (the
+        caller then drops all translated code): Unicorn would ignore the fault."""
+        st = self.st
+        la = gpa if not st.cr[0] & CR0_PG else None if delta is None else (gpa + delta) & MASK64
+        if la is None:
+            return False
+        try:
+            if self.walker.walk(la, ACCESS_FETCH, st.cpl == 3, set_ad=False) & ~0xFFF != gpa:
+                return False
+        except (PageFault, BadPhysical):
+            return False
+        saved = st.exception_state()    # Unicorn's lookup may leave a #PF behind
+        self.invalidate_code(la, la + 0x1000)
+        st.restore_exception_state(saved)
+        return True
 
     # -- guest-physical space nothing backs: emulated I/O ------------------------------------
     # A read or write of a guest-physical page with no RAM behind it makes
