@@ -7,6 +7,7 @@ and hvsim's exit code follows xtf-runner's (0 SUCCESS, 3 SKIP, 4 ERROR,
 prove that it really did its work.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -63,6 +64,10 @@ EXPECT = {
                             r"Testing Xen's MSRs"],
                   "checks": 70},
     "lapic": {"lines": [r"Testing xAPIC mode", r"Testing x2APIC mode"], "checks": 95},
+    # fast mode here (slices end at the ticker's preemption points); deterministic below
+    "trap-runs": {"lines": [r"Testing 40000 rounds of cpuid\+rdtsc, rdtsc\+rdtsc, rdtsc\+cpuid, "
+                            r"in\+in", r"  largest step between TSC reads: \d+ ticks"],
+                  "checks": 3},
     "gnttab-ops": {"lines": [r"Testing the table's set-up", r"Testing copy \(v1\)",
                              r"Testing copy \(v2\)", r"Testing swap_grant_ref \(v2\)",
                              r"Testing the ops an HVM guest may not call"],
@@ -152,6 +157,25 @@ def test_guest(env, elf):
         assert failed == 0, console
         assert run >= expect["checks"], \
             "only %d checks run (expected at least %d):\n%s" % (run, expect["checks"], console)
+
+
+@pytest.mark.parametrize("env", ["hvm64", "hvm32"])
+def test_trap_runs_deterministic(env):
+    """trap-runs with counted slices: a slice that ends at a CPUID or TSC
+    read (its budget used up there) leaves the next trapped instruction of
+    the block to hvsim too; and a CPUID costs guest time (CPUID_INSNS)."""
+    elf = BUILD / env / "trap-runs.elf"
+    built.need(elf)
+    proc = subprocess.run(
+        [PYTHON, "-m", "hvsim", "run", "--deterministic", "--json", str(elf),
+         "--timeout", str(HVSIM_TIMEOUT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=HVSIM_TIMEOUT * 2,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    lines = proc.stdout.splitlines()
+    assert "Test result: SUCCESS" in lines and "Checks: 3 run, 0 failed" in lines, proc.stdout
+    summary = json.loads(lines[-1])
+    # 80,000 CPUIDs at 1 us each, beside 280,000 other trapped instructions
+    assert summary["domains"][0]["guest_ms"] >= 80, summary
 
 
 def test_every_guest_is_tested_somewhere():

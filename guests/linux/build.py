@@ -22,8 +22,6 @@ import argparse
 import glob
 import gzip
 import os
-import shutil
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,42 +29,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
 from hvsim.boot.cpio import Archive      # noqa: E402
 
+sys.path.insert(0, os.path.dirname(HERE))
+from debs import (Unavailable, apt_update_once, clear_unavailable, fetch, foreign,  # noqa: E402
+                  report_unavailable, run, unpack, write)
+
 KERNEL_META = "linux-image-cloud-%s"
 BUSYBOX = "busybox-static"
 KERNEL_OUT = {"amd64": "vmlinuz", "arm64": "Image"}
 CONSOLE_DEV = (5, 1)                     # /dev/console, as Linux's default initramfs has it
 FALLBACK_APPLETS = ("sh", "mount", "grep", "sed", "cat", "echo", "dmesg", "poweroff", "reboot",
                     "setsid", "cttyhack", "ls", "ps", "uname", "sleep")
-
-
-class Unavailable(Exception):
-    """Something could not be fetched: one line for OUT/unavailable."""
-
-
-def run(cmd, cwd=None):
-    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    return r.returncode, r.stdout + r.stderr
-
-
-def apt_update_once(state):
-    """`apt-get update` (as root), once per run, when a look-up found nothing."""
-    if state.get("updated") or os.geteuid() != 0:
-        return False
-    state["updated"] = True
-    run(["apt-get", "update", "-qq"])
-    return True
-
-
-def foreign(arch):
-    """True if arch is not dpkg's own: its packages are named PKG:ARCH, and
-    apt must know the architecture (added as root, with an apt-get update)."""
-    rc, out = run(["dpkg", "--print-architecture"])
-    if rc == 0 and out.strip() == arch:
-        return False
-    rc, out = run(["dpkg", "--print-foreign-architectures"])
-    if arch not in out.split() and os.geteuid() == 0:
-        run(["dpkg", "--add-architecture", arch])
-    return True
 
 
 def kernel_package(arch, state):
@@ -81,34 +53,6 @@ def kernel_package(arch, state):
             return deps[0]
         if not apt_update_once(state):
             raise Unavailable("apt-cache cannot resolve %s (run apt-get update as root)" % meta)
-
-
-def fetch(pkg, cache, state, arch, qualify):
-    """The path of pkg's .deb for arch in `cache`, downloaded with `apt-get
-    download` (as PKG:ARCH when qualify) if missing."""
-    pattern = os.path.join(cache, "%s_*_%s.deb" % (pkg, arch))
-    found = sorted(glob.glob(pattern))
-    if found:
-        return found[-1]
-    while True:
-        rc, out = run(["apt-get", "download", pkg + (":" + arch if qualify else "")], cwd=cache)
-        found = sorted(glob.glob(pattern))
-        if rc == 0 and found:
-            return found[-1]
-        if not apt_update_once(state):
-            last = out.strip().splitlines()[-1] if out.strip() else "exit %d" % rc
-            raise Unavailable("apt-get download %s failed: %s" % (pkg, last))
-
-
-def unpack(deb, dest):
-    if not os.path.isdir(dest):
-        tmp = dest + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        rc, out = run(["dpkg-deb", "-x", deb, tmp])
-        if rc:
-            raise Unavailable("dpkg-deb -x %s failed: %s" % (deb, out.strip()))
-        os.rename(tmp, dest)
-    return dest
 
 
 def applets(busybox):
@@ -136,13 +80,6 @@ def initramfs(busybox, init_script):
     with open(init_script, "rb") as f:
         a.file("init", f.read(), 0o755)
     return a.bytes()
-
-
-def write(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def kernel_file(path, arch):
@@ -181,16 +118,11 @@ def main(argv=None):
                    "build/linux-arm64 for arm64)")
     args = p.parse_args(argv)
     args.out = args.out or ("build/linux" if args.arch == "amd64" else "build/linux-" + args.arch)
-    reason = os.path.join(args.out, "unavailable")
     try:
         kpkg = build(args.out, args.arch)
     except (Unavailable, OSError) as e:
-        os.makedirs(args.out, exist_ok=True)
-        write(reason, ("%s\n" % e).encode())
-        sys.stderr.write("make linux: %s\n" % e)
-        return 1
-    if os.path.exists(reason):
-        os.unlink(reason)
+        return report_unavailable(args.out, "make linux", e)
+    clear_unavailable(args.out)
     print("make linux: %s/%s (%s) and %s/initramfs.cpio"
           % (args.out, KERNEL_OUT[args.arch], kpkg, args.out))
     return 0

@@ -93,6 +93,11 @@ class Exit:
 # budget of this many instructions (1 us at hv/time.py's NS_PER_INSN: about
 # what a cheap hypercall with its VM exit and entry takes on Xen).
 HYPERCALL_INSNS = 1000
+# ... and so does a CPUID, which always leaves the guest on Xen (VMX and SVM
+# intercept it: about a microsecond for the exit, hvm_cpuid() and the entry),
+# so that a guest polling with it (GRUB reads its clock with `cpuid; rdtsc`)
+# sees guest time go by at about the pace it would on Xen.
+CPUID_INSNS = 1000
 
 
 def internal_error_exit(exc):
@@ -142,7 +147,7 @@ class X86Vcpu(QueuedMappings):
     _ENGINE = ("uc", "st", "walker", "traps", "hooks", "block_stop", "holes", "_unmapped_cb",
                "_read_msr", "_rflags", "invalidate_code", "_unicorn_walks", "_emulated_pages",
                "_mmio_callbacks", "_mmio_write", "_mmio_restarted", "_mmio_skip", "_fetch_fault",
-               "codewatch")
+               "codewatch", "_in_insn_hook")
 
     def _start_engine(self):
         """A new Unicorn instance with hvsim's hooks (at creation, and when a
@@ -166,6 +171,7 @@ class X86Vcpu(QueuedMappings):
         self._mmio_restarted = None    # a write whose store Unicorn will run again
         self._mmio_skip = None         # ... and that the repeat must not redo
         self._fetch_fault = False      # the emu_start ended on a fetch from a hole
+        self._in_insn_hook = False     # inside the in/out/cpuid/rdtsc hooks (see _on_out)
         self._install_hooks()
         self.codewatch = CodeWatch(self, self.code_ranges)
 
@@ -364,10 +370,13 @@ class X86Vcpu(QueuedMappings):
                 trap = hypercall_page.decode_trap(port, st.rip)
                 if trap is not None:
                     return self._stub_hypercall(*trap)
+            self._in_insn_hook = True
             return self.host.port_read(port, size) & ((1 << (8 * size)) - 1)
         except BaseException as e:   # never raise into Unicorn
             self.hooks.failed(e)
             return 0
+        finally:
+            self._in_insn_hook = False
 
     def _hypercall(self, nr, abi64):
         """The hypercall entry of both traps (the hypercall page's and
@@ -506,24 +515,40 @@ class X86Vcpu(QueuedMappings):
         return b""
 
     # -- port I/O, CPUID, TSC -----------------------------------------------------------------
+    # These hooks run inside QEMU's helpers for in/out/cpuid/rdtsc(p), which
+    # call no hook at all once a stop has been asked for: an instruction of
+    # that kind later in the same translated block would run as Unicorn has
+    # it (the host's TSC, QEMU's CPUID leaves, a port read of 0) instead of
+    # as Xen has it.  A slice end asked for from one of them (a preemption
+    # point, a timer due) therefore takes effect at the next block's start
+    # (stop(): _in_insn_hook), not at once.
     def _on_out(self, uch, port, size, value, ud):
+        self._in_insn_hook = True
         try:
             self.host.port_write(port, size, value & ((1 << (8 * size)) - 1))
         except BaseException as e:
             self.hooks.failed(e)
+        finally:
+            self._in_insn_hook = False
 
     def _on_cpuid(self, uch, ud):
+        self._in_insn_hook = True
         try:
             regs = self.st.regs
             a, b, c, d = self.cpuid.lookup(regs[R_EAX] & MASK32, regs[R_ECX] & MASK32,
                                            self.st.cr[4])
             regs[R_EAX], regs[R_EBX], regs[R_ECX], regs[R_EDX] = a, b, c, d
+            if self._counting:
+                self._charge(CPUID_INSNS)
             self.host.preempt_point()
         except BaseException as e:
             self.hooks.failed(e)
+        finally:
+            self._in_insn_hook = False
         return 1
 
     def _on_rdtsc(self, uch, ud):
+        self._in_insn_hook = True
         try:
             tsc = self.host.guest_tsc()
             regs = self.st.regs
@@ -531,6 +556,8 @@ class X86Vcpu(QueuedMappings):
             regs[R_EDX] = (tsc >> 32) & MASK32
         except BaseException as e:
             self.hooks.failed(e)
+        finally:
+            self._in_insn_hook = False
         return 1
 
     def _on_rdtscp(self, uch, ud):
@@ -917,7 +944,7 @@ class X86Vcpu(QueuedMappings):
         fast-mode ticker, a debugger's interrupt) it ends at the next
         translated block's start, never in the middle of an instruction
         (uc.BlockStop)."""
-        if threading.get_ident() != self._run_thread:
+        if threading.get_ident() != self._run_thread or self._in_insn_hook:
             self.block_stop.request()
         elif self.emulating:
             if self._mmio_write is not None:
