@@ -15,7 +15,7 @@ TOOLS := gcc:gcc ld:binutils dtc:device-tree-compiler gdb:gdb gdb-multiarch:gdb-
          aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu aarch64-linux-gnu-ld:binutils-aarch64-linux-gnu \
          cpio:cpio lz4:lz4 tmux:tmux
 
-.PHONY: all venv deps apt guests firmware xtf linux linux-try linux-arm64 linux-arm64-try test fuzz fuzz-host demo bench clean distclean
+.PHONY: all venv deps apt guests firmware xtf linux linux-try linux-arm64 linux-arm64-try grub grub-try test fuzz fuzz-host demo bench clean distclean
 
 all: venv guests
 
@@ -81,12 +81,23 @@ linux-arm64: venv
 linux-arm64-try: venv
 	-@$(PY) guests/linux/build.py --arch arm64 --out $(LINUX_ARM64_DIR)
 
+# GRUB as a PVH guest (i386-xen_pvh), made by grub-mkimage from Debian's grub-xen-bin and
+# grub-common fetched with `apt-get download` into $(GRUB_DIR) (guests/grub/build.py);
+# `make test` tries it, and the GRUB tests skip with $(GRUB_DIR)/unavailable if it fails.
+GRUB_DIR ?= build/grub
+
+grub: venv
+	$(PY) guests/grub/build.py --out $(GRUB_DIR)
+
+grub-try: venv
+	-@$(PY) guests/grub/build.py --out $(GRUB_DIR)
+
 # Every test runs: a test whose guest, scenario or XTF build is missing fails
 # instead of skipping (tests/built.py); HVSIM_REQUIRE_BUILT=0 lets them skip.
 HVSIM_REQUIRE_BUILT ?= 1
 export HVSIM_REQUIRE_BUILT
 
-test: venv deps guests firmware xtf linux-try linux-arm64-try
+test: venv deps guests firmware xtf linux-try linux-arm64-try grub-try
 	$(PY) -m pytest -q -n $(JOBS)
 
 # host-input fuzzing (tests/test_hostfuzz_*.py) at HVSIM_FUZZ_FACTOR (default 50) times

@@ -253,10 +253,25 @@ def _run_and_report(hv, args, domains, order="domid", summary=None, snap=None, r
         print_summary(hv, domains, verdicts)
     elif getattr(args, "quiet", False):     # -q: no console, but still the verdict
         print_verdicts(domains, verdicts)
+    else:
+        explain_no_result(domains, verdicts)
     report_internal_errors(hv)
     if debugger is not None:
         debugger.finish(code)           # gdb sees the exit code
     return code
+
+
+def explain_no_result(domains, verdicts):
+    """A run with no summary table: one line on stderr for a domain that
+    shut down cleanly but is CRASH for want of a 'Test result:' line (a
+    guest that is not a test: GRUB's halt, Linux's poweroff), so that its
+    exit code 6 does not come unexplained."""
+    for d, verdict in zip(domains, verdicts):
+        if verdict == "CRASH" and d.finished and d.crash_report is None and d.end_reason:
+            sys.stderr.write("hvsim: d%d (%s) ended (%s) with no 'Test result:' line: verdict "
+                             "CRASH by xtf-runner's rule, exit code %d\n"
+                             % (d.domid, d.name, d.end_reason, EXIT_CODES["CRASH"]))
+    sys.stderr.flush()
 
 
 def report_internal_errors(hv):

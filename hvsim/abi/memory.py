@@ -43,6 +43,7 @@ E820_ACPI = 3
 E820_NVS = 4
 E820_UNUSABLE = 5
 E820_ENTRY_SIZE = 20   # packed {u64 addr; u64 size; u32 type}
+E820MAX = 1024         # the most entries XENMEM_set_memory_map takes (asm/e820.h)
 
 xen_memory_reservation = Struct("xen_memory_reservation", [
     ("extent_start", handle("xen_pfn_t")), ("nr_extents", xen_ulong),
@@ -51,3 +52,5 @@ xen_add_to_physmap = Struct("xen_add_to_physmap", [
     ("domid", domid), ("size", u16), ("space", u32), ("idx", xen_ulong), ("gpfn", xen_pfn)])
 xen_remove_from_physmap = Struct("xen_remove_from_physmap", [("domid", domid), ("gpfn", xen_pfn)])
 xen_memory_map = Struct("xen_memory_map", [("nr_entries", u32), ("buffer", handle("void"))])
+xen_foreign_memory_map = Struct("xen_foreign_memory_map", [("domid", domid),
+                                                           ("map", xen_memory_map)])

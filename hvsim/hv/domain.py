@@ -40,6 +40,10 @@ class E820Entry:
     def pack(self):
         return struct.pack("<QQI", self.addr, self.size, self.type)
 
+    @classmethod
+    def unpack(cls, data, offset=0):
+        return cls(*struct.unpack_from("<QQI", data, offset))
+
 
 class Domain:
     def __init__(self, hv, domid, name=None, caps=0, max_vcpus=1, max_pages=0,

@@ -19,6 +19,7 @@ beyond max_pages as assign_pages() does.
 from ..abi import errno, memory as m
 from ..abi.cstruct import ARM64, MASK32, Struct, domid as domid_t, xen_pfn
 from ..abi.errno import HypercallError
+from .domain import E820Entry
 from .gnttab import keep_mapped_page
 from .guest_access import copy_from_guest, copy_to_guest, get_struct, put_struct
 from .physmap import PAGE_SHIFT, PAGE_SIZE, RAM
@@ -309,6 +310,20 @@ def _memory_map(v, arg):
     return 0
 
 
+def _set_memory_map(v, arg):
+    """XENMEM_set_memory_map (x86's arch_memory_op): the map XENMEM_memory_map
+    gives a domain from now on, set by its toolstack or by the domain itself
+    (XSM TARGET; GRUB reserves the pages it uses this way)."""
+    lay, buf = get_struct(v, m.xen_foreign_memory_map, arg)
+    nr = lay.get(buf, "map.nr_entries")
+    if nr > m.E820MAX:
+        return -errno.EINVAL
+    d = _lookup(v, lay.get(buf, "domid"))
+    table = copy_from_guest(v, lay.get(buf, "map.buffer"), nr * m.E820_ENTRY_SIZE)
+    d.e820 = [E820Entry.unpack(table, i * m.E820_ENTRY_SIZE) for i in range(nr)]
+    return 0
+
+
 _NO_CONTINUATION = (m.XENMEM_maximum_ram_page, m.XENMEM_current_reservation,
                     m.XENMEM_maximum_reservation, m.XENMEM_maximum_gpfn)
 
@@ -331,6 +346,9 @@ def do_memory_op(v, cmd, arg, *_):
         return _add_to_physmap(v, start_extent, arg)
     if op == m.XENMEM_remove_from_physmap:
         return _remove_from_physmap(v, start_extent, arg)
-    if cmd == m.XENMEM_memory_map and v.hcall_abi is not ARM64:   # arch ops match the full
-        return _memory_map(v, arg)              # cmd; Arm's arch_memory_op has none
+    if v.hcall_abi is not ARM64:                # x86's arch ops match the full cmd;
+        if cmd == m.XENMEM_memory_map:          # Arm's arch_memory_op has neither
+            return _memory_map(v, arg)
+        if cmd == m.XENMEM_set_memory_map:
+            return _set_memory_map(v, arg)
     raise HypercallError(errno.ENOSYS)

@@ -5,7 +5,8 @@
  * of Xen's xen/common/memory.c and x86's xenmem_add_to_physmap_one():
  * decrease_reservation (and a gfn given back twice: XSA-277), populate_physmap,
  * increase_reservation up to maximum_reservation, remove_from_physmap,
- * add_to_physmap with gmfn and gmfn_range, maximum_gpfn, and the refusals
+ * add_to_physmap with gmfn and gmfn_range, maximum_gpfn, memory_map and
+ * set_memory_map (x86's arch_memory_op), and the refusals
  * (extent order, start extent, NUMA flags, bad domain, bad list) that make
  * an op return its start extent.  A gfn with nothing behind it reads all
  * ones and drops writes (Xen's null handler for an HVM domain).
@@ -251,6 +252,70 @@ static void test_increase(void)
     printk("  %ld pages, all of maximum_reservation %ld\n", cur_pages(), max);
 }
 
+/* XENMEM_memory_map's packed entry (public/arch-x86/xen.h has none). */
+struct e820_entry {
+    uint64_t addr, size;
+    uint32_t type;
+} __attribute__((packed));
+
+static long memory_map(struct e820_entry *map, unsigned int *nr)
+{
+    struct xen_memory_map m = { .nr_entries = *nr, .buffer = map };
+    long rc;
+
+    rc = hypercall_memory_op(XENMEM_memory_map, &m);
+    *nr = m.nr_entries;
+    return rc;
+}
+
+static long set_memory_map(domid_t dom, struct e820_entry *map, unsigned int nr)
+{
+    struct xen_foreign_memory_map f = { .domid = dom, .map.nr_entries = nr,
+                                        .map.buffer = map };
+
+    return hypercall_memory_op(XENMEM_set_memory_map, &f);
+}
+
+static void test_memory_map(void)
+{
+    static struct e820_entry orig[16], got[16];
+    unsigned int nr = ARRAY_SIZE(orig), n;
+    struct e820_entry mine[2];
+
+    printk("Testing memory_map and set_memory_map\n");
+    xtf_check_rc("memory_map", memory_map(orig, &nr), 0);
+    xtf_check(nr >= 1 && nr < ARRAY_SIZE(orig), "memory_map: %u entries", nr);
+
+    /* A domain may set its own map (XSM TARGET), as GRUB does. */
+    mine[0] = orig[0];
+    mine[1] = (struct e820_entry){ .addr = 0xfeff0000, .size = 0x1000, .type = 2 };
+    xtf_check_rc("set_memory_map, DOMID_SELF", set_memory_map(DOMID_SELF, mine, 2), 0);
+    n = ARRAY_SIZE(got);
+    xtf_check_rc("memory_map after set", memory_map(got, &n), 0);
+    xtf_check(n == 2 && !memcmp(got, mine, sizeof(mine)), "memory_map: not the map set");
+    n = 1;
+    xtf_check_rc("memory_map, room for one", memory_map(got, &n), 0);
+    xtf_check_eq("memory_map, room for one: entries", n, 1);
+
+    xtf_check_rc("set_memory_map, more than E820MAX entries",
+                 set_memory_map(DOMID_SELF, mine, E820MAX + 1), -EINVAL);
+    xtf_check_rc("set_memory_map, no such domain",
+                 set_memory_map(NO_SUCH_DOMID, mine, 2), -ESRCH);
+    xtf_check_rc("set_memory_map, bad buffer", set_memory_map(DOMID_SELF, BAD_PTR, 2), -EFAULT);
+    xtf_check_rc("set_memory_map, bad argument",
+                 hypercall_memory_op(XENMEM_set_memory_map, BAD_PTR), -EFAULT);
+
+    /* No entries: memory_map is -ENOSYS, as before a toolstack set one. */
+    xtf_check_rc("set_memory_map, no entries", set_memory_map(DOMID_SELF, mine, 0), 0);
+    n = ARRAY_SIZE(got);
+    xtf_check_rc("memory_map with no map", memory_map(got, &n), -ENOSYS);
+
+    xtf_check_rc("set_memory_map, the original back", set_memory_map(DOMID_SELF, orig, nr), 0);
+    n = ARRAY_SIZE(got);
+    xtf_check_rc("memory_map restored", memory_map(got, &n), 0);
+    xtf_check(n == nr && !memcmp(got, orig, nr * sizeof(*orig)), "memory_map not restored");
+}
+
 void test_main(void)
 {
     if ( !xen_present )
@@ -261,6 +326,7 @@ void test_main(void)
     test_high_gfn();
     test_physmap();
     test_increase();
+    test_memory_map();
 
     xtf_success(NULL);
 }
