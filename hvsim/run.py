@@ -33,7 +33,6 @@ def run_guests(args):
         check_host_can_give(mem * len(args.guests), "--mem %s for each of %d domains"
                             % (args.mem, len(args.guests)))
     check_guest_files(args.guests)
-    check_arm64_options(args)
     prefix = args.prefix if args.prefix is not None else len(args.guests) > 1
     sink = ConsoleSink.terminal(args.quiet, prefix)
     hv = Hypervisor(deterministic=args.deterministic, console=sink)
@@ -66,19 +65,6 @@ def check_guest_files(paths):
 
 
 # what arm64 domains cannot do yet (issue 12), as (args attribute, option)
-ARM64_UNSUPPORTED = (("timeline", "--timeline"), ("trace_insn", "--trace-insn"))
-
-
-def check_arm64_options(args):
-    """ConfigError for an option that arm64 guests do not support yet."""
-    if not any(arm64.is_arm64_kernel(read_input(g, "cannot open: %s")[:64]) for g in args.guests):
-        return
-    for attr, option in ARM64_UNSUPPORTED:
-        if getattr(args, attr, None):
-            raise ConfigError("%s: not supported for arm64 guests yet (issue 12); run without it"
-                              % option)
-
-
 def build_guests(hv, args, paths, mem):
     """One paused domain per kernel in `paths` (domids from FIRST_DOMID),
     with args.cmdline, args.ramdisk (module 0, with no command line, as

@@ -189,17 +189,38 @@ def test_interrupts_deterministic():
     assert runs[0][0] == 0 and runs[0][1][-1] == "Test result: SUCCESS", runs[0][1]
 
 
-@pytest.mark.parametrize("option", [["--timeline", "t.json"],
-                                    ["--trace-insn", "0x40080000:0x40080010", "--trace", "t"]])
-def test_unsupported_options_refused(tmp_path, option):
-    """What arm64 guests cannot do yet stops hvsim before boot, in one line."""
+def test_instruction_trace(tmp_path):
+    """--trace-insn START:END on arm64: every instruction run in the range,
+    disassembled (capstone AArch64), and none outside it."""
     built.need(A64 / "example.elf")
-    rc, lines = _run(A64 / "example.elf", *[str(tmp_path / o) if o in ("t.json", "t", "s") else o
-                                           for o in option])
-    assert rc == 2, lines
-    assert len(lines) == 1 and re.fullmatch(
-        r"hvsim: error: %s: not supported for arm64 guests yet \(issue 12\); run without it"
-        % option[0], lines[0]), lines
+    import elftools.elf.elffile as elffile
+    with open(A64 / "example.elf", "rb") as f:
+        sym = elffile.ELFFile(f).get_section_by_name(".symtab").get_symbol_by_name("test_main")[0]
+    lo, hi = sym["st_value"], sym["st_value"] + sym["st_size"] - 1
+    trace = tmp_path / "t.txt"
+    rc, lines = _run(A64 / "example.elf", "-q", "--deterministic", "--trace", str(trace),
+                     "--trace-streams", "insn", "--trace-insn", "%#x:%#x" % (lo, hi))
+    assert rc == 0, lines
+    insns = [l.split(None, 3)[3] for l in trace.read_text().splitlines() if " insn " in l]
+    addrs = [int(i.split(":")[0], 16) for i in insns]
+    assert len(addrs) >= 5 and all(lo <= x <= hi for x in addrs), insns[:5]
+    assert "%#x: stp x29, x30, [sp, #-0x10]!" % lo in insns, insns[:5]
+
+
+def test_timeline(tmp_path):
+    """--timeline on arm64: the boot phases (the MMU turned on), hypercalls
+    inside running slices, and the synchronous exceptions by class."""
+    built.need(A64 / "arm64-traps.elf")
+    path = tmp_path / "tl.json"
+    rc, lines = _run(A64 / "arm64-traps.elf", "-q", "--deterministic", "--timeline", str(path))
+    assert rc == 0, lines
+    doc = json.loads(path.read_text())
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    phases = [e["name"] for e in events if e["ph"] == "X" and e["tid"] == 2]
+    assert phases == ["EL1h, MMU off", "EL1h, MMU on"], phases
+    marks = {e["name"] for e in events if e["ph"] == "i" and e["tid"] == 1}
+    assert {"EC 0x15 (svc)", "EC 0x25 (data abort)", "EC 0x3c (brk)"} <= marks, marks
+    assert any(e["ph"] == "X" and e["name"] == "xen_version" for e in events)
 
 
 def test_deterministic(tmp_path):

@@ -7,15 +7,16 @@ two lanes:
   vN        what the vCPU did: "running" slices (with every hypercall nested
             inside, named and decoded, and instant marks for exceptions and
             upcalls), "blocked" and "runnable" (waiting for a pCPU) spans
-  vN mode   boot phases: the CPU mode the vCPU was in (32-bit, 32-bit PAE,
-            64-bit, ...), one span per mode
+  vN mode   boot phases: the CPU mode the vCPU was in (x86: 32-bit, 32-bit
+            PAE, 64-bit, ...; arm64: EL1h, MMU off / on), one span per mode
 
 plus domain-wide instant marks (unpaused, paused, shutdown, crashed).
 Timestamps are virtual time (hvsim's NOW(), in microseconds as the format
 wants), so a deterministic run gives an identical file.
 
 Boot phases are exact: until a vCPU makes its first hypercall or reaches
-64-bit mode, a translation-block hook watches its mode (early boot is a few
+its arch's last phase (64-bit mode; the MMU on), a translation-block hook
+watches its mode (early boot is a few
 thousand instructions, so this costs nothing measurable); after that, mode
 changes are seen at slice ends.
 """
@@ -24,9 +25,9 @@ import json
 import sys
 
 from ..abi.vcpu import RUNSTATE_blocked, RUNSTATE_runnable, RUNSTATE_running
-from ..arch.x86.traps import vector_name
 from ..hv.hypercall import decode_hypercall, hypercall_name
 from .sink import TraceSink
+from .trace import exception_name
 
 _SPANS = {RUNSTATE_blocked: "blocked", RUNSTATE_runnable: "runnable"}
 
@@ -52,7 +53,7 @@ class Timeline(TraceSink):
 
     def _watch(self, v):
         if v.online:
-            self._mode[v] = (v.arch.mode_name(), self.hv.clock.now())
+            self._mode[v] = (v.arch.boot_phase(), self.hv.clock.now())
         self._watched.add(v)
         v.arch.watch_mode(lambda mode: self._mode_changed(v, mode, self.hv.clock.now()))
 
@@ -90,7 +91,7 @@ class Timeline(TraceSink):
                    call=decode_hypercall(nr, args, result))
 
     def exception(self, v, vector, kind, error_code, rip):
-        self._instant(v, vector_name(vector), kind=kind, rip="%#x" % rip,
+        self._instant(v, exception_name(vector, kind), kind=kind, rip="%#x" % rip,
                       error_code=error_code)
 
     def upcall(self, v, vector):
@@ -110,7 +111,7 @@ class Timeline(TraceSink):
         if new != RUNSTATE_running:
             self._state_since[v] = (new, now)
         if new == RUNSTATE_running and v not in self._mode:
-            self._mode[v] = (v.arch.mode_name(), now)
+            self._mode[v] = (v.arch.boot_phase(), now)
 
     def xen_message(self, v, text):
         self._instant(v, "xen: " + text)
@@ -121,7 +122,7 @@ class Timeline(TraceSink):
 
     # -- boot phases -------------------------------------------------------------------------
     def _check_mode(self, v, now):
-        self._mode_changed(v, v.arch.mode_name(), now)
+        self._mode_changed(v, v.arch.boot_phase(), now)
 
     def _mode_changed(self, v, mode, now):
         cur = self._mode.get(v)
@@ -130,7 +131,7 @@ class Timeline(TraceSink):
         elif cur[0] != mode:
             self._span(v, cur[0], cur[1], now, mode_lane=True)
             self._mode[v] = (mode, now)
-        if mode == "64-bit":
+        if mode == v.arch.FINAL_BOOT_PHASE:
             self._unwatch(v)
 
     def _finish(self):

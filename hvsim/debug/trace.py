@@ -28,10 +28,14 @@ from ..arch.x86.traps import vector_name
 from ..arch.arm64.sysregs import TRACE_KIND as ARM64_KIND, ec_name
 from ..hv.hypercall import decode_hypercall
 from .sink import TraceSink
-from ..arch.x86.disasm import disassembler
 
 STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn", "insn")
 DEFAULT_STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn")
+
+
+def exception_name(vector, kind):
+    """#PF, #GP, ... for x86; the exception class (DABT_CUR, ...) for arm64."""
+    return ec_name(vector) if kind == ARM64_KIND else vector_name(vector)
 
 
 class Tracer(TraceSink):
@@ -73,7 +77,7 @@ class Tracer(TraceSink):
         if "exceptions" not in self.streams:
             return
         ec = "" if error_code is None else "[%#x]" % error_code
-        name = ec_name(vector) if kind == ARM64_KIND else vector_name(vector)
+        name = exception_name(vector, kind)
         self._emit(v, "exception", "%s%s %s at %#x" % (name, ec, kind, rip),
                    vector=vector, kind=kind, error_code=error_code, rip=rip)
 
@@ -99,10 +103,7 @@ class Tracer(TraceSink):
         pass
 
     def _insn_hook(self, v):
-        def hook(address, code, code64):
-            md = disassembler(code64)
-            text = next(("%s %s" % (i.mnemonic, i.op_str) for i in md.disasm(code, address)),
-                        code.hex())
+        def hook(address, text):
             self._emit(v, "insn", "%#x: %s" % (address, text), rip=address)
         return hook
 

@@ -57,11 +57,13 @@ from ...hv.arm.vgic import VgicAbort, VgicBadWidth
 from ...abi import arch_arm as a
 from .. import uc as ucx
 from ..mapping import QueuedMappings
+from ..tracehooks import TraceHooks
 from ..x86.cpustate import _KNOWN_EMU_COUNTER_OFF
 from ..x86.vcpu import SLICE_END, Exit, internal_error_exit
 from . import sysregs as sr
-from .disasm import decode_access
+from .disasm import decode_access, disassemble
 from .irqline import IrqLine
+from .paging import SCTLR_M
 
 TCG_BUFFER_SIZE = 64 << 20
 UNBOUNDED = 1 << 62                 # a fast-mode slice's budget: the ticker ends it
@@ -99,7 +101,7 @@ class TranslationFault(Exception):
     """A guest virtual address the hypervisor could not read or write."""
 
 
-class Arm64Vcpu(QueuedMappings):
+class Arm64Vcpu(QueuedMappings, TraceHooks):
     ARCH = "aarch64"                # snapshots: the architecture of the saved CPU state
 
     def __init__(self, host, physmap, vcpu_id):
@@ -124,6 +126,7 @@ class Arm64Vcpu(QueuedMappings):
         self._mmio_abort = False        # ... with a data abort
         self._deferred_line = None      # the IRQ line's level once it is complete
         self._bad_access = None         # (access, gpa) of a stage-2 fault, from the hook below
+        self._mode_hook = None          # a timeline's boot-phase watch (tracehooks.py)
         physmap.add_listener(self)
 
     # what a snapshot does not carry: the engine (recreated) and its handles
@@ -164,7 +167,7 @@ class Arm64Vcpu(QueuedMappings):
         CNTKCTL, PSTATE and hflags) as Unicorn's context holds it; a debugger
         is re-attached by its owner.  The timers and the vGIC are the
         hypervisor side's (hv/arm/), the IRQ line is set again from the vGIC."""
-        state = snapstate.transient(self, stop_exit=None, debug=None)
+        state = snapstate.transient(self, stop_exit=None, _mode_hook=None, debug=None)
         for name in self._ENGINE:
             del state[name]
         state["cpu"] = (self.ARCH, sr.save_cpu(self.uc))
@@ -226,6 +229,25 @@ class Arm64Vcpu(QueuedMappings):
     def mode_name(self):
         ps = self.pstate
         return "EL%d%s" % ((ps >> 2) & 3, "h" if ps & 1 else "t")
+
+    # ---- debugging hooks (tracehooks.py) -----------------------------------------------------
+    FINAL_BOOT_PHASE = "EL1h, MMU on"     # a timeline stops watching for phases there
+
+    @property
+    def trace_hooks(self):
+        return self._raw
+
+    def boot_phase(self):
+        """The exception level and whether stage 1 translation is on."""
+        mmu = sr.read(self.uc, sr.SCTLR_EL1) & SCTLR_M
+        return "%s, MMU %s" % (self.mode_name(), "on" if mmu else "off")
+
+    def describe_insn(self, address):
+        try:
+            code = self.read_linear(address, 4)
+        except TranslationFault:
+            return "<not mapped>"
+        return disassemble(code, address) or code.hex()
 
     # ---- boot (and PSCI CPU_ON) -------------------------------------------------------------
     def reset(self, entry, x0=0):

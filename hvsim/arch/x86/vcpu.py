@@ -34,6 +34,7 @@ from ...snapshot import state as snapstate
 from .. import uc as ucx
 from ..codewatch import CodeWatch
 from ..holes import HoleHooks
+from ..tracehooks import TraceHooks
 from ..mapping import QueuedMappings
 from . import decode, hypercall_page, syscall, traps
 from .disasm import disassembler
@@ -114,7 +115,7 @@ class GuestCrash(Exception):
     """Raised inside the arch layer when the guest did something fatal."""
 
 
-class X86Vcpu(QueuedMappings):
+class X86Vcpu(QueuedMappings, TraceHooks):
     ARCH = "x86_64"                 # snapshots: the architecture of the saved CPU state
 
     def __init__(self, host, physmap, vcpu_id, domid, xen_version, tsc_khz, exit_sites=(),
@@ -751,47 +752,22 @@ class X86Vcpu(QueuedMappings):
     def linear_to_gpa(self, la, write=False):
         return self.walker.translate(la, ACCESS_WRITE if write else ACCESS_READ, False)
 
-    def trace_instructions(self, start, end, fn):
-        """Call fn(address, code, code64) for every instruction executed in
-        [start, end] (a code hook on that range only)."""
-        from unicorn import UC_HOOK_CODE
+    # ---- debugging hooks (tracehooks.py) -----------------------------------------------------
+    FINAL_BOOT_PHASE = "64-bit"     # a timeline stops watching for phases there
 
-        def hook(uch, address, size, ud):
-            try:
-                code = self.walker.read(address, size)
-            except (PageFault, BadPhysical):
-                code = b""
-            try:
-                fn(address, code, self.st.code64)
-            except BaseException as e:
-                self.hooks.failed(e)
-        self.hooks.add(UC_HOOK_CODE, ucx.CB_CODE, hook, start, end)
-        self.uc.ctl_flush_tb()
+    @property
+    def trace_hooks(self):
+        return self.hooks
 
-    def watch_mode(self, fn):
-        """Call fn(mode_name) whenever the CPU mode changes (checked at every
-        translation-block start: the instructions that switch modes end a
-        block).  A debugging aid for boot flows; unwatch_mode() removes it."""
-        from unicorn import UC_HOOK_BLOCK
-        last = [self.mode_name()]
+    def boot_phase(self):
+        return self.mode_name()
 
-        def hook(uch, address, size, ud):
-            try:
-                mode = self.mode_name()
-                if mode != last[0]:
-                    last[0] = mode
-                    fn(mode)
-            except BaseException as e:
-                self.hooks.failed(e)
-        self.unwatch_mode()
-        self._mode_hook = self.hooks.add(UC_HOOK_BLOCK, ucx.CB_CODE, hook)
-        self.uc.ctl_flush_tb()
-
-    def unwatch_mode(self):
-        handle = self._mode_hook
-        if handle is not None:
-            self._mode_hook = None
-            self.hooks.remove(handle)
+    def describe_insn(self, address):
+        """The instruction at `address`, Intel syntax, in the CPU's mode."""
+        code = self._code_at(address, decode.MAX_INSN)
+        for insn in disassembler(self.st.code64).disasm(code, address):
+            return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
+        return code.hex() or "<not mapped>"
 
     # ---- running ---------------------------------------------------------------------------------
     def inject_interrupt(self, vector):
