@@ -104,6 +104,18 @@ def test_single_domain_resume_is_byte_identical(tmp_path, guest, point, mode, pa
         assert loaded.header["instructions"] > 0
 
 
+@needs_guests
+@pytest.mark.parametrize("point", ["500us", "800us"])
+def test_resume_mid_code_patching_is_byte_identical(tmp_path, point):
+    """cross-modify with 2 vCPUs cut while vCPU 0 is between patches of the
+    code vCPU 1 runs (500us: inside a write episode): the resumed engines
+    map the code read-only again, and the increment it patches with still
+    takes effect once (arch/codewatch.py)."""
+    guest = private_copy(tmp_path, os.path.join(GUESTS, "hvm64", "cross-modify.elf"))
+    snap, full = cut_and_resume(tmp_path, ["run", "--vcpus", "2", guest], point)
+    assert full[0] == 0 and "vCPU 1 saw 1 2 3 4" in full[1], full[1]
+
+
 # ---- (2) several domains: event channels, timers, blocked vCPUs in flight --------------------
 @needs_guests
 @needs_firmware

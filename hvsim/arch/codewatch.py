@@ -96,6 +96,14 @@ class CodeWatch:
         if gpa < end:
             yield gpa, end - gpa, False
 
+    def mapped(self, gpa, size):
+        """A piece of code was mapped with code_prot: mem_map_ptr() records
+        the permissions but, unlike mem_protect(), leaves QEMU's region
+        writable, so that a store the trap discards would still be done (and
+        then done again when the instruction re-runs: an `incl` twice)."""
+        if not self.writable:
+            self.vcpu.uc.mem_protect(gpa, size, PROT_CODE)
+
     @property
     def code_prot(self):
         return PROT_ALL if self.writable else PROT_CODE

@@ -7,8 +7,9 @@
  *
  * - vCPU 1 runs a function in the image's text until it has surely been
  *   translated, then waits;
- * - vCPU 0 rewrites the function's immediate operand (a store, or in odd
- *   rounds an increment, which must take effect once), runs it itself
+ * - vCPU 0 rewrites the function's immediate operand (an increment, which
+ *   must take effect once, first and in every other round; a store in the
+ *   others), runs it itself
  *   (self-modifying code), and tells vCPU 1;
  * - vCPU 1 serialises (CPUID) and must now see the new code, several
  *   times over.
@@ -79,7 +80,7 @@ void test_main(void)
     {
         while ( seen_round != r + 1 )
             asm volatile ("pause" ::: "memory");
-        if ( r & 1 )            /* a read-modify-write of the code: once only */
+        if ( !(r & 1) )         /* a read-modify-write of the code: once only */
             asm volatile ("incl %0" : "+m" (*(volatile unsigned int *)patched_imm));
         else
             *(volatile unsigned int *)patched_imm = r + 1;

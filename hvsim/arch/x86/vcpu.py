@@ -206,6 +206,8 @@ class X86Vcpu(QueuedMappings, TraceHooks):
                 prot = _PROT_RX if op == "map-ro" else \
                     self.codewatch.code_prot if code else UC_PROT_ALL
                 self.uc.mem_map_ptr(begin, n, prot, addr + begin - gpa)
+                if code and op == "map":
+                    self.codewatch.mapped(begin, n)
             self.holes.mapped(gpa, gpa + size)
         else:
             self._mem_unmap(gpa, size)
