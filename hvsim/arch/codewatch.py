@@ -11,8 +11,10 @@ CPUs coherent; here, in a domain with several vCPUs, the kernel's code
   there traps (UC_HOOK_MEM_WRITE_PROT, bounded to the code; no other load or
   store pays anything, unlike a UC_HOOK_MEM_WRITE hook, which sends every
   load and store of the guest down QEMU's slow path).
-- The trap discards that store and stops the vCPU.  Unicorn checks a stop
-  request after each store and rewinds to the start of the instruction,
+- The trap discards that store and stops the vCPU (the discard needs QEMU's
+  region read-only, which mem_protect() makes it and mem_map_ptr()'s
+  permissions alone do not: mapped()).  Unicorn checks a stop request after
+  each store and rewinds to the start of the instruction,
   exactly as for a page fault on the store, so nothing of the instruction
   is lost.  The vCPU then starts a *write episode* before it runs again: every
   other vCPU of the domain is marked to drop its translated code before it
