@@ -147,8 +147,22 @@ def _internal_error(exc):
     return EXIT_INTERNAL
 
 
+def _missing_package(exc):
+    """A Python package hvsim needs is not installed where it runs (an old or
+    a foreign virtualenv): one line saying so, not a traceback."""
+    if not exc.name or exc.name.split(".")[0] == "hvsim":
+        return _internal_error(exc)
+    sys.stderr.write("hvsim: error: the Python package '%s' is not installed in %s (run "
+                     "`make venv`, which installs hvsim's packages into .venv, and use "
+                     ".venv/bin/hvsim)\n" % (exc.name.split(".")[0], sys.executable))
+    return EXIT_USAGE
+
+
 def main(argv=None):
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as e:
+        return _missing_package(e)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -165,6 +179,8 @@ def main(argv=None):
     except BrokenPipeError:              # e.g. `hvsim run ... | head`
         options.silence_stdout()
         return EXIT_BROKEN_PIPE
+    except ModuleNotFoundError as e:
+        return _missing_package(e)
     except Exception as e:          # noqa: BLE001 - last line of defence
         return _internal_error(e)
 

@@ -213,3 +213,23 @@ def test_interactive_needs_a_terminal(tmp_path):
         ["hvsim: error: -i: stdin is not a terminal (run hvsim in one, or leave -i out)"]
     r = hvsim("boot", "-i", "--console", "none", str(tmp_path))
     assert r.returncode == 2 and "-i attaches the terminal to a console" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["parser", "command"])
+def test_missing_python_package_is_one_line(monkeypatch, capsys, where):
+    """hvsim run from a Python without one of its packages (an old
+    virtualenv): one line naming the package and `make venv`, exit 2, no
+    traceback; a missing hvsim module is still an internal error."""
+    from hvsim import cli
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'fdt'", name="fdt")
+    if where == "parser":
+        monkeypatch.setattr(cli, "build_parser", lambda: missing())
+    else:
+        monkeypatch.setattr(cli, "cmd_run", lambda args: missing())
+    assert cli.main(["run", "x.elf"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "hvsim: error: the Python package 'fdt' is not installed in ")
+    assert "make venv" in err and "Traceback" not in err

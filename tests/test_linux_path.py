@@ -198,6 +198,19 @@ def test_lz4_legacy_several_chunks_and_repeated_magic():
     assert decompress.decompress(data, "k", "payload") == raw + b"tail" * 1000
 
 
+def test_lz4_payload_without_the_lz4_package_is_one_line(monkeypatch):
+    """Only an LZ4 kernel needs the lz4 package: without it (an old
+    virtualenv) that kernel stops in one line saying how to get it, and
+    nothing else is affected."""
+    monkeypatch.setitem(sys.modules, "lz4.block", None)      # `import lz4.block` fails
+    with pytest.raises(HostInputError) as e:
+        decompress.decompress(lz4_legacy(b"kernel" * 100), "vmlinuz", "bzImage payload (lz4)")
+    assert str(e.value) == ("vmlinuz: bzImage payload (lz4): an LZ4 payload, and the lz4 "
+                            "Python package is not installed (run `make venv` to install "
+                            "hvsim's packages, or give the extracted vmlinux)")
+    assert decompress.decompress(gzip.compress(b"k" * 100), "vmlinuz", "payload") == b"k" * 100
+
+
 @pytest.mark.skipif(shutil.which("lz4") is None, reason="the lz4 command is not installed")
 def test_lz4_legacy_from_the_lz4_command(tmp_path, guest_elf):
     """The frame Linux's build writes (`lz4 -l`), from the reference tool."""

@@ -13,8 +13,6 @@ import lzma
 import struct
 import zlib
 
-import lz4.block
-
 from ..errors import HostInputError
 
 GZIP_MAGICS = (b"\x1f\x8b", b"\x1f\x9e")
@@ -81,6 +79,12 @@ def unlz4(data, path, field):
     the magic, then chunks, each a u32 compressed size and an LZ4 block of at
     most 8 MiB decompressed; the magic may recur (concatenated frames).  The
     4 bytes left at the end are the size Linux's build appends."""
+    try:
+        import lz4.block            # only an LZ4 kernel needs it
+    except ImportError:
+        raise HostInputError(path, field, "an LZ4 payload, and the lz4 Python package is not "
+                             "installed", "run `make venv` to install hvsim's packages, or "
+                             "give the extracted vmlinux") from None
     out = bytearray()
     pos = len(LZ4_LEGACY_MAGIC)
     end = len(data)
