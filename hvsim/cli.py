@@ -10,7 +10,7 @@ import tempfile
 import traceback
 
 from . import __version__
-from . import options
+from . import options, venv
 from .errors import HvsimError
 from .verdict import EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 
@@ -147,22 +147,13 @@ def _internal_error(exc):
     return EXIT_INTERNAL
 
 
-def _missing_package(exc):
-    """A Python package hvsim needs is not installed where it runs (an old or
-    a foreign virtualenv): one line saying so, not a traceback."""
-    if not exc.name or exc.name.split(".")[0] == "hvsim":
-        return _internal_error(exc)
-    sys.stderr.write("hvsim: error: the Python package '%s' is not installed in %s (run "
-                     "`make venv`, which installs hvsim's packages into .venv, and use "
-                     ".venv/bin/hvsim)\n" % (exc.name.split(".")[0], sys.executable))
-    return EXIT_USAGE
-
-
 def main(argv=None):
     try:
         parser = build_parser()
     except ModuleNotFoundError as e:
-        return _missing_package(e)
+        if not venv.is_missing_package(e):
+            return _internal_error(e)
+        return venv.missing_package(e, reexec=argv is None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -179,8 +170,10 @@ def main(argv=None):
     except BrokenPipeError:              # e.g. `hvsim run ... | head`
         options.silence_stdout()
         return EXIT_BROKEN_PIPE
-    except ModuleNotFoundError as e:
-        return _missing_package(e)
+    except ModuleNotFoundError as e:     # a package a command imports (venv.py)
+        if not venv.is_missing_package(e):
+            return _internal_error(e)
+        return venv.missing_package(e, reexec=False)
     except Exception as e:          # noqa: BLE001 - last line of defence
         return _internal_error(e)
 

@@ -1,5 +1,6 @@
 """Bad input never gives a traceback: one clear line and the right exit code."""
 
+import os
 import re
 import subprocess
 import sys
@@ -7,6 +8,8 @@ import sys
 import pytest
 
 from x86util import build_pvh_elf, debugcon
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def hvsim(*args, timeout=60):
@@ -233,3 +236,36 @@ def test_missing_python_package_is_one_line(monkeypatch, capsys, where):
     assert err.count("\n") == 1 and err.startswith(
         "hvsim: error: the Python package 'fdt' is not installed in ")
     assert "make venv" in err and "Traceback" not in err
+
+
+def _python_without_unicorn():
+    """Another Python on this machine that lacks hvsim's packages, or None."""
+    import shutil
+    for exe in (shutil.which("python3"), "/usr/bin/python3"):
+        if exe and subprocess.run([exe, "-c", "import unicorn"], capture_output=True,
+                                  env={"PATH": os.environ.get("PATH", "")}).returncode:
+            return exe
+    return None
+
+
+def test_python_without_the_packages_runs_hvsim_in_the_checkouts_venv():
+    """`python3 -m hvsim run ...` in the checkout, with a Python that lacks
+    hvsim's packages: hvsim runs again in .venv's Python (hvsim/venv.py), and
+    the unmodified XTF-style example passes; with that turned off, one line
+    names the package and `make venv`."""
+    from hvsim import venv
+    example = os.path.join(ROOT, "guests", "build", "hvm64", "example.elf")
+    other = _python_without_unicorn()
+    if other is None or not os.path.exists(venv.VENV_PYTHON) or not os.path.exists(example):
+        pytest.skip("needs another Python without unicorn, .venv and the example guest")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH",
+                                                            venv.REEXEC_ENV)}
+    r = subprocess.run([other, "-m", "hvsim", "run", example], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "Test result: SUCCESS", \
+        r.stdout + r.stderr
+    r = subprocess.run([other, "-m", "hvsim", "run", example], cwd=ROOT,
+                       env=dict(env, **{venv.REEXEC_ENV: "1"}), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("hvsim: error: the Python package 'unicorn' is not installed")
