@@ -34,7 +34,7 @@ DEFAULT_STREAMS = ("hypercalls", "exceptions", "upcalls", "evtchn")
 
 
 def exception_name(vector, kind):
-    """#PF, #GP, ... for x86; the exception class (DABT_CUR, ...) for arm64."""
+    """#PF, #GP, ... for x86; the exception class (EC 0x25 (data abort), ...) for arm64."""
     return ec_name(vector) if kind == ARM64_KIND else vector_name(vector)
 
 
